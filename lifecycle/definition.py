@@ -1,0 +1,522 @@
+"""The asset lifecycle, defined once.
+
+Everything else derives from ``TRANSITIONS``: the engine's decisions, the role checks, the
+diagrams, the docs and the test generators. The table is loaded into one ``transitions.Machine``
+(model-less, auto-transitions off), validated when built, and indexed so that deciding a move is
+a dictionary lookup: no state-machine object is ever built per asset.
+
+Returns to remembered states (restore, unfreeze) and the activate-on-upload choice are
+conditional edges: one edge per possible target, guarded by a named condition over the asset's
+``AssetFacts``. The conditions are pure functions registered in ``CONDITIONS``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from transitions import Machine
+
+from lifecycle.errors import InvalidDefinition
+
+
+class AssetState(enum.Enum):
+    """``asset_state``, spelled as the platform spells it."""
+
+    CREATING = "CREATING"
+    FAILED = "FAILED"
+    UNACTIVED = "UNACTIVED"
+    ACTIVED = "ACTIVED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+    BLOCK = "BLOCK"
+
+
+class Event(enum.Enum):
+    """What moves an asset. Imperative verbs; ``create`` brings an asset into being."""
+
+    CREATE = "create"
+    ACCEPT_UPLOAD = "accept_upload"
+    SUBMIT_FOR_REVIEW = "submit_for_review"
+    CANCEL_UPLOAD = "cancel_upload"
+    FAIL_UPLOAD = "fail_upload"
+    PASS_REVIEW = "pass_review"
+    REJECT_REVIEW = "reject_review"
+    TIME_OUT_UPLOAD = "time_out_upload"
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+    DELETE_FORCE = "delete_force"
+    RESTORE = "restore"
+    PURGE = "purge"
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+
+
+class Role(enum.Enum):
+    """Who may ask for a move (domain.md, "Tenancy, roles, errors")."""
+
+    TENANT = "tenant"
+    PLATFORM = "platform"
+    SYSTEM = "system"
+
+
+class Memory(enum.Enum):
+    """A remembered state slot."""
+
+    PRE_FREEZE = "pre_freeze"
+    PRE_DELETE = "pre_delete"
+
+
+class FailType(enum.Enum):
+    AUTOMATIC_REVIEW_REJECT = "AUTOMATIC_REVIEW_REJECT"
+    MANUAL_REVIEW_REJECT = "MANUAL_REVIEW_REJECT"
+
+
+class AssetType(enum.Enum):
+    VOICE_MODEL = "VOICE_MODEL"
+    VIDEO = "VIDEO"
+    IMAGE = "IMAGE"
+    PPT = "PPT"
+    MUSIC = "MUSIC"
+    AUDIO = "AUDIO"
+    COMMON_FILE = "COMMON_FILE"
+    HUMAN_MODEL_2D = "HUMAN_MODEL_2D"
+    BUSINESS_CARD_TEMPLET = "BUSINESS_CARD_TEMPLET"
+    HUMAN_MODEL = "HUMAN_MODEL"
+    SCENE = "SCENE"
+    ANIMATION = "ANIMATION"
+    MATERIAL = "MATERIAL"
+    NORMAL_MODEL = "NORMAL_MODEL"
+
+
+class FileCategory(enum.Enum):
+    MAIN = "MAIN"
+    COVER = "COVER"
+    PAGE = "PAGE"
+    SAMPLE = "SAMPLE"
+    OTHER = "OTHER"
+    WHOLE_MODEL = "WHOLE_MODEL"
+    USER_MODIFIED_MODEL = "USER_MODIFIED_MODEL"
+
+
+class FileState(enum.Enum):
+    CREATING = "CREATING"
+    UPLOADED = "UPLOADED"
+    REVIEW = "REVIEW"
+    CREATED = "CREATED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+    BLOCK = "BLOCK"
+
+
+class UploadResult(enum.Enum):
+    """What a confirm-upload call reports."""
+
+    CREATED = "CREATED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class PlannedOperation(enum.Enum):
+    """``auto_operation_config.operation``: what the system does at ``operation_time``."""
+
+    BLOCK = "BLOCK"
+    DELETE = "DELETE"
+
+
+class BlockScope(enum.Enum):
+    """Whether a freeze targeted the asset or its whole tenant (tenant unfreeze undoes only the latter)."""
+
+    ASSET = "ASSET"
+    TENANT = "TENANT"
+
+
+class BatchAction(enum.Enum):
+    """The platform's batch actions and the event each one fires."""
+
+    DELETE = "DELETE"
+    DELETE_FORCE = "DELETE_FORCE"
+    RESTORE = "RESTORE"
+    ACTIVE = "ACTIVE"
+    UNACTIVE = "UNACTIVE"
+
+    @property
+    def event(self) -> Event:
+        return _BATCH_EVENTS[self]
+
+
+_BATCH_EVENTS = {
+    BatchAction.DELETE: Event.DELETE,
+    BatchAction.DELETE_FORCE: Event.DELETE_FORCE,
+    BatchAction.RESTORE: Event.RESTORE,
+    BatchAction.ACTIVE: Event.ACTIVATE,
+    BatchAction.UNACTIVE: Event.DEACTIVATE,
+}
+
+
+class ApplicationState(enum.Enum):
+    """An application for unfreezing, made by the tenant and decided by the platform."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+INITIAL_STATE = AssetState.CREATING
+FINAL_STATES = frozenset({AssetState.DELETED})
+LIVE_STATES = frozenset(
+    {AssetState.CREATING, AssetState.FAILED, AssetState.UNACTIVED, AssetState.ACTIVED}
+)
+"""States with nothing remembered: the asset is neither frozen nor in the recycle bin."""
+
+ALL_BUT_DELETED = frozenset(AssetState) - FINAL_STATES
+
+FILE_CATEGORIES: Mapping[AssetType, frozenset[FileCategory]] = {
+    asset_type: frozenset(categories)
+    for asset_type, categories in {
+        AssetType.SCENE: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.ANIMATION: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.VIDEO: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.IMAGE: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.MATERIAL: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.PPT: (FileCategory.MAIN, FileCategory.COVER, FileCategory.PAGE, FileCategory.OTHER),
+        AssetType.HUMAN_MODEL: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.VOICE_MODEL: (FileCategory.MAIN, FileCategory.SAMPLE, FileCategory.OTHER),
+        AssetType.HUMAN_MODEL_2D: (
+            FileCategory.MAIN,
+            FileCategory.COVER,
+            FileCategory.SAMPLE,
+            FileCategory.OTHER,
+        ),
+        AssetType.BUSINESS_CARD_TEMPLET: (FileCategory.MAIN, FileCategory.COVER),
+        # The platform documents no categories for these four; they take the common set.
+        AssetType.MUSIC: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.AUDIO: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.COMMON_FILE: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+        AssetType.NORMAL_MODEL: (FileCategory.MAIN, FileCategory.COVER, FileCategory.OTHER),
+    }.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFacts:
+    """What a decision may look at: the asset's state, its memory and its MAIN file."""
+
+    state: AssetState
+    pre_freeze: AssetState | None = None
+    pre_delete: AssetState | None = None
+    activate_on_upload: bool = False
+    review_required: bool = False
+    main_file_state: FileState = FileState.CREATING
+
+    @property
+    def is_frozen(self) -> bool:
+        """Frozen, or deleted by its tenant while frozen (restore brings it back frozen)."""
+        return self.state is AssetState.BLOCK or (
+            self.state is AssetState.DELETING and self.pre_delete is AssetState.BLOCK
+        )
+
+
+def _unfreeze_target(facts: AssetFacts) -> AssetState | None:
+    # "If an asset in the recycle bin is unfrozen, its asset status will become the one before
+    # it was deleted."
+    if facts.pre_freeze is AssetState.DELETING:
+        return facts.pre_delete
+    return facts.pre_freeze
+
+
+_AWAITING_UPLOAD = frozenset({FileState.CREATING, FileState.CANCELLED})
+_AWAITING_REVIEW = frozenset({FileState.UPLOADED, FileState.REVIEW})
+
+CONDITIONS: Mapping[str, Callable[[AssetFacts], bool]] = {
+    "activates_on_upload": lambda facts: facts.activate_on_upload,
+    "review_required": lambda facts: facts.review_required,
+    "main_file_awaiting_upload": lambda facts: facts.main_file_state in _AWAITING_UPLOAD,
+    "main_file_awaiting_review": lambda facts: facts.main_file_state in _AWAITING_REVIEW,
+    "frozen_in_recycle_bin": lambda facts: facts.pre_freeze is AssetState.DELETING,
+    "deleted_while_frozen": lambda facts: facts.pre_delete is AssetState.BLOCK,
+    **{
+        f"restores_to_{state.value}": (lambda facts, state=state: facts.pre_delete is state)
+        for state in AssetState
+    },
+    **{
+        f"unfreezes_to_{state.value}": (lambda facts, state=state: _unfreeze_target(facts) is state)
+        for state in AssetState
+    },
+}
+"""Named guards over ``AssetFacts``; transitions reference them by name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One edge of the table: ``event`` moves an asset from any of ``sources`` to ``dest``."""
+
+    event: Event
+    sources: frozenset[AssetState]
+    dest: AssetState
+    conditions: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    remembers: Memory | None = None
+    """The slot that keeps the source state (freeze: pre-freeze; delete: pre-delete)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """What the table says about an event as a whole."""
+
+    event: Event
+    roles: frozenset[Role]
+    summary: str
+    time_driven: bool = False
+
+
+def _edge(
+    event: Event,
+    sources: Iterable[AssetState],
+    dest: AssetState,
+    *,
+    conditions: Sequence[str] = (),
+    unless: Sequence[str] = (),
+    remembers: Memory | None = None,
+) -> Transition:
+    return Transition(event, frozenset(sources), dest, tuple(conditions), tuple(unless), remembers)
+
+
+def _returns(event: Event, source: AssetState, targets: Iterable[AssetState], prefix: str) -> list[Transition]:
+    return [_edge(event, [source], target, conditions=[f"{prefix}_{target.value}"]) for target in targets]
+
+
+_S = AssetState
+_UPLOAD_TARGETS = [
+    ("activates_on_upload", _S.ACTIVED, True),
+    ("activates_on_upload", _S.UNACTIVED, False),
+]
+
+EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(Event.ACCEPT_UPLOAD, frozenset({Role.TENANT}), "MAIN file uploaded and accepted"),
+    EventSpec(Event.SUBMIT_FOR_REVIEW, frozenset({Role.TENANT}), "MAIN file uploaded, awaiting review"),
+    EventSpec(Event.CANCEL_UPLOAD, frozenset({Role.TENANT}), "MAIN file upload cancelled; may be retried"),
+    EventSpec(
+        Event.FAIL_UPLOAD,
+        frozenset({Role.TENANT, Role.PLATFORM}),
+        "MAIN file upload failed or does not match its declaration",
+    ),
+    EventSpec(Event.PASS_REVIEW, frozenset({Role.PLATFORM}), "review of the uploaded MAIN file passed"),
+    EventSpec(Event.REJECT_REVIEW, frozenset({Role.PLATFORM}), "review of title, description or MAIN file failed"),
+    EventSpec(
+        Event.TIME_OUT_UPLOAD,
+        frozenset({Role.SYSTEM}),
+        "MAIN file not uploaded within the upload window (24 h)",
+        time_driven=True,
+    ),
+    EventSpec(Event.ACTIVATE, frozenset({Role.TENANT}), "tenant activates"),
+    EventSpec(Event.DEACTIVATE, frozenset({Role.TENANT}), "tenant deactivates"),
+    EventSpec(
+        Event.DELETE,
+        frozenset({Role.TENANT, Role.SYSTEM}),
+        "to the recycle bin (system: a planned DELETE)",
+    ),
+    EventSpec(Event.DELETE_FORCE, frozenset({Role.TENANT, Role.PLATFORM}), "deleted for good"),
+    EventSpec(Event.RESTORE, frozenset({Role.TENANT}), "out of the recycle bin, to the pre-delete state"),
+    EventSpec(
+        Event.PURGE,
+        frozenset({Role.SYSTEM}),
+        "recycle-bin retention expired (7 days)",
+        time_driven=True,
+    ),
+    EventSpec(
+        Event.FREEZE,
+        frozenset({Role.PLATFORM, Role.SYSTEM}),
+        "frozen by the platform (system: a planned BLOCK)",
+    ),
+    EventSpec(Event.UNFREEZE, frozenset({Role.PLATFORM}), "unfrozen, to the pre-freeze state"),
+)
+
+TRANSITIONS: tuple[Transition, ...] = (
+    # Upload of the MAIN file.
+    *(
+        _edge(
+            Event.ACCEPT_UPLOAD,
+            [_S.CREATING],
+            dest,
+            conditions=["main_file_awaiting_upload", *([cond] if wanted else [])],
+            unless=["review_required", *([] if wanted else [cond])],
+        )
+        for cond, dest, wanted in _UPLOAD_TARGETS
+    ),
+    _edge(
+        Event.SUBMIT_FOR_REVIEW,
+        [_S.CREATING],
+        _S.CREATING,
+        conditions=["review_required", "main_file_awaiting_upload"],
+    ),
+    _edge(Event.CANCEL_UPLOAD, [_S.CREATING], _S.CREATING, conditions=["main_file_awaiting_upload"]),
+    _edge(Event.FAIL_UPLOAD, [_S.CREATING], _S.FAILED),
+    # Review verdicts.
+    *(
+        _edge(
+            Event.PASS_REVIEW,
+            [_S.CREATING],
+            dest,
+            conditions=["main_file_awaiting_review", *([cond] if wanted else [])],
+            unless=[] if wanted else [cond],
+        )
+        for cond, dest, wanted in _UPLOAD_TARGETS
+    ),
+    _edge(Event.REJECT_REVIEW, [_S.CREATING], _S.FAILED),
+    _edge(Event.TIME_OUT_UPLOAD, [_S.CREATING], _S.FAILED),
+    # The tenant's switch.
+    _edge(Event.ACTIVATE, [_S.UNACTIVED], _S.ACTIVED),
+    _edge(Event.DEACTIVATE, [_S.ACTIVED], _S.UNACTIVED),
+    # The recycle bin. A frozen asset may be deleted (it comes back frozen on restore), unless
+    # it was frozen while already in the bin.
+    _edge(Event.DELETE, LIVE_STATES, _S.DELETING, remembers=Memory.PRE_DELETE),
+    _edge(
+        Event.DELETE,
+        [_S.BLOCK],
+        _S.DELETING,
+        unless=["frozen_in_recycle_bin"],
+        remembers=Memory.PRE_DELETE,
+    ),
+    *_returns(Event.RESTORE, _S.DELETING, [*sorted(LIVE_STATES, key=list(_S).index), _S.BLOCK], "restores_to"),
+    _edge(Event.PURGE, [_S.DELETING], _S.DELETED),
+    _edge(Event.DELETE_FORCE, ALL_BUT_DELETED, _S.DELETED),
+    # Freezing. An asset deleted while frozen is still frozen: freezing it again is refused.
+    _edge(
+        Event.FREEZE,
+        LIVE_STATES,
+        _S.BLOCK,
+        remembers=Memory.PRE_FREEZE,
+    ),
+    _edge(
+        Event.FREEZE,
+        [_S.DELETING],
+        _S.BLOCK,
+        unless=["deleted_while_frozen"],
+        remembers=Memory.PRE_FREEZE,
+    ),
+    *_returns(Event.UNFREEZE, _S.BLOCK, sorted(LIVE_STATES, key=list(_S).index), "unfreezes_to"),
+)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A validated lifecycle: the machine built from a table, and the index decisions use."""
+
+    transitions: tuple[Transition, ...]
+    events: Mapping[Event, EventSpec]
+    machine: Machine
+    _index: Mapping[tuple[Event, AssetState], tuple[Transition, ...]] = field(repr=False)
+
+    def candidates(self, event: Event, state: AssetState) -> tuple[Transition, ...]:
+        return self._index.get((event, state), ())
+
+    def resolve(self, event: Event, facts: AssetFacts) -> Transition | None:
+        """The edge ``event`` takes from ``facts``, or None where the table refuses it."""
+        for edge in self._index.get((event, facts.state), ()):
+            if all(CONDITIONS[name](facts) for name in edge.conditions) and not any(
+                CONDITIONS[name](facts) for name in edge.unless
+            ):
+                return edge
+        return None
+
+    def allowed_events(self, facts: AssetFacts, role: Role | None = None) -> list[Event]:
+        """The events the table accepts now, in table order (for one role, where given)."""
+        return [
+            spec.event
+            for spec in self.events.values()
+            if (role is None or role in spec.roles) and self.resolve(spec.event, facts) is not None
+        ]
+
+    def roles(self, event: Event) -> frozenset[Role]:
+        return self.events[event].roles
+
+    def time_driven_events(self) -> list[Event]:
+        return [spec.event for spec in self.events.values() if spec.time_driven]
+
+
+def build_definition(
+    transitions: Sequence[Transition] = TRANSITIONS,
+    events: Sequence[EventSpec] = EVENTS,
+    *,
+    initial: AssetState = INITIAL_STATE,
+    final: frozenset[AssetState] = FINAL_STATES,
+) -> Definition:
+    """Load a table into a ``transitions.Machine`` and check it; raise ``InvalidDefinition``."""
+    machine = Machine(
+        model=None,
+        states=list(AssetState),
+        initial=initial,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+    for edge in transitions:
+        for source in sorted(edge.sources, key=list(AssetState).index):
+            machine.add_transition(
+                edge.event.value,
+                source,
+                edge.dest,
+                conditions=list(edge.conditions),
+                unless=list(edge.unless),
+            )
+    specs = {spec.event: spec for spec in events}
+    _check(transitions, specs, initial, final)
+
+    # The index is read back from the machine, so what decides is what was loaded.
+    by_key: dict[tuple[Event, AssetState], list[Transition]] = {}
+    loaded = {(edge.event, source, edge.dest, edge.conditions, edge.unless): edge for edge in transitions for source in edge.sources}
+    for name, machine_event in machine.events.items():
+        event = Event(name)
+        for source_name, machine_transitions in machine_event.transitions.items():
+            source = AssetState[source_name]
+            for loaded_transition in machine_transitions:
+                conditions = tuple(c.func for c in loaded_transition.conditions if c.target)
+                unless = tuple(c.func for c in loaded_transition.conditions if not c.target)
+                dest = AssetState[str(loaded_transition.dest)]
+                edge = loaded[(event, source, dest, conditions, unless)]
+                by_key.setdefault((event, source), []).append(edge)
+    index = {key: tuple(edges) for key, edges in by_key.items()}
+    return Definition(tuple(transitions), specs, machine, index)
+
+
+def _check(
+    transitions: Sequence[Transition],
+    specs: Mapping[Event, EventSpec],
+    initial: AssetState,
+    final: frozenset[AssetState],
+) -> None:
+    problems: list[str] = []
+    unknown = sorted({name for edge in transitions for name in (*edge.conditions, *edge.unless)} - set(CONDITIONS))
+    if unknown:
+        problems.append(f"unknown conditions: {', '.join(unknown)}")
+    unspecified = sorted({edge.event.value for edge in transitions if edge.event not in specs})
+    if unspecified:
+        problems.append(f"events without roles: {', '.join(unspecified)}")
+    leaving_final = sorted({s.value for edge in transitions for s in edge.sources if s in final})
+    if leaving_final:
+        problems.append(f"final states with a way out: {', '.join(leaving_final)}")
+    reachable = {initial}
+    frontier = [initial]
+    while frontier:
+        state = frontier.pop()
+        for edge in transitions:
+            if state in edge.sources and edge.dest not in reachable:
+                reachable.add(edge.dest)
+                frontier.append(edge.dest)
+    unreachable = [s.value for s in AssetState if s not in reachable]
+    if unreachable:
+        problems.append(f"unreachable states: {', '.join(unreachable)}")
+    leaving = {s for edge in transitions for s in edge.sources if edge.dest is not s}
+    traps = [s.value for s in AssetState if s not in final and s in reachable and s not in leaving]
+    if traps:
+        problems.append(f"trap states (not final, no way out): {', '.join(traps)}")
+    if problems:
+        raise InvalidDefinition("; ".join(problems))
+
+
+DEFINITION = build_definition()
+"""The one lifecycle every engine shares."""

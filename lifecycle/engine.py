@@ -1,0 +1,794 @@
+"""The facade a service embeds: ``Lifecycle``.
+
+Every move follows one path: check the actor's role and the inputs (nothing touched yet), open a
+write transaction, read the asset, decide the move with the pure ``plan_move``, write it with the
+repository's guarded write plus its audit row, commit, and only then log. A refusal writes nothing;
+a lost race is a ``Conflict``; a database failure is ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, exc
+
+from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.definition import (
+    DEFINITION,
+    LIVE_STATES,
+    ApplicationState,
+    AssetState,
+    BatchAction,
+    BlockScope,
+    Definition,
+    Event,
+    FailType,
+    FileCategory,
+    FileState,
+    Role,
+    UploadResult,
+)
+from lifecycle.errors import (
+    ApplicationNotFound,
+    ApplicationNotPending,
+    AssetNotFound,
+    Conflict,
+    FileNotFound,
+    InvalidParameter,
+    LifecycleError,
+    PermissionDenied,
+    TransitionNotAllowed,
+    UnfreezeAlreadyPending,
+)
+from lifecycle.inputs import (
+    NewAsset,
+    canonical_md5,
+    check_file_name,
+    check_file_size,
+    check_id,
+    check_new_asset,
+    check_reason,
+    check_text,
+)
+from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
+from lifecycle.results import (
+    Asset,
+    AssetFile,
+    AuditEntry,
+    BatchResult,
+    Page,
+    TenantOperation,
+    Transitioned,
+    UnfreezeApplication,
+)
+from lifecycle.store import schema
+from lifecycle.store.database import WRITE, open_engine, translated_errors
+from lifecycle.store.repository import Repository
+
+DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
+MAX_PAGE = 1000
+MAX_BATCH = 1000
+ORDER_COLUMNS = ("create_time", "update_time")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    upload_window: timedelta = timedelta(hours=24)
+    """How long an asset may stay in CREATING (time spent frozen or in the bin does not count)."""
+    recycle_retention: timedelta = timedelta(days=7)
+    """How long an asset stays in the recycle bin before the system purges it."""
+    activate_on_upload: bool = False
+    """Where an accepted upload lands when the asset does not say: UNACTIVED (False) or ACTIVED."""
+
+    def __post_init__(self) -> None:
+        if self.upload_window <= timedelta(0):
+            raise InvalidParameter("upload_window", "must be positive")
+        if self.recycle_retention <= timedelta(0):
+            raise InvalidParameter("recycle_retention", "must be positive")
+
+
+class Lifecycle:
+    """The asset lifecycle over one database. Create it once per service; it is thread-safe."""
+
+    def __init__(
+        self,
+        database: str | Engine = DEFAULT_DATABASE_URL,
+        *,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        logger: Any | None = None,
+        definition: Definition = DEFINITION,
+    ) -> None:
+        self._owns_engine = isinstance(database, str)
+        self.engine: Engine = open_engine(database) if isinstance(database, str) else database
+        self.clock: Clock = clock or SystemClock()
+        self.settings = settings or Settings()
+        self.definition = definition
+        self.log = logger if logger is not None else structlog.get_logger("lifecycle")
+        self._repo = Repository(self.engine.dialect.name)
+
+    # Set-up ----------------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the database schema up to date (Alembic migrations)."""
+        schema.upgrade(self.engine)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Lifecycle:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        with translated_errors(), self.engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                yield connection
+
+    # Creation ----------------------------------------------------------------------------------
+
+    def create_asset(self, actor: Tenant, new: NewAsset, *, request_id: str | None = None) -> Asset:
+        """Create an asset in CREATING, its files declared, its upload window started."""
+        self._require(actor, Role.TENANT, "create")
+        check_id(actor.project_id, "project_id")
+        request_id = _check_request_id(request_id)
+        now = self.clock.now()
+        checked = check_new_asset(new, now)
+        app_user_id = checked.app_user_id or actor.app_user_id
+        asset_id = checked.asset_id or str(uuid.uuid4())
+        activate = self.settings.activate_on_upload if checked.activate_on_upload is None else checked.activate_on_upload
+        asset_values = {
+            "asset_id": asset_id,
+            "project_id": actor.project_id,
+            "app_user_id": app_user_id,
+            "asset_name": checked.asset_name,
+            "asset_description": checked.asset_description,
+            "asset_type": checked.asset_type,
+            "asset_state": AssetState.CREATING,
+            "version": 1,
+            "pre_freeze_state": None,
+            "pre_delete_state": None,
+            "fail_type": None,
+            "reason": None,
+            "block_reason_code": None,
+            "block_scope": None,
+            "activate_on_upload": activate,
+            "review_required": checked.review_required,
+            "tags": list(checked.tags),
+            "asset_extra_meta": checked.asset_extra_meta,
+            "system_properties": checked.system_properties,
+            "asset_order": checked.asset_order,
+            "create_time": now,
+            "update_time": now,
+            "state_changed_at": now,
+            "upload_deadline": now + self.settings.upload_window,
+            "upload_time_left_us": None,
+            "planned_operation": checked.auto_operation.operation if checked.auto_operation else None,
+            "planned_operation_time": checked.auto_operation.operation_time if checked.auto_operation else None,
+        }
+        file_values = [
+            {
+                "file_id": str(uuid.uuid4()),
+                "asset_id": asset_id,
+                "file_name": f.file_name,
+                "file_md5": f.file_md5,
+                "file_size": f.file_size,
+                "file_type": f.file_type,
+                "asset_file_category": f.asset_file_category,
+                "state": FileState.CREATING,
+                "reason": None,
+                "create_time": now,
+                "update_time": now,
+            }
+            for f in checked.files
+        ]
+        creation = {
+            "asset_id": asset_id,
+            "project_id": actor.project_id,
+            "seq": 1,
+            "event": Event.CREATE,
+            "from_state": None,
+            "to_state": AssetState.CREATING,
+            "actor_kind": actor.role,
+            "actor_id": actor.actor_id,
+            "reason": None,
+            "fail_type": None,
+            "request_id": request_id,
+            "occurred_at": now,
+            "pre_freeze_state": None,
+            "pre_delete_state": None,
+        }
+        try:
+            with self._transaction(write=True) as connection:
+                if self._repo.asset(connection, asset_id) is not None:
+                    raise InvalidParameter("asset_id", "an asset with this id exists")
+                self._repo.insert_asset(connection, asset_values, file_values, creation)
+        except LifecycleError as error:
+            if isinstance(error.__cause__, exc.IntegrityError):
+                raise InvalidParameter("asset_id", "an asset with this id exists") from error
+            raise
+        self.log.info(
+            "asset_created",
+            asset_id=asset_id,
+            project_id=actor.project_id,
+            asset_type=checked.asset_type.value,
+            actor_kind=actor.role.value,
+            actor_id=actor.actor_id,
+            request_id=request_id,
+        )
+        return self.get_asset(actor, asset_id)
+
+    # Moves ---------------------------------------------------------------------------------------
+
+    def fire(
+        self,
+        actor: Actor,
+        asset_id: str,
+        event: Event,
+        *,
+        reason: str | None = None,
+        fail_type: FailType | None = None,
+        block_reason_code: str | None = None,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+    ) -> Transitioned:
+        """Apply ``event`` to an asset: the one entry every move goes through."""
+        if not isinstance(event, Event) or event is Event.CREATE:
+            raise InvalidParameter("event", "must be an Event other than create (use create_asset)")
+        check_role(actor, event, self.definition)
+        request = MoveRequest(
+            reason=check_reason(reason),
+            fail_type=_check_fail_type(fail_type),
+            block_reason_code=_check_block_reason_code(block_reason_code),
+        )
+        check_request(event, request)
+        request_id = _check_request_id(request_id)
+        _check_version(expected_version)
+        try:
+            with self._transaction(write=True) as connection:
+                row = self._visible_row(connection, actor, asset_id)
+                if expected_version is not None and row.version != expected_version:
+                    raise Conflict(asset_id, event, None, expected_version, f"it is at version {row.version}")
+                outcome = self._apply(connection, row, actor, event, request, request_id)
+        except _Replayed as replayed:
+            return replayed.transition
+        return self._applied(outcome, actor, request_id)
+
+    def activate(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+        return self.fire(actor, asset_id, Event.ACTIVATE, **options)
+
+    def deactivate(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+        return self.fire(actor, asset_id, Event.DEACTIVATE, **options)
+
+    def delete(self, actor: Actor, asset_id: str, *, force: bool = False, **options: Any) -> Transitioned:
+        """To the recycle bin; with ``force``, deleted for good."""
+        return self.fire(actor, asset_id, Event.DELETE_FORCE if force else Event.DELETE, **options)
+
+    def restore(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+        return self.fire(actor, asset_id, Event.RESTORE, **options)
+
+    def freeze(
+        self, actor: Platform, asset_id: str, *, reason: str | None = None, block_reason_code: str | None = None, **options: Any
+    ) -> Transitioned:
+        return self.fire(actor, asset_id, Event.FREEZE, reason=reason, block_reason_code=block_reason_code, **options)
+
+    def unfreeze(self, actor: Platform, asset_id: str, *, reason: str | None = None, **options: Any) -> Transitioned:
+        return self.fire(actor, asset_id, Event.UNFREEZE, reason=reason, **options)
+
+    def pass_review(self, actor: Platform, asset_id: str, **options: Any) -> Transitioned:
+        return self.fire(actor, asset_id, Event.PASS_REVIEW, **options)
+
+    def reject_review(
+        self, actor: Platform, asset_id: str, fail_type: FailType, *, reason: str | None = None, **options: Any
+    ) -> Transitioned:
+        return self.fire(actor, asset_id, Event.REJECT_REVIEW, fail_type=fail_type, reason=reason, **options)
+
+    def confirm_upload(
+        self,
+        actor: Tenant,
+        asset_id: str,
+        file_id: str,
+        result: UploadResult,
+        *,
+        file_size: int | None = None,
+        file_md5: str | None = None,
+        file_name: str | None = None,
+        reason: str | None = None,
+        request_id: str | None = None,
+    ) -> Transitioned | AssetFile:
+        """Report a file's upload. The MAIN file's report moves the asset out of CREATING.
+
+        An upload reported CREATED whose size, MD5 or name (compared case-insensitively) differs
+        from what was declared fails the asset. CANCELLED leaves it in CREATING to try again.
+        """
+        self._require(actor, Role.TENANT, "confirm_upload")
+        if not isinstance(result, UploadResult):
+            raise InvalidParameter("result", "must be CREATED, FAILED or CANCELLED")
+        actual = {
+            "file_size": None if file_size is None else check_file_size(file_size),
+            "file_md5": None if file_md5 is None else canonical_md5(file_md5),
+            "file_name": None if file_name is None else check_file_name(file_name),
+        }
+        reason = check_reason(reason)
+        request_id = _check_request_id(request_id)
+        try:
+            return self._confirm_upload(actor, asset_id, file_id, result, actual, reason, request_id)
+        except _Replayed as replayed:
+            return replayed.transition
+
+    def _confirm_upload(
+        self,
+        actor: Tenant,
+        asset_id: str,
+        file_id: str,
+        result: UploadResult,
+        actual: dict[str, Any],
+        reason: str | None,
+        request_id: str | None,
+    ) -> Transitioned | AssetFile:
+        with self._transaction(write=True) as connection:
+            row = self._visible_row(connection, actor, asset_id)
+            file_row = self._repo.file(connection, asset_id, file_id) if isinstance(file_id, str) else None
+            if file_row is None:
+                raise FileNotFound(asset_id, str(file_id))
+            mismatches = [
+                f"{name} {value!r} differs from the declared {getattr(file_row, name)!r}"
+                for name, value in actual.items()
+                if value is not None
+                and (value.lower() != file_row.file_name.lower() if name == "file_name" else value != getattr(file_row, name))
+            ]
+            if file_row.asset_file_category is not FileCategory.MAIN:
+                return self._confirm_other_file(connection, row, file_row, result, mismatches, reason)
+            if result is UploadResult.CREATED and mismatches:
+                event, reason = Event.FAIL_UPLOAD, "MAIN file does not match its declaration: " + "; ".join(mismatches)
+            elif result is UploadResult.CREATED:
+                event = Event.SUBMIT_FOR_REVIEW if row.facts.review_required else Event.ACCEPT_UPLOAD
+            elif result is UploadResult.FAILED:
+                event, reason = Event.FAIL_UPLOAD, reason or "MAIN file upload failed"
+            else:
+                event = Event.CANCEL_UPLOAD
+            outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
+        return self._applied(outcome, actor, request_id)
+
+    def _confirm_other_file(
+        self,
+        connection: Connection,
+        row: AssetRow,
+        file_row: Any,
+        result: UploadResult,
+        mismatches: list[str],
+        reason: str | None,
+    ) -> AssetFile:
+        if row.state not in LIVE_STATES:
+            raise TransitionNotAllowed(
+                row.asset_id,
+                Event.ACCEPT_UPLOAD,
+                row.state,
+                self.definition.allowed_events(row.facts),
+                "files of a frozen or deleted asset cannot be uploaded",
+            )
+        state = {
+            UploadResult.CREATED: FileState.CREATED,
+            UploadResult.FAILED: FileState.FAILED,
+            UploadResult.CANCELLED: FileState.CANCELLED,
+        }[result]
+        if result is UploadResult.CREATED and mismatches:
+            state, reason = FileState.FAILED, "file does not match its declaration: " + "; ".join(mismatches)
+        now = self.clock.now()
+        expected = (FileState.CREATING, FileState.CANCELLED)
+        if not self._repo.set_file_state(connection, row.asset_id, file_row.file_id, expected, state, reason, now):
+            raise InvalidParameter("file_id", f"file {file_row.file_id} is {file_row.state.value}, not awaiting upload")
+        updated = self._repo.file(connection, row.asset_id, file_row.file_id)
+        assert updated is not None
+        return AssetFile.from_row(updated)
+
+    # Tenant-wide freezing ---------------------------------------------------------------------
+
+    def freeze_tenant(
+        self,
+        actor: Platform | System,
+        project_id: str,
+        *,
+        reason: str | None = None,
+        block_reason_code: str | None = None,
+        request_id: str | None = None,
+    ) -> TenantOperation:
+        """Freeze every asset of a tenant in one transaction; each remembers its own state."""
+        check_role(actor, Event.FREEZE, self.definition)
+        check_id(project_id, "project_id")
+        request = MoveRequest(
+            reason=check_reason(reason),
+            block_reason_code=_check_block_reason_code(block_reason_code),
+            block_scope=BlockScope.TENANT,
+        )
+        request_id = _check_request_id(request_id)
+        freezable = [*LIVE_STATES, AssetState.DELETING]
+        return self._tenant_operation(actor, project_id, Event.FREEZE, freezable, request, request_id)
+
+    def unfreeze_tenant(
+        self, actor: Platform, project_id: str, *, reason: str | None = None, request_id: str | None = None
+    ) -> TenantOperation:
+        """Unfreeze the assets a tenant-wide freeze froze; assets frozen on their own stay frozen."""
+        check_role(actor, Event.UNFREEZE, self.definition)
+        check_id(project_id, "project_id")
+        request = MoveRequest(reason=check_reason(reason))
+        request_id = _check_request_id(request_id)
+        return self._tenant_operation(
+            actor, project_id, Event.UNFREEZE, [AssetState.BLOCK], request, request_id
+        )
+
+    def _tenant_operation(
+        self,
+        actor: Actor,
+        project_id: str,
+        event: Event,
+        states: Sequence[AssetState],
+        request: MoveRequest,
+        request_id: str | None,
+    ) -> TenantOperation:
+        skipped: list[tuple[str, str]] = []
+        outcomes: list[tuple[Move, datetime]] = []
+        with self._transaction(write=True) as connection:
+            asset_ids = self._repo.tenant_asset_ids(connection, project_id, states)
+            for row in self._repo.lock_tenant_rows(connection, asset_ids):
+                if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
+                    skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
+                    continue
+                try:
+                    outcomes.append(
+                        self._apply(connection, row, actor, event, request, request_id, replayable=False)
+                    )
+                except TransitionNotAllowed as refusal:
+                    skipped.append((row.asset_id, refusal.message))
+        moved = tuple(self._applied(outcome, actor, request_id) for outcome in outcomes)
+        self.log.info(
+            "tenant_frozen" if event is Event.FREEZE else "tenant_unfrozen",
+            project_id=project_id,
+            moved=len(moved),
+            skipped=len(skipped),
+            actor_kind=actor.role.value,
+            actor_id=actor.actor_id,
+            request_id=request_id,
+        )
+        return TenantOperation(project_id, event, moved, tuple(skipped))
+
+    # Unfreeze applications ---------------------------------------------------------------------
+
+    def apply_for_unfreeze(
+        self, actor: Tenant, asset_id: str, *, reason: str | None = None
+    ) -> UnfreezeApplication:
+        """The tenant asks the platform to unfreeze one of its frozen assets."""
+        self._require(actor, Role.TENANT, "apply_for_unfreeze")
+        reason = check_reason(reason)
+        now = self.clock.now()
+        application_id = str(uuid.uuid4())
+        try:
+            with self._transaction(write=True) as connection:
+                row = self._visible_row(connection, actor, asset_id)
+                if row.state is not AssetState.BLOCK:
+                    raise TransitionNotAllowed(
+                        asset_id,
+                        Event.UNFREEZE,
+                        row.state,
+                        self.definition.allowed_events(row.facts, Role.TENANT),
+                        "only a frozen asset can be the subject of an unfreeze application",
+                    )
+                if self._repo.pending_application(connection, asset_id) is not None:
+                    raise UnfreezeAlreadyPending(asset_id)
+                self._repo.insert_application(
+                    connection,
+                    {
+                        "application_id": application_id,
+                        "asset_id": asset_id,
+                        "project_id": row.project_id,
+                        "state": ApplicationState.PENDING,
+                        "reason": reason,
+                        "applied_by": actor.actor_id,
+                        "applied_at": now,
+                    },
+                )
+        except LifecycleError as error:
+            if isinstance(error.__cause__, exc.IntegrityError):
+                raise UnfreezeAlreadyPending(asset_id) from error
+            raise
+        self.log.info("unfreeze_applied", asset_id=asset_id, application_id=application_id, actor_id=actor.actor_id)
+        return self.get_unfreeze_application(actor, application_id)
+
+    def approve_unfreeze(
+        self, actor: Platform, application_id: str, *, reason: str | None = None, request_id: str | None = None
+    ) -> Transitioned:
+        """Approve an application: the asset is unfrozen in the same transaction."""
+        check_role(actor, Event.UNFREEZE, self.definition)
+        reason = check_reason(reason)
+        request_id = _check_request_id(request_id)
+        with self._transaction(write=True) as connection:
+            application = self._pending(connection, application_id)
+            row = self._visible_row(connection, actor, application.asset_id)
+            outcome = self._apply(
+                connection, row, actor, Event.UNFREEZE, MoveRequest(reason=reason), request_id, replayable=False
+            )
+        return self._applied(outcome, actor, request_id)
+
+    def reject_unfreeze(
+        self, actor: Platform, application_id: str, *, reason: str | None = None
+    ) -> UnfreezeApplication:
+        check_role(actor, Event.UNFREEZE, self.definition)
+        reason = check_reason(reason)
+        with self._transaction(write=True) as connection:
+            application = self._pending(connection, application_id)
+            now = self.clock.now()
+            if not self._repo.decide_application(
+                connection, application_id, ApplicationState.REJECTED, actor.actor_id, reason, now
+            ):
+                raise ApplicationNotPending(application_id, "decided")
+        self.log.info("unfreeze_rejected", application_id=application_id, asset_id=application.asset_id)
+        return self.get_unfreeze_application(actor, application_id)
+
+    def _pending(self, connection: Connection, application_id: str) -> UnfreezeApplication:
+        row = self._repo.application(connection, application_id) if isinstance(application_id, str) else None
+        if row is None:
+            raise ApplicationNotFound(str(application_id))
+        application = UnfreezeApplication.from_row(row)
+        if application.state is not ApplicationState.PENDING:
+            raise ApplicationNotPending(application_id, application.state.value)
+        return application
+
+    def get_unfreeze_application(self, actor: Actor, application_id: str) -> UnfreezeApplication:
+        with self._transaction(write=False) as connection:
+            row = self._repo.application(connection, application_id) if isinstance(application_id, str) else None
+        if row is None or (isinstance(actor, Tenant) and row.project_id != actor.project_id):
+            raise ApplicationNotFound(str(application_id))
+        return UnfreezeApplication.from_row(row)
+
+    def list_unfreeze_applications(
+        self,
+        actor: Actor,
+        *,
+        project_id: str | None = None,
+        states: Sequence[ApplicationState] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[UnfreezeApplication]:
+        project_id = self._listing_tenant(actor, project_id, required=False)
+        _check_page(limit, offset)
+        with self._transaction(write=False) as connection:
+            rows = self._repo.list_applications(connection, project_id, list(states), limit, offset)
+        return [UnfreezeApplication.from_row(row) for row in rows]
+
+    # Batch actions ------------------------------------------------------------------------------
+
+    def batch(
+        self, actor: Actor, action: BatchAction, asset_ids: Sequence[str], *, request_id: str | None = None
+    ) -> list[BatchResult]:
+        """One action over many assets, each in its own transaction: SUCCESS or FAILED per asset."""
+        if not isinstance(action, BatchAction):
+            raise InvalidParameter("action", "must be DELETE, DELETE_FORCE, RESTORE, ACTIVE or UNACTIVE")
+        if isinstance(asset_ids, str) or not 1 <= len(asset_ids) <= MAX_BATCH:
+            raise InvalidParameter("asset_ids", f"must list 1-{MAX_BATCH} asset ids")
+        check_role(actor, action.event, self.definition)
+        request_id = _check_request_id(request_id)
+        results: list[BatchResult] = []
+        for asset_id in asset_ids:
+            try:
+                transition = self.fire(actor, asset_id, action.event, request_id=request_id)
+            except LifecycleError as error:
+                results.append(BatchResult(str(asset_id), "FAILED", error_code=error.code, error_msg=error.message))
+            else:
+                results.append(BatchResult(asset_id, "SUCCESS", transition=transition))
+        return results
+
+    # Queries -------------------------------------------------------------------------------------
+
+    def get_asset(self, actor: Actor, asset_id: str) -> Asset:
+        with self._transaction(write=False) as connection:
+            record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
+            if record is None or not _visible(actor, record.project_id):
+                raise AssetNotFound(str(asset_id))
+            file_rows = self._repo.files_of(connection, [asset_id])
+        return Asset.from_rows(record, file_rows)
+
+    def list_assets(
+        self,
+        actor: Actor,
+        *,
+        project_id: str | None = None,
+        states: Sequence[AssetState] = (),
+        order_by: str = "create_time",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Asset]:
+        """A tenant's assets, filtered by state, sorted by create or update time, paged."""
+        tenant = self._listing_tenant(actor, project_id, required=True)
+        assert tenant is not None
+        if order_by not in ORDER_COLUMNS:
+            raise InvalidParameter("order_by", f"must be one of {', '.join(ORDER_COLUMNS)}")
+        if any(not isinstance(state, AssetState) for state in states):
+            raise InvalidParameter("states", "must be AssetState values")
+        _check_page(limit, offset)
+        with self._transaction(write=False) as connection:
+            rows, total = self._repo.list_assets(connection, tenant, list(states), order_by, descending, limit, offset)
+            file_rows = self._repo.files_of(connection, [row.asset_id for row in rows])
+        by_asset: dict[str, list[Any]] = {}
+        for file_row in file_rows:
+            by_asset.setdefault(file_row.asset_id, []).append(file_row)
+        items = tuple(Asset.from_rows(row, by_asset.get(row.asset_id, [])) for row in rows)
+        return Page(items, total, limit, offset)
+
+    def history(self, actor: Actor, asset_id: str) -> list[AuditEntry]:
+        """The asset's audit trail, oldest first."""
+        with self._transaction(write=False) as connection:
+            record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
+            if record is None or not _visible(actor, record.project_id):
+                raise AssetNotFound(str(asset_id))
+            rows = self._repo.history(connection, asset_id)
+        return [AuditEntry.from_row(row) for row in rows]
+
+    def allowed_events(self, actor: Actor, asset_id: str) -> list[Event]:
+        """The events ``actor`` could fire at the asset now."""
+        with self._transaction(write=False) as connection:
+            row = self._visible_row(connection, actor, asset_id)
+        return self.definition.allowed_events(row.facts, actor.role)
+
+    # The path every move takes ------------------------------------------------------------------
+
+    def _visible_row(self, connection: Connection, actor: Actor, asset_id: str) -> AssetRow:
+        row = self._repo.read_row(connection, asset_id) if isinstance(asset_id, str) else None
+        if row is None or not _visible(actor, row.project_id):
+            raise AssetNotFound(str(asset_id))
+        return row
+
+    def _apply(
+        self,
+        connection: Connection,
+        row: AssetRow,
+        actor: Actor,
+        event: Event,
+        request: MoveRequest,
+        request_id: str | None,
+        *,
+        replayable: bool = True,
+    ) -> tuple[Move, datetime]:
+        now = self.clock.now()
+        try:
+            move = plan_move(
+                row, event, actor, request, now, upload_window=self.settings.upload_window, definition=self.definition
+            )
+        except TransitionNotAllowed as refusal:
+            replay = self._replay(connection, row, event, request_id) if replayable else None
+            if replay is not None:
+                raise _Replayed(replay) from None
+            self.log.info(
+                "transition_refused",
+                asset_id=row.asset_id,
+                project_id=row.project_id,
+                event_name=event.value,
+                state=row.state.value,
+                allowed=[e.value for e in refusal.allowed],
+                actor_kind=actor.role.value,
+                actor_id=actor.actor_id,
+                request_id=request_id,
+            )
+            raise
+        written = self._repo.write_move(
+            connection, move, actor_kind=actor.role, actor_id=actor.actor_id, request_id=request_id, now=now
+        )
+        if not written:
+            raise Conflict(row.asset_id, event, row.state, row.version)
+        if event is Event.UNFREEZE:
+            self._repo.close_pending_applications(connection, row.asset_id, actor.actor_id, request.reason, now)
+        return move, now
+
+    def _replay(self, connection: Connection, row: AssetRow, event: Event, request_id: str | None) -> Transitioned | None:
+        """The earlier outcome when this exact request already moved the asset last."""
+        if request_id is None:
+            return None
+        last = self._repo.last_audit(connection, row.asset_id)
+        if last is None or last.request_id != request_id or last.event is not event:
+            return None
+        return Transitioned(
+            asset_id=row.asset_id,
+            project_id=row.project_id,
+            event=event,
+            from_state=last.from_state,
+            to_state=last.to_state,
+            version=last.seq,
+            pre_freeze_state=last.pre_freeze_state,
+            pre_delete_state=last.pre_delete_state,
+            occurred_at=last.occurred_at,
+            replayed=True,
+        )
+
+    def _applied(self, outcome: tuple[Move, datetime], actor: Actor, request_id: str | None) -> Transitioned:
+        move, now = outcome
+        self.log.info(
+            "transition_applied",
+            asset_id=move.asset_id,
+            project_id=move.project_id,
+            event_name=move.event.value,
+            from_state=move.source.value,
+            to_state=move.dest.value,
+            version=move.version,
+            actor_kind=actor.role.value,
+            actor_id=actor.actor_id,
+            request_id=request_id,
+        )
+        return Transitioned(
+            asset_id=move.asset_id,
+            project_id=move.project_id,
+            event=move.event,
+            from_state=move.source,
+            to_state=move.dest,
+            version=move.version,
+            pre_freeze_state=move.pre_freeze,
+            pre_delete_state=move.pre_delete,
+            occurred_at=now,
+        )
+
+    def _require(self, actor: Actor, role: Role, action: str) -> None:
+        if actor.role is not role:
+            raise PermissionDenied(action, actor.role.value, [role.value])
+
+    def _listing_tenant(self, actor: Actor, project_id: str | None, *, required: bool) -> str | None:
+        if isinstance(actor, Tenant):
+            if project_id is not None and project_id != actor.project_id:
+                raise PermissionDenied("list another tenant's assets", Role.TENANT.value, [Role.PLATFORM.value])
+            return actor.project_id
+        if project_id is None:
+            if required:
+                raise InvalidParameter("project_id", "the platform must name the tenant to list")
+            return None
+        return check_id(project_id, "project_id")
+
+
+class _Replayed(Exception):  # noqa: N818 - control flow, never escapes the engine
+    def __init__(self, transition: Transitioned) -> None:
+        super().__init__(transition.asset_id)
+        self.transition = transition
+
+
+def _visible(actor: Actor, project_id: str) -> bool:
+    return not isinstance(actor, Tenant) or actor.project_id == project_id
+
+
+def _check_request_id(request_id: object) -> str | None:
+    if request_id is None:
+        return None
+    return check_text(request_id, "request_id", minimum=1, maximum=128)
+
+
+def _check_fail_type(fail_type: object) -> FailType | None:
+    if fail_type is not None and not isinstance(fail_type, FailType):
+        raise InvalidParameter("fail_type", "must be AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT")
+    return fail_type
+
+
+def _check_block_reason_code(code: object) -> str | None:
+    if code is None:
+        return None
+    return check_text(code, "block_reason_code", minimum=1, maximum=64)
+
+
+def _check_version(version: object) -> None:
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise InvalidParameter("expected_version", "must be a positive whole number")
+
+
+def _check_page(limit: object, offset: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidParameter("limit", f"must be a whole number from 1 to {MAX_PAGE}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidParameter("offset", "must be a whole number from 0")

@@ -1,0 +1,194 @@
+"""The engine's errors: one base, each naming a fact, each carrying what a service answers with.
+
+The platform documents two error codes: ``MSS.00000002`` (Not Found, HTTP 404) and
+``MSS.00000003`` (Invalid parameter, HTTP 400). Every error caused by the request carries one of
+them, with an HTTP status that tells the caller what kind of refusal it is (400, 403, 404, 409).
+Failures of the database itself are not the caller's fault and answer 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from lifecycle.definition import AssetState, Event
+
+NOT_FOUND = "MSS.00000002"
+INVALID_PARAMETER = "MSS.00000003"
+
+
+class LifecycleError(Exception):
+    """The lifecycle engine failed."""
+
+    code: ClassVar[str] = INVALID_PARAMETER
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def to_dict(self) -> dict[str, str]:
+        """The platform's error body: ``{"error_code": …, "error_msg": …}``."""
+        return {"error_code": self.code, "error_msg": self.message}
+
+
+class InvalidDefinition(LifecycleError):
+    """The transition table is not a valid lifecycle."""
+
+
+class InvalidParameter(LifecycleError):
+    """Invalid parameter."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid parameter {field}: {problem}")
+
+
+class AssetNotFound(LifecycleError):
+    """Not Found."""
+
+    code = NOT_FOUND
+    http_status = 404
+
+    def __init__(self, asset_id: str) -> None:
+        self.asset_id = asset_id
+        super().__init__(f"asset {asset_id} not found")
+
+
+class ApplicationNotFound(LifecycleError):
+    """Not Found."""
+
+    code = NOT_FOUND
+    http_status = 404
+
+    def __init__(self, application_id: str) -> None:
+        self.application_id = application_id
+        super().__init__(f"unfreeze application {application_id} not found")
+
+
+class PermissionDenied(LifecycleError):
+    """The actor's role may not do this."""
+
+    http_status = 403
+
+    def __init__(self, action: str, role: str, allowed_roles: Sequence[str]) -> None:
+        self.action = action
+        self.role = role
+        self.allowed_roles = tuple(allowed_roles)
+        super().__init__(
+            f"a {role} may not '{action}' (allowed for: {', '.join(self.allowed_roles)})"
+        )
+
+
+class TransitionNotAllowed(LifecycleError):
+    """The asset's state does not allow this event."""
+
+    http_status = 409
+
+    def __init__(
+        self,
+        asset_id: str,
+        event: Event,
+        state: AssetState,
+        allowed: Sequence[Event],
+        detail: str | None = None,
+    ) -> None:
+        self.asset_id = asset_id
+        self.event = event
+        self.state = state
+        self.allowed = tuple(allowed)
+        allowed_text = ", ".join(e.value for e in self.allowed) or "nothing"
+        why = f": {detail}" if detail else ""
+        super().__init__(
+            f"cannot '{event.value}' asset {asset_id} in state {state.value}{why}"
+            f" (allowed: {allowed_text})"
+        )
+
+
+class Conflict(LifecycleError):
+    """The asset changed while this move was being made; nothing was written."""
+
+    http_status = 409
+
+    def __init__(
+        self,
+        asset_id: str,
+        event: Event | None,
+        expected_state: AssetState | None,
+        expected_version: int,
+        detail: str = "it changed concurrently",
+    ) -> None:
+        self.asset_id = asset_id
+        self.event = event
+        self.expected_state = expected_state
+        self.expected_version = expected_version
+        action = f"'{event.value}' " if event else ""
+        state = f"{expected_state.value} " if expected_state else ""
+        super().__init__(
+            f"conflict: {action}asset {asset_id} expected at {state}version {expected_version},"
+            f" {detail}; nothing was written"
+        )
+
+
+class ApplicationNotPending(LifecycleError):
+    """The unfreeze application was decided already."""
+
+    http_status = 409
+
+    def __init__(self, application_id: str, state: str) -> None:
+        self.application_id = application_id
+        self.state = state
+        super().__init__(f"unfreeze application {application_id} is {state}, not PENDING")
+
+
+class StoreUnavailable(LifecycleError):
+    """The database failed; nothing was written. The original error is the ``__cause__``."""
+
+    code = "LIFECYCLE.STORE_UNAVAILABLE"
+    http_status = 503
+
+
+class SchemaOutOfDate(LifecycleError):
+    """The database schema is not at the engine's revision; run ``Lifecycle.upgrade()``."""
+
+    code = "LIFECYCLE.SCHEMA_OUT_OF_DATE"
+    http_status = 503
+
+
+class MissingDependency(LifecycleError):
+    """A package this feature needs is not installed."""
+
+    code = "LIFECYCLE.MISSING_DEPENDENCY"
+    http_status = 500
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"{package} is not installed: pip install 'lifecycle[{extra}]'")
+
+
+class FileNotFound(LifecycleError):
+    """Not Found."""
+
+    code = NOT_FOUND
+    http_status = 404
+
+    def __init__(self, asset_id: str, file_id: str) -> None:
+        self.asset_id = asset_id
+        self.file_id = file_id
+        super().__init__(f"file {file_id} of asset {asset_id} not found")
+
+
+class UnfreezeAlreadyPending(LifecycleError):
+    """An application to unfreeze this asset is already waiting for the platform."""
+
+    http_status = 409
+
+    def __init__(self, asset_id: str) -> None:
+        self.asset_id = asset_id
+        super().__init__(f"an application to unfreeze asset {asset_id} is already pending")

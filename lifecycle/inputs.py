@@ -1,0 +1,245 @@
+"""What callers hand the engine, and the field rules checked before anything is written.
+
+Every check raises ``InvalidParameter`` naming the field; values come back canonical (the MD5 as
+documented, 24 characters of base64; the file type from the name's extension when not given).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lifecycle.clock import as_utc
+from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
+from lifecycle.errors import InvalidParameter
+
+MAX_FILE_SIZE = 5_368_709_120
+MAX_NAME = 128
+MAX_DESCRIPTION = 1024
+MAX_TAGS = 20
+MAX_TAG = 64
+MAX_ID = 64
+MAX_REASON = 1024
+MAX_FILES = 100
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HEX_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_FILE_TYPE = re.compile(r"[A-Za-z0-9]{1,32}")
+_CHINESE = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A file declared when its asset is created; its upload is confirmed later."""
+
+    file_name: str
+    file_size: int
+    file_md5: str
+    asset_file_category: FileCategory = FileCategory.MAIN
+    file_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoOperation:
+    """``auto_operation_config``: the system will BLOCK or DELETE the asset at ``operation_time``."""
+
+    operation: PlannedOperation
+    operation_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAsset:
+    """An asset to create. Exactly one MAIN file; other files as the asset type allows."""
+
+    asset_name: str
+    asset_type: AssetType
+    files: Sequence[NewFile]
+    asset_description: str = ""
+    tags: Sequence[str] = ()
+    activate_on_upload: bool | None = None
+    """ACTIVED instead of UNACTIVED once the MAIN file is accepted; None takes the engine's setting."""
+    review_required: bool = False
+    """The uploaded MAIN file waits for a review verdict before it is accepted."""
+    auto_operation: AutoOperation | None = None
+    asset_extra_meta: Mapping[str, Any] | None = None
+    system_properties: Sequence[Mapping[str, Any]] = ()
+    asset_order: int | None = None
+    app_user_id: str | None = None
+    asset_id: str | None = None
+    """Chosen by the caller (a UUID, say) or generated."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedFile:
+    file_name: str
+    file_size: int
+    file_md5: str
+    file_type: str
+    asset_file_category: FileCategory
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedAsset:
+    asset_name: str
+    asset_type: AssetType
+    asset_description: str
+    tags: tuple[str, ...]
+    files: tuple[CheckedFile, ...]
+    review_required: bool
+    activate_on_upload: bool | None
+    auto_operation: AutoOperation | None
+    asset_extra_meta: dict[str, Any] | None
+    system_properties: list[dict[str, Any]]
+    asset_order: int | None
+    app_user_id: str | None
+    asset_id: str | None
+
+
+def check_id(value: object, name: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID or not _ID.fullmatch(value):
+        raise InvalidParameter(name, f"must be 1-{MAX_ID} letters, digits, '_', '-' or '.'")
+    return value
+
+
+def check_app_user_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID:
+        raise InvalidParameter("app_user_id", f"must be 1-{MAX_ID} characters")
+    if _CHINESE.search(value):
+        raise InvalidParameter("app_user_id", "must not contain Chinese characters")
+    if _CONTROL.search(value):
+        raise InvalidParameter("app_user_id", "must not contain control characters")
+    return value
+
+
+def check_text(value: object, name: str, *, minimum: int, maximum: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameter(name, "must be text")
+    if not minimum <= len(value) <= maximum:
+        raise InvalidParameter(name, f"must be {minimum}-{maximum} characters, not {len(value)}")
+    if "\x00" in value:
+        raise InvalidParameter(name, "must not contain NUL")
+    return value
+
+
+def check_reason(value: object) -> str | None:
+    if value is None:
+        return None
+    return check_text(value, "reason", minimum=1, maximum=MAX_REASON)
+
+
+def canonical_md5(value: object) -> str:
+    """The MD5 as the platform documents it: 24 characters of base64. Hex (32 digits) is accepted."""
+    if isinstance(value, str) and _HEX_MD5.fullmatch(value):
+        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+    if isinstance(value, str) and len(value) == 24:
+        try:
+            digest = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            digest = b""
+        if len(digest) == 16:
+            return base64.b64encode(digest).decode("ascii")
+    raise InvalidParameter("file_md5", "must be an MD5 digest: 24 characters of base64 or 32 hex digits")
+
+
+def check_file_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FILE_SIZE:
+        raise InvalidParameter("file_size", f"must be a whole number of bytes from 1 to {MAX_FILE_SIZE}")
+    return value
+
+
+def check_file_name(value: object) -> str:
+    name = check_text(value, "file_name", minimum=1, maximum=256)
+    if _CONTROL.search(name) or "/" in name or "\\" in name:
+        raise InvalidParameter("file_name", "must not contain control characters or path separators")
+    return name
+
+
+def check_file(new_file: NewFile, asset_type: AssetType) -> CheckedFile:
+    name = check_file_name(new_file.file_name)
+    if not isinstance(new_file.asset_file_category, FileCategory):
+        raise InvalidParameter("asset_file_category", "must be a FileCategory")
+    allowed = FILE_CATEGORIES[asset_type]
+    if new_file.asset_file_category not in allowed:
+        names = ", ".join(c.value for c in FileCategory if c in allowed)
+        raise InvalidParameter(
+            "asset_file_category",
+            f"{new_file.asset_file_category.value} is not a file category of {asset_type.value} (allowed: {names})",
+        )
+    file_type = new_file.file_type
+    if file_type is None:
+        file_type = name.rsplit(".", 1)[1] if "." in name.strip(".") else "bin"
+    if not isinstance(file_type, str) or not _FILE_TYPE.fullmatch(file_type):
+        raise InvalidParameter("file_type", "must be 1-32 letters or digits")
+    return CheckedFile(
+        file_name=name,
+        file_size=check_file_size(new_file.file_size),
+        file_md5=canonical_md5(new_file.file_md5),
+        file_type=file_type.lower(),
+        asset_file_category=new_file.asset_file_category,
+    )
+
+
+def _json_ready(value: object, name: str) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise InvalidParameter(name, f"must be JSON data ({error})") from None
+
+
+def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
+    if not isinstance(new.asset_type, AssetType):
+        raise InvalidParameter("asset_type", "must be an AssetType")
+    name = check_text(new.asset_name, "asset_name", minimum=1, maximum=MAX_NAME)
+    if _CONTROL.search(name):
+        raise InvalidParameter("asset_name", "must not contain control characters")
+    description = check_text(new.asset_description, "asset_description", minimum=0, maximum=MAX_DESCRIPTION)
+    if isinstance(new.tags, str) or len(new.tags) > MAX_TAGS:
+        raise InvalidParameter("tags", f"must be a list of at most {MAX_TAGS} tags")
+    tags = tuple(check_text(tag, "tags", minimum=1, maximum=MAX_TAG) for tag in new.tags)
+    if not 1 <= len(new.files) <= MAX_FILES:
+        raise InvalidParameter("files", f"must declare 1-{MAX_FILES} files")
+    files = tuple(check_file(f, new.asset_type) for f in new.files)
+    mains = sum(f.asset_file_category is FileCategory.MAIN for f in files)
+    if mains != 1:
+        raise InvalidParameter("files", f"must declare exactly one MAIN file, not {mains}")
+    lowered = [f.file_name.lower() for f in files]
+    if len(set(lowered)) != len(lowered):
+        raise InvalidParameter("file_name", "file names of one asset must differ (case-insensitively)")
+    auto = new.auto_operation
+    if auto is not None:
+        if not isinstance(auto.operation, PlannedOperation):
+            raise InvalidParameter("auto_operation_config.operation", "must be BLOCK or DELETE")
+        when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
+        if when <= now:
+            raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
+        auto = AutoOperation(auto.operation, when)
+    extra_meta = None if new.asset_extra_meta is None else _json_ready(dict(new.asset_extra_meta), "asset_extra_meta")
+    properties = _json_ready([dict(p) for p in new.system_properties], "system_properties")
+    order = new.asset_order
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 0 <= order < 2**31):
+        raise InvalidParameter("asset_order", "must be a whole number from 0 to 2147483647")
+    asset_id = None if new.asset_id is None else check_id(new.asset_id, "asset_id")
+    return CheckedAsset(
+        asset_name=name,
+        asset_type=new.asset_type,
+        asset_description=description,
+        tags=tags,
+        files=files,
+        review_required=bool(new.review_required),
+        activate_on_upload=new.activate_on_upload,
+        auto_operation=auto,
+        asset_extra_meta=extra_meta,
+        system_properties=properties,
+        asset_order=order,
+        app_user_id=check_app_user_id(new.app_user_id),
+        asset_id=asset_id,
+    )

@@ -1,0 +1,249 @@
+"""Deciding a move: pure functions from what the asset is now to everything it will be.
+
+The engine reads an ``AssetRow``, asks ``plan_move`` for a ``Move`` and writes it with one guarded
+statement. Nothing here touches the database or the clock, so every rule is testable alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lifecycle.actors import Actor
+from lifecycle.definition import (
+    DEFINITION,
+    AssetFacts,
+    AssetState,
+    BlockScope,
+    Definition,
+    Event,
+    FailType,
+    FileState,
+    Memory,
+    PlannedOperation,
+    Role,
+)
+from lifecycle.errors import InvalidParameter, PermissionDenied, TransitionNotAllowed
+
+HOLDING_STATES = frozenset({AssetState.BLOCK, AssetState.DELETING})
+"""States that hold an asset without ending it: the upload clock pauses here."""
+
+_REASON_EVENTS = frozenset(
+    {
+        Event.FREEZE,
+        Event.UNFREEZE,
+        Event.FAIL_UPLOAD,
+        Event.REJECT_REVIEW,
+        Event.TIME_OUT_UPLOAD,
+    }
+)
+"""Events whose cause is the asset's ``reason`` ("freezing, unfreezing, and failure causes")."""
+
+_MAIN_FILE_AFTER: dict[Event, FileState] = {
+    Event.ACCEPT_UPLOAD: FileState.CREATED,
+    Event.PASS_REVIEW: FileState.CREATED,
+    Event.SUBMIT_FOR_REVIEW: FileState.UPLOADED,
+    Event.CANCEL_UPLOAD: FileState.CANCELLED,
+    Event.FAIL_UPLOAD: FileState.FAILED,
+    Event.REJECT_REVIEW: FileState.FAILED,
+    Event.TIME_OUT_UPLOAD: FileState.FAILED,
+}
+
+_PLAN_OF_EVENT = {Event.FREEZE: PlannedOperation.BLOCK, Event.DELETE: PlannedOperation.DELETE}
+
+UPLOAD_TIMEOUT_REASON = "MAIN file not uploaded within the upload window"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRow:
+    """The columns a decision reads, as read in the deciding transaction."""
+
+    asset_id: str
+    project_id: str
+    version: int
+    facts: AssetFacts
+    fail_type: FailType | None
+    reason: str | None
+    block_reason_code: str | None
+    block_scope: BlockScope | None
+    upload_deadline: datetime | None
+    upload_time_left_us: int | None
+    planned_operation: PlannedOperation | None
+    planned_operation_time: datetime | None
+    state_changed_at: datetime
+
+    @property
+    def state(self) -> AssetState:
+        return self.facts.state
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRequest:
+    """What the caller asked for, beyond the event: the inputs some events take."""
+
+    reason: str | None = None
+    fail_type: FailType | None = None
+    block_reason_code: str | None = None
+    block_scope: BlockScope = BlockScope.ASSET
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Everything a transition writes: the asset's new columns and what the audit row says."""
+
+    asset_id: str
+    project_id: str
+    event: Event
+    source: AssetState
+    dest: AssetState
+    expected_version: int
+    version: int
+    pre_freeze: AssetState | None
+    pre_delete: AssetState | None
+    fail_type: FailType | None
+    reason: str | None
+    block_reason_code: str | None
+    block_scope: BlockScope | None
+    upload_deadline: datetime | None
+    upload_time_left_us: int | None
+    planned_operation: PlannedOperation | None
+    planned_operation_time: datetime | None
+    state_changed_at: datetime
+    main_file_state: FileState | None
+    """The MAIN file's new state, or None where the move leaves it alone."""
+    files_deleted: bool
+    request_reason: str | None
+    """The reason given with this request (the audit row's ``reason``)."""
+
+
+def check_role(actor: Actor, event: Event, definition: Definition = DEFINITION) -> None:
+    roles = definition.roles(event)
+    if actor.role not in roles:
+        raise PermissionDenied(event.value, actor.role.value, [r.value for r in sorted(roles, key=list(Role).index)])
+
+
+def check_request(event: Event, request: MoveRequest) -> None:
+    if event is Event.REJECT_REVIEW and request.fail_type is None:
+        raise InvalidParameter("fail_type", "a review rejection needs AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT")
+    if event is not Event.REJECT_REVIEW and request.fail_type is not None:
+        raise InvalidParameter("fail_type", f"only a review rejection takes a fail type, not '{event.value}'")
+    if request.block_reason_code is not None and event is not Event.FREEZE:
+        raise InvalidParameter("block_reason_code", f"only a freeze takes a block reason code, not '{event.value}'")
+
+
+def plan_move(
+    row: AssetRow,
+    event: Event,
+    actor: Actor,
+    request: MoveRequest,
+    now: datetime,
+    *,
+    upload_window: timedelta,
+    definition: Definition = DEFINITION,
+) -> Move:
+    """The move ``event`` makes from ``row``; ``TransitionNotAllowed`` where the table refuses."""
+    edge = definition.resolve(event, row.facts)
+    if edge is None:
+        raise TransitionNotAllowed(
+            row.asset_id,
+            event,
+            row.state,
+            definition.allowed_events(row.facts, actor.role),
+            _refusal_detail(event, row.facts),
+        )
+    source, dest = row.state, edge.dest
+    pre_freeze, pre_delete = _remember(row.facts, edge.remembers, dest)
+    deadline, time_left = _upload_clock(row, dest, now, upload_window)
+
+    reason = row.reason
+    if event in _REASON_EVENTS:
+        reason = request.reason or (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None)
+    fail_type = request.fail_type if event is Event.REJECT_REVIEW else row.fail_type
+    frozen_after = pre_freeze is not None
+    block_reason_code = (
+        request.block_reason_code if event is Event.FREEZE else row.block_reason_code if frozen_after else None
+    )
+    block_scope = request.block_scope if event is Event.FREEZE else row.block_scope if frozen_after else None
+
+    planned_operation, planned_time = row.planned_operation, row.planned_operation_time
+    fires_plan = actor.role is Role.SYSTEM and _PLAN_OF_EVENT.get(event) is planned_operation
+    if dest is AssetState.DELETED or fires_plan:
+        planned_operation, planned_time = None, None
+
+    return Move(
+        asset_id=row.asset_id,
+        project_id=row.project_id,
+        event=event,
+        source=source,
+        dest=dest,
+        expected_version=row.version,
+        version=row.version + 1,
+        pre_freeze=pre_freeze,
+        pre_delete=pre_delete,
+        fail_type=fail_type,
+        reason=reason,
+        block_reason_code=block_reason_code,
+        block_scope=block_scope,
+        upload_deadline=deadline,
+        upload_time_left_us=time_left,
+        planned_operation=planned_operation,
+        planned_operation_time=planned_time,
+        state_changed_at=row.state_changed_at if dest is source else now,
+        main_file_state=_MAIN_FILE_AFTER.get(event),
+        files_deleted=dest is AssetState.DELETED,
+        request_reason=request.reason if request.reason is not None else (
+            UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None
+        ),
+    )
+
+
+def _remember(
+    facts: AssetFacts, remembers: Memory | None, dest: AssetState
+) -> tuple[AssetState | None, AssetState | None]:
+    """The remembered states after a move, keeping each slot only while it still applies.
+
+    The pre-delete state applies while the asset is in the recycle bin, or frozen there; the
+    pre-freeze state while it is frozen, or in the recycle bin after being deleted while frozen.
+    """
+    pre_freeze = facts.state if remembers is Memory.PRE_FREEZE else facts.pre_freeze
+    pre_delete = facts.state if remembers is Memory.PRE_DELETE else facts.pre_delete
+    if dest is AssetState.BLOCK:
+        return pre_freeze, pre_delete if pre_freeze is AssetState.DELETING else None
+    if dest is AssetState.DELETING:
+        return pre_freeze if pre_delete is AssetState.BLOCK else None, pre_delete
+    return None, None
+
+
+def _upload_clock(
+    row: AssetRow, dest: AssetState, now: datetime, upload_window: timedelta
+) -> tuple[datetime | None, int | None]:
+    """(deadline, time left) after a move: the upload window counts only time spent in CREATING."""
+    source = row.state
+    if dest is AssetState.CREATING:
+        if source is AssetState.CREATING:
+            return row.upload_deadline, None
+        left = row.upload_time_left_us
+        if left is None:
+            left = int(upload_window / timedelta(microseconds=1))
+        return now + timedelta(microseconds=left), None
+    if dest in HOLDING_STATES:
+        if source is AssetState.CREATING and row.upload_deadline is not None:
+            return None, (row.upload_deadline - now) // timedelta(microseconds=1)
+        return None, row.upload_time_left_us
+    return None, None
+
+
+def _refusal_detail(event: Event, facts: AssetFacts) -> str | None:
+    if event is Event.DELETE and facts.state is AssetState.BLOCK:
+        return "it was frozen while in the recycle bin"
+    if event is Event.FREEZE and facts.state is AssetState.DELETING:
+        return "it was deleted while frozen and is still frozen"
+    if event is Event.PASS_REVIEW and facts.state is AssetState.CREATING:
+        return f"its MAIN file is {facts.main_file_state.value}, not awaiting review"
+    if event in (Event.ACCEPT_UPLOAD, Event.SUBMIT_FOR_REVIEW, Event.CANCEL_UPLOAD) and (
+        facts.state is AssetState.CREATING
+    ):
+        if facts.main_file_state not in (FileState.CREATING, FileState.CANCELLED):
+            return f"its MAIN file is {facts.main_file_state.value}"
+        return "it requires review" if facts.review_required else "it does not require review"
+    return None

@@ -1,0 +1,328 @@
+"""What the engine hands back: typed, immutable, and JSON-ready at the edge.
+
+``Asset.to_details()`` is the platform's asset-details response (``GET /v1/{project_id}/
+digital-assets/{asset_id}``): the same field names, nesting and enum spellings. Fields without a
+value are left out, as in the platform's example response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Row
+
+from lifecycle.definition import (
+    ApplicationState,
+    AssetState,
+    AssetType,
+    BlockScope,
+    Event,
+    FailType,
+    FileCategory,
+    FileState,
+    PlannedOperation,
+    Role,
+)
+
+T = TypeVar("T")
+
+
+def api_time(moment: datetime) -> str:
+    """The platform's time format: ``2021-10-30T12:30:35Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFile:
+    file_id: str
+    file_name: str
+    file_md5: str
+    file_size: int
+    file_type: str
+    asset_file_category: FileCategory
+    state: FileState
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> AssetFile:
+        return cls(
+            file_id=row.file_id,
+            file_name=row.file_name,
+            file_md5=row.file_md5,
+            file_size=row.file_size,
+            file_type=row.file_type,
+            asset_file_category=row.asset_file_category,
+            state=row.state,
+            reason=row.reason,
+        )
+
+    def to_details(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "file_id": self.file_id,
+                "file_name": self.file_name,
+                "file_md5": self.file_md5,
+                "file_size": self.file_size,
+                "file_type": self.file_type,
+                "asset_file_category": self.asset_file_category.value,
+                "state": self.state.value,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """An asset as stored: the platform's fields plus the engine's own (version, memory, clocks)."""
+
+    project_id: str
+    asset_id: str
+    asset_name: str
+    asset_description: str
+    app_user_id: str | None
+    create_time: datetime
+    update_time: datetime
+    asset_type: AssetType
+    asset_state: AssetState
+    fail_type: FailType | None
+    reason: str | None
+    tags: tuple[str, ...]
+    asset_extra_meta: dict[str, Any] | None
+    system_properties: tuple[dict[str, Any], ...]
+    files: tuple[AssetFile, ...]
+    asset_order: int | None
+    version: int
+    pre_freeze_state: AssetState | None
+    pre_delete_state: AssetState | None
+    block_reason_code: str | None
+    block_scope: BlockScope | None
+    activate_on_upload: bool
+    review_required: bool
+    upload_deadline: datetime | None
+    planned_operation: PlannedOperation | None
+    planned_operation_time: datetime | None
+
+    @classmethod
+    def from_rows(cls, row: Row[Any], file_rows: list[Row[Any]]) -> Asset:
+        return cls(
+            project_id=row.project_id,
+            asset_id=row.asset_id,
+            asset_name=row.asset_name,
+            asset_description=row.asset_description,
+            app_user_id=row.app_user_id,
+            create_time=row.create_time,
+            update_time=row.update_time,
+            asset_type=row.asset_type,
+            asset_state=row.asset_state,
+            fail_type=row.fail_type,
+            reason=row.reason,
+            tags=tuple(row.tags or ()),
+            asset_extra_meta=row.asset_extra_meta,
+            system_properties=tuple(row.system_properties or ()),
+            files=tuple(AssetFile.from_row(f) for f in file_rows),
+            asset_order=row.asset_order,
+            version=row.version,
+            pre_freeze_state=row.pre_freeze_state,
+            pre_delete_state=row.pre_delete_state,
+            block_reason_code=row.block_reason_code,
+            block_scope=row.block_scope,
+            activate_on_upload=row.activate_on_upload,
+            review_required=row.review_required,
+            upload_deadline=row.upload_deadline,
+            planned_operation=row.planned_operation,
+            planned_operation_time=row.planned_operation_time,
+        )
+
+    @property
+    def main_file(self) -> AssetFile:
+        return next(f for f in self.files if f.asset_file_category is FileCategory.MAIN)
+
+    @property
+    def usable(self) -> bool:
+        """Usable as material for content generation: only an ACTIVED asset is."""
+        return self.asset_state is AssetState.ACTIVED
+
+    def to_details(self) -> dict[str, Any]:
+        """The asset-details response, JSON-ready."""
+        return _without_none(
+            {
+                "project_id": self.project_id,
+                "asset_id": self.asset_id,
+                "asset_name": self.asset_name,
+                "asset_description": self.asset_description,
+                "app_user_id": self.app_user_id,
+                "create_time": api_time(self.create_time),
+                "update_time": api_time(self.update_time),
+                "asset_type": self.asset_type.value,
+                "asset_state": self.asset_state.value,
+                "fail_type": self.fail_type.value if self.fail_type else None,
+                "reason": self.reason,
+                "tags": list(self.tags),
+                "asset_extra_meta": self.asset_extra_meta,
+                "system_properties": [dict(p) for p in self.system_properties],
+                "files": [f.to_details() for f in self.files],
+                "asset_order": self.asset_order,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transitioned:
+    """A move that was applied (or, with ``replayed``, had been applied by the same request)."""
+
+    asset_id: str
+    project_id: str
+    event: Event
+    from_state: AssetState
+    to_state: AssetState
+    version: int
+    pre_freeze_state: AssetState | None
+    pre_delete_state: AssetState | None
+    occurred_at: datetime
+    replayed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asset_id": self.asset_id,
+            "event": self.event.value,
+            "from_state": self.from_state.value,
+            "to_state": self.to_state.value,
+            "version": self.version,
+            "replayed": self.replayed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of an asset's audit trail."""
+
+    seq: int
+    asset_id: str
+    project_id: str
+    event: Event
+    from_state: AssetState | None
+    to_state: AssetState
+    actor_kind: Role
+    actor_id: str
+    reason: str | None
+    fail_type: FailType | None
+    request_id: str | None
+    occurred_at: datetime
+    pre_freeze_state: AssetState | None
+    pre_delete_state: AssetState | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> AuditEntry:
+        return cls(
+            seq=row.seq,
+            asset_id=row.asset_id,
+            project_id=row.project_id,
+            event=row.event,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            actor_kind=row.actor_kind,
+            actor_id=row.actor_id,
+            reason=row.reason,
+            fail_type=row.fail_type,
+            request_id=row.request_id,
+            occurred_at=row.occurred_at,
+            pre_freeze_state=row.pre_freeze_state,
+            pre_delete_state=row.pre_delete_state,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "asset_id": self.asset_id,
+            "project_id": self.project_id,
+            "event": self.event.value,
+            "from_state": self.from_state.value if self.from_state else None,
+            "to_state": self.to_state.value,
+            "actor_kind": self.actor_kind.value,
+            "actor_id": self.actor_id,
+            "reason": self.reason,
+            "fail_type": self.fail_type.value if self.fail_type else None,
+            "request_id": self.request_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "pre_freeze_state": self.pre_freeze_state.value if self.pre_freeze_state else None,
+            "pre_delete_state": self.pre_delete_state.value if self.pre_delete_state else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One asset's outcome in a batch action: SUCCESS, or FAILED with the error."""
+
+    asset_id: str
+    status: str
+    transition: Transitioned | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESS"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "asset_id": self.asset_id,
+                "status": self.status,
+                "error_code": self.error_code,
+                "error_msg": self.error_msg,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TenantOperation:
+    """A tenant-wide freeze or unfreeze: what moved, and what was left as it was and why."""
+
+    project_id: str
+    event: Event
+    moved: tuple[Transitioned, ...]
+    skipped: tuple[tuple[str, str], ...]
+    """(asset_id, why) for each asset the operation left alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnfreezeApplication:
+    application_id: str
+    asset_id: str
+    project_id: str
+    state: ApplicationState
+    reason: str | None
+    applied_by: str
+    applied_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> UnfreezeApplication:
+        return cls(
+            application_id=row.application_id,
+            asset_id=row.asset_id,
+            project_id=row.project_id,
+            state=row.state,
+            reason=row.reason,
+            applied_by=row.applied_by,
+            applied_at=row.applied_at,
+            decided_by=row.decided_by,
+            decided_at=row.decided_at,
+            decision_reason=row.decision_reason,
+        )

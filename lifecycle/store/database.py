@@ -1,0 +1,91 @@
+"""Connecting to SQLite or PostgreSQL, and the one place where driver errors become ours.
+
+SQLite: WAL, ``synchronous=NORMAL``, foreign keys on, a busy timeout, and write transactions that
+take the write lock up front (``BEGIN IMMEDIATE``) so that two writers never deadlock on a lock
+upgrade. PostgreSQL: psycopg 3, read committed; guarded writes make lost races visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from lifecycle.errors import LifecycleError, StoreUnavailable
+
+WRITE = "lifecycle_write"
+"""Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def open_engine(url: str, **engine_options: Any) -> Engine:
+    """An engine for ``url``, configured for the engine's transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, engine_options)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() in ("psycopg", "") and importlib.util.find_spec("psycopg") is None:
+            from lifecycle.errors import MissingDependency
+
+            raise MissingDependency("psycopg", "postgres")
+        if parsed.get_driver_name() == "":
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+        engine_options.setdefault("pool_pre_ping", True)
+        return create_engine(url, **engine_options)
+    return create_engine(url, **engine_options)
+
+
+def _sqlite_engine(url: str, engine_options: dict[str, Any]) -> Engine:
+    parsed = make_url(url)
+    in_memory = parsed.database in (None, "", ":memory:")
+    connect_args = engine_options.pop("connect_args", {})
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    if in_memory:
+        engine_options.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **engine_options)
+    prepare_sqlite(engine, wal=not in_memory)
+    return engine
+
+
+def prepare_sqlite(engine: Engine, *, wal: bool = True) -> None:
+    """Take over pysqlite's transaction handling so that writes can ``BEGIN IMMEDIATE``."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN"
+        connection.exec_driver_sql(mode)
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``)."""
+    try:
+        yield
+    except LifecycleError:
+        raise
+    except exc.SQLAlchemyError as error:
+        raise StoreUnavailable(f"the database failed: {_first_line(error)}; nothing was written") from error
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__

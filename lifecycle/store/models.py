@@ -1,0 +1,212 @@
+"""The tables. All share the ``lifecycle_`` prefix so they can live in a host service's database.
+
+States and other enums are stored as their platform spelling, with CHECK constraints, so the
+database itself refuses a state the definition does not know.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lifecycle.definition import (
+    ApplicationState,
+    AssetState,
+    AssetType,
+    BlockScope,
+    Event,
+    FailType,
+    FileCategory,
+    FileState,
+    PlannedOperation,
+    Role,
+)
+
+PREFIX = "lifecycle_"
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; ``timestamptz`` on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(enum_class: type[enum.Enum], name: str) -> Enum:
+    """An enum stored by value, checked by the database (``ck_<table>_<name>``)."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum_class),
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class AssetRecord(Base):
+    __tablename__ = f"{PREFIX}assets"
+
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    app_user_id: Mapped[str | None] = mapped_column(String(64))
+    asset_name: Mapped[str] = mapped_column(String(128))
+    asset_description: Mapped[str] = mapped_column(String(1024))
+    asset_type: Mapped[AssetType] = mapped_column(enum_column(AssetType, "asset_type"))
+    asset_state: Mapped[AssetState] = mapped_column(enum_column(AssetState, "asset_state"))
+    version: Mapped[int] = mapped_column(Integer)
+    pre_freeze_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_freeze_state"))
+    pre_delete_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_delete_state"))
+    fail_type: Mapped[FailType | None] = mapped_column(enum_column(FailType, "fail_type"))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    block_reason_code: Mapped[str | None] = mapped_column(String(64))
+    block_scope: Mapped[BlockScope | None] = mapped_column(enum_column(BlockScope, "block_scope"))
+    activate_on_upload: Mapped[bool] = mapped_column(Boolean)
+    review_required: Mapped[bool] = mapped_column(Boolean)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    asset_extra_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    system_properties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    asset_order: Mapped[int | None] = mapped_column(Integer)
+    create_time: Mapped[datetime]
+    update_time: Mapped[datetime]
+    state_changed_at: Mapped[datetime]
+    upload_deadline: Mapped[datetime | None]
+    upload_time_left_us: Mapped[int | None] = mapped_column(BigInteger)
+    planned_operation: Mapped[PlannedOperation | None] = mapped_column(
+        enum_column(PlannedOperation, "planned_operation")
+    )
+    planned_operation_time: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(None, "project_id", "asset_state"),
+        Index(None, "project_id", "create_time"),
+        Index(None, "project_id", "update_time"),
+        Index(None, "asset_state", "upload_deadline"),
+        Index(None, "asset_state", "state_changed_at"),
+        Index(None, "planned_operation_time"),
+    )
+
+
+class FileRecord(Base):
+    __tablename__ = f"{PREFIX}asset_files"
+
+    file_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey(AssetRecord.asset_id))
+    file_name: Mapped[str] = mapped_column(String(256))
+    file_md5: Mapped[str] = mapped_column(String(24))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    file_type: Mapped[str] = mapped_column(String(32))
+    asset_file_category: Mapped[FileCategory] = mapped_column(enum_column(FileCategory, "asset_file_category"))
+    state: Mapped[FileState] = mapped_column(enum_column(FileState, "state"))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    create_time: Mapped[datetime]
+    update_time: Mapped[datetime]
+
+    __table_args__ = (Index(None, "asset_id", "asset_file_category"),)
+
+
+class AuditRecord(Base):
+    """One row per applied transition, never updated or deleted."""
+
+    __tablename__ = f"{PREFIX}audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey(AssetRecord.asset_id))
+    project_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    """The asset's version after the move: 1 for its creation, then one more per move."""
+    event: Mapped[Event] = mapped_column(enum_column(Event, "event"))
+    from_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "from_state"))
+    to_state: Mapped[AssetState] = mapped_column(enum_column(AssetState, "to_state"))
+    actor_kind: Mapped[Role] = mapped_column(enum_column(Role, "actor_kind"))
+    actor_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    fail_type: Mapped[FailType | None] = mapped_column(enum_column(FailType, "fail_type"))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    pre_freeze_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_freeze_state"))
+    pre_delete_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_delete_state"))
+
+    __table_args__ = (
+        UniqueConstraint("asset_id", "seq"),
+        Index(None, "project_id", "occurred_at"),
+    )
+
+
+class UnfreezeApplicationRecord(Base):
+    __tablename__ = f"{PREFIX}unfreeze_applications"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey(AssetRecord.asset_id))
+    project_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[ApplicationState] = mapped_column(enum_column(ApplicationState, "state"))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    applied_by: Mapped[str] = mapped_column(String(128))
+    applied_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(String(1024))
+
+    __table_args__ = (
+        Index(None, "project_id", "state"),
+        Index(None, "asset_id", "state"),
+        Index(
+            "uq_lifecycle_unfreeze_applications_pending",
+            "asset_id",
+            unique=True,
+            sqlite_where=text("state = 'PENDING'"),
+            postgresql_where=text("state = 'PENDING'"),
+        ),
+    )
+
+
+assets = AssetRecord.__table__
+files = FileRecord.__table__
+audit = AuditRecord.__table__
+applications = UnfreezeApplicationRecord.__table__

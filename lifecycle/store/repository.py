@@ -1,0 +1,432 @@
+"""Every SQL statement the engine runs. State changes only through ``write_move``.
+
+``write_move`` is a guarded write: ``UPDATE … WHERE asset_id, project_id, asset_state, version``
+plus the audit row, in the caller's transaction. On PostgreSQL both are one statement (a
+data-modifying CTE), so a transition costs the read and one round trip; on SQLite they are two
+statements in-process. A write that matches nothing returns False: the caller raises ``Conflict``.
+
+Statements are built once per repository and reused, so SQLAlchemy compiles each only once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Row,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.sql.elements import ColumnElement
+
+from lifecycle.definition import (
+    ApplicationState,
+    AssetFacts,
+    AssetState,
+    Event,
+    FileCategory,
+    FileState,
+    Role,
+)
+from lifecycle.moves import AssetRow, Move
+from lifecycle.store import models
+
+assets = cast(Table, models.assets)
+files = cast(Table, models.files)
+audit = cast(Table, models.audit)
+applications = cast(Table, models.applications)
+
+_MAIN_FILE = files.alias("main_file")
+
+_DECISION_COLUMNS = (
+    assets.c.asset_id,
+    assets.c.project_id,
+    assets.c.version,
+    assets.c.asset_state,
+    assets.c.pre_freeze_state,
+    assets.c.pre_delete_state,
+    assets.c.activate_on_upload,
+    assets.c.review_required,
+    _MAIN_FILE.c.state.label("main_file_state"),
+    assets.c.fail_type,
+    assets.c.reason,
+    assets.c.block_reason_code,
+    assets.c.block_scope,
+    assets.c.upload_deadline,
+    assets.c.upload_time_left_us,
+    assets.c.planned_operation,
+    assets.c.planned_operation_time,
+    assets.c.state_changed_at,
+)
+
+_MOVED_COLUMNS = (
+    "asset_state",
+    "version",
+    "pre_freeze_state",
+    "pre_delete_state",
+    "fail_type",
+    "reason",
+    "block_reason_code",
+    "block_scope",
+    "upload_deadline",
+    "upload_time_left_us",
+    "planned_operation",
+    "planned_operation_time",
+    "update_time",
+    "state_changed_at",
+)
+
+_AUDIT_COLUMNS = (
+    "asset_id",
+    "project_id",
+    "seq",
+    "event",
+    "from_state",
+    "to_state",
+    "actor_kind",
+    "actor_id",
+    "reason",
+    "fail_type",
+    "request_id",
+    "occurred_at",
+    "pre_freeze_state",
+    "pre_delete_state",
+)
+
+
+def decision_select() -> Select[Any]:
+    """The columns a decision needs, the MAIN file's state joined in."""
+    return select(*_DECISION_COLUMNS).select_from(
+        assets.outerjoin(
+            _MAIN_FILE,
+            and_(
+                _MAIN_FILE.c.asset_id == assets.c.asset_id,
+                _MAIN_FILE.c.asset_file_category == FileCategory.MAIN,
+            ),
+        )
+    )
+
+
+def row_from(record: Row[Any]) -> AssetRow:
+    return AssetRow(
+        asset_id=record.asset_id,
+        project_id=record.project_id,
+        version=record.version,
+        facts=AssetFacts(
+            state=record.asset_state,
+            pre_freeze=record.pre_freeze_state,
+            pre_delete=record.pre_delete_state,
+            activate_on_upload=record.activate_on_upload,
+            review_required=record.review_required,
+            main_file_state=record.main_file_state or FileState.CREATING,
+        ),
+        fail_type=record.fail_type,
+        reason=record.reason,
+        block_reason_code=record.block_reason_code,
+        block_scope=record.block_scope,
+        upload_deadline=record.upload_deadline,
+        upload_time_left_us=record.upload_time_left_us,
+        planned_operation=record.planned_operation,
+        planned_operation_time=record.planned_operation_time,
+        state_changed_at=record.state_changed_at,
+    )
+
+
+class Repository:
+    """The statements for one dialect, built once."""
+
+    def __init__(self, dialect_name: str) -> None:
+        self.dialect_name = dialect_name
+        self._read = decision_select().where(assets.c.asset_id == bindparam("asset_id"))
+        guarded = (
+            update(assets)
+            .where(
+                assets.c.asset_id == bindparam("b_asset_id"),
+                assets.c.project_id == bindparam("b_project_id"),
+                assets.c.asset_state == bindparam("b_source", type_=assets.c.asset_state.type),
+                assets.c.version == bindparam("b_expected_version"),
+            )
+            .values({name: bindparam(f"n_{name}", type_=assets.c[name].type) for name in _MOVED_COLUMNS})
+        )
+        self._guarded_update: Update = guarded
+        self._audit_insert: Insert = insert(audit).values(
+            {name: bindparam(f"a_{name}", type_=audit.c[name].type) for name in _AUDIT_COLUMNS}
+        )
+        self._moved_and_audited: Insert | None = None
+        if dialect_name == "postgresql":
+            moved = guarded.returning(assets.c.asset_id).cte("moved")
+            audit_values = [
+                moved.c.asset_id if name == "asset_id" else bindparam(f"a_{name}", type_=audit.c[name].type)
+                for name in _AUDIT_COLUMNS
+            ]
+            self._moved_and_audited = insert(audit).from_select(
+                list(_AUDIT_COLUMNS),
+                select(*(_typed(value) for value in audit_values)).select_from(moved),
+            ).returning(audit.c.seq)
+        self._main_file_update = (
+            update(files)
+            .where(
+                files.c.asset_id == bindparam("f_asset_id"),
+                files.c.asset_file_category == FileCategory.MAIN,
+            )
+            .values(state=bindparam("f_state", type_=files.c.state.type), update_time=bindparam("f_now"))
+        )
+        self._files_deleted = (
+            update(files)
+            .where(files.c.asset_id == bindparam("f_asset_id"))
+            .values(state=FileState.DELETED, update_time=bindparam("f_now"))
+        )
+
+    # Reads -------------------------------------------------------------------------------
+
+    def read_row(self, connection: Connection, asset_id: str) -> AssetRow | None:
+        record = connection.execute(self._read, {"asset_id": asset_id}).first()
+        return None if record is None else row_from(record)
+
+    def last_audit(self, connection: Connection, asset_id: str) -> Row[Any] | None:
+        return connection.execute(
+            select(audit)
+            .where(audit.c.asset_id == asset_id)
+            .order_by(audit.c.seq.desc())
+            .limit(1)
+        ).first()
+
+    # The guarded write ---------------------------------------------------------------------
+
+    def write_move(
+        self,
+        connection: Connection,
+        move: Move,
+        *,
+        actor_kind: Role,
+        actor_id: str,
+        request_id: str | None,
+        now: datetime,
+    ) -> bool:
+        """Apply ``move`` if the asset is still as read; False (nothing written) if not."""
+        params = {
+            "b_asset_id": move.asset_id,
+            "b_project_id": move.project_id,
+            "b_source": move.source,
+            "b_expected_version": move.expected_version,
+            "n_asset_state": move.dest,
+            "n_version": move.version,
+            "n_pre_freeze_state": move.pre_freeze,
+            "n_pre_delete_state": move.pre_delete,
+            "n_fail_type": move.fail_type,
+            "n_reason": move.reason,
+            "n_block_reason_code": move.block_reason_code,
+            "n_block_scope": move.block_scope,
+            "n_upload_deadline": move.upload_deadline,
+            "n_upload_time_left_us": move.upload_time_left_us,
+            "n_planned_operation": move.planned_operation,
+            "n_planned_operation_time": move.planned_operation_time,
+            "n_update_time": now,
+            "n_state_changed_at": move.state_changed_at,
+            "a_asset_id": move.asset_id,
+            "a_project_id": move.project_id,
+            "a_seq": move.version,
+            "a_event": move.event,
+            "a_from_state": move.source,
+            "a_to_state": move.dest,
+            "a_actor_kind": actor_kind,
+            "a_actor_id": actor_id,
+            "a_reason": move.request_reason,
+            "a_fail_type": move.fail_type if move.event is Event.REJECT_REVIEW else None,
+            "a_request_id": request_id,
+            "a_occurred_at": now,
+            "a_pre_freeze_state": move.pre_freeze,
+            "a_pre_delete_state": move.pre_delete,
+        }
+        if self._moved_and_audited is not None:
+            if connection.execute(self._moved_and_audited, params).first() is None:
+                return False
+        else:
+            if connection.execute(self._guarded_update, params).rowcount != 1:
+                return False
+            connection.execute(self._audit_insert, params)
+        if move.main_file_state is not None:
+            connection.execute(
+                self._main_file_update,
+                {"f_asset_id": move.asset_id, "f_state": move.main_file_state, "f_now": now},
+            )
+        if move.files_deleted:
+            connection.execute(self._files_deleted, {"f_asset_id": move.asset_id, "f_now": now})
+        return True
+
+    # Creation ------------------------------------------------------------------------------
+
+    def insert_asset(
+        self,
+        connection: Connection,
+        asset: dict[str, Any],
+        asset_files: Sequence[dict[str, Any]],
+        creation_audit: dict[str, Any],
+    ) -> None:
+        connection.execute(insert(assets), asset)
+        connection.execute(insert(files), list(asset_files))
+        connection.execute(insert(audit), creation_audit)
+
+    def set_file_state(
+        self,
+        connection: Connection,
+        asset_id: str,
+        file_id: str,
+        expected: Iterable[FileState],
+        state: FileState,
+        reason: str | None,
+        now: datetime,
+    ) -> bool:
+        result = connection.execute(
+            update(files)
+            .where(
+                files.c.file_id == file_id,
+                files.c.asset_id == asset_id,
+                files.c.state.in_(list(expected)),
+            )
+            .values(state=state, reason=reason, update_time=now)
+        )
+        return result.rowcount == 1
+
+    def file(self, connection: Connection, asset_id: str, file_id: str) -> Row[Any] | None:
+        return connection.execute(
+            select(files).where(files.c.asset_id == asset_id, files.c.file_id == file_id)
+        ).first()
+
+    # Queries -------------------------------------------------------------------------------
+
+    def asset(self, connection: Connection, asset_id: str) -> Row[Any] | None:
+        return connection.execute(select(assets).where(assets.c.asset_id == asset_id)).first()
+
+    def files_of(self, connection: Connection, asset_ids: Sequence[str]) -> list[Row[Any]]:
+        if not asset_ids:
+            return []
+        return list(
+            connection.execute(
+                select(files)
+                .where(files.c.asset_id.in_(list(asset_ids)))
+                .order_by(files.c.asset_id, files.c.create_time, files.c.file_id)
+            )
+        )
+
+    def list_assets(
+        self,
+        connection: Connection,
+        project_id: str,
+        states: Sequence[AssetState],
+        order_column: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Row[Any]], int]:
+        where: list[ColumnElement[bool]] = [assets.c.project_id == project_id]
+        if states:
+            where.append(assets.c.asset_state.in_(list(states)))
+        column = assets.c[order_column]
+        order = (column.desc(), assets.c.asset_id.desc()) if descending else (column, assets.c.asset_id)
+        rows = list(
+            connection.execute(select(assets).where(*where).order_by(*order).limit(limit).offset(offset))
+        )
+        total = connection.execute(select(func.count()).select_from(assets).where(*where)).scalar_one()
+        return rows, int(total)
+
+    def history(self, connection: Connection, asset_id: str) -> list[Row[Any]]:
+        return list(connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq)))
+
+    def tenant_asset_ids(self, connection: Connection, project_id: str, states: Iterable[AssetState]) -> list[str]:
+        return list(
+            connection.execute(
+                select(assets.c.asset_id)
+                .where(assets.c.project_id == project_id, assets.c.asset_state.in_(list(states)))
+                .order_by(assets.c.asset_id)
+            ).scalars()
+        )
+
+    def lock_tenant_rows(self, connection: Connection, asset_ids: Sequence[str]) -> list[AssetRow]:
+        """The rows of ``asset_ids``, locked for this transaction where the database can lock rows."""
+        statement = decision_select().where(assets.c.asset_id.in_(list(asset_ids))).order_by(assets.c.asset_id)
+        if self.dialect_name == "postgresql":
+            statement = statement.with_for_update(of=assets)
+        return [row_from(record) for record in connection.execute(statement)]
+
+    # Unfreeze applications ---------------------------------------------------------------------
+
+    def insert_application(self, connection: Connection, values: dict[str, Any]) -> None:
+        connection.execute(insert(applications), values)
+
+    def pending_application(self, connection: Connection, asset_id: str) -> Row[Any] | None:
+        return connection.execute(
+            select(applications).where(
+                applications.c.asset_id == asset_id, applications.c.state == ApplicationState.PENDING
+            )
+        ).first()
+
+    def application(self, connection: Connection, application_id: str) -> Row[Any] | None:
+        return connection.execute(
+            select(applications).where(applications.c.application_id == application_id)
+        ).first()
+
+    def decide_application(
+        self,
+        connection: Connection,
+        application_id: str,
+        state: ApplicationState,
+        decided_by: str,
+        reason: str | None,
+        now: datetime,
+    ) -> bool:
+        result = connection.execute(
+            update(applications)
+            .where(
+                applications.c.application_id == application_id,
+                applications.c.state == ApplicationState.PENDING,
+            )
+            .values(state=state, decided_by=decided_by, decided_at=now, decision_reason=reason)
+        )
+        return result.rowcount == 1
+
+    def close_pending_applications(
+        self, connection: Connection, asset_id: str, decided_by: str, reason: str | None, now: datetime
+    ) -> None:
+        connection.execute(
+            update(applications)
+            .where(applications.c.asset_id == asset_id, applications.c.state == ApplicationState.PENDING)
+            .values(state=ApplicationState.APPROVED, decided_by=decided_by, decided_at=now, decision_reason=reason)
+        )
+
+    def list_applications(
+        self, connection: Connection, project_id: str | None, states: Sequence[ApplicationState], limit: int, offset: int
+    ) -> list[Row[Any]]:
+        where: list[ColumnElement[bool]] = []
+        if project_id is not None:
+            where.append(applications.c.project_id == project_id)
+        if states:
+            where.append(applications.c.state.in_(list(states)))
+        return list(
+            connection.execute(
+                select(applications)
+                .where(*where)
+                .order_by(applications.c.applied_at, applications.c.application_id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+
+
+def _typed(value: Any) -> Any:
+    """PostgreSQL cannot infer the type of a bare parameter in a SELECT list: cast it."""
+    if hasattr(value, "type") and not hasattr(value, "table"):
+        return sql_cast(value, value.type)
+    return value

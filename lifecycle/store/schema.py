@@ -1,0 +1,54 @@
+"""Bringing a database's schema up to date, with Alembic, on the engine's own connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from lifecycle.store.database import WRITE, translated_errors
+
+VERSION_TABLE = "lifecycle_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with translated_errors(), engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration up to ``revision``, in one transaction where the database allows."""
+    config = alembic_config()
+    with translated_errors(), engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    config = alembic_config()
+    with translated_errors(), engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        connection.commit()
