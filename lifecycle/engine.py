@@ -183,6 +183,7 @@ class Lifecycle:
             {
                 "file_id": str(uuid.uuid4()),
                 "asset_id": asset_id,
+                "position": position,
                 "file_name": f.file_name,
                 "file_md5": f.file_md5,
                 "file_size": f.file_size,
@@ -193,7 +194,7 @@ class Lifecycle:
                 "create_time": now,
                 "update_time": now,
             }
-            for f in checked.files
+            for position, f in enumerate(checked.files)
         ]
         creation = {
             "asset_id": asset_id,

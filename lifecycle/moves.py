@@ -197,6 +197,21 @@ def plan_move(
     )
 
 
+def advance_facts(facts: AssetFacts, event: Event, dest: AssetState, remembers: Memory | None) -> AssetFacts:
+    """The facts after a move along an edge: the pure core of ``plan_move``, for exploration."""
+    pre_freeze, pre_delete = _remember(facts, remembers, dest)
+    return AssetFacts(
+        state=dest,
+        pre_freeze=pre_freeze,
+        pre_delete=pre_delete,
+        activate_on_upload=facts.activate_on_upload,
+        review_required=facts.review_required,
+        main_file_state=FileState.DELETED
+        if dest is AssetState.DELETED
+        else _MAIN_FILE_AFTER.get(event, facts.main_file_state),
+    )
+
+
 def _remember(
     facts: AssetFacts, remembers: Memory | None, dest: AssetState
 ) -> tuple[AssetState | None, AssetState | None]:

@@ -138,6 +138,8 @@ class FileRecord(Base):
 
     file_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     asset_id: Mapped[str] = mapped_column(ForeignKey(AssetRecord.asset_id))
+    position: Mapped[int] = mapped_column(Integer)
+    """The file's place in the list declared at creation."""
     file_name: Mapped[str] = mapped_column(String(256))
     file_md5: Mapped[str] = mapped_column(String(24))
     file_size: Mapped[int] = mapped_column(BigInteger)

@@ -317,7 +317,7 @@ class Repository:
             connection.execute(
                 select(files)
                 .where(files.c.asset_id.in_(list(asset_ids)))
-                .order_by(files.c.asset_id, files.c.create_time, files.c.file_id)
+                .order_by(files.c.asset_id, files.c.position)
             )
         )
 

@@ -61,6 +61,7 @@ def upgrade() -> None:
     op.create_table('lifecycle_asset_files',
     sa.Column('file_id', sa.String(length=64), nullable=False),
     sa.Column('asset_id', sa.String(length=64), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('file_name', sa.String(length=256), nullable=False),
     sa.Column('file_md5', sa.String(length=24), nullable=False),
     sa.Column('file_size', sa.BigInteger(), nullable=False),

@@ -1,0 +1,147 @@
+"""One suite, every backend: tests that take ``lifecycle`` run on SQLite and on PostgreSQL.
+
+PostgreSQL runs where ``LIFECYCLE_TEST_POSTGRES_URL`` is set, and is skipped with that reason
+where it is not. ``pytest -m postgresql`` selects only the PostgreSQL half.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import structlog
+from sqlalchemy import Engine, text
+
+from lifecycle.actors import Platform, System, Tenant
+from lifecycle.clock import ManualClock
+from lifecycle.definition import AssetType, Event, FailType, FileCategory
+from lifecycle.engine import Lifecycle
+from lifecycle.explore import role_for
+from lifecycle.inputs import NewAsset, NewFile
+from lifecycle.store import schema
+from lifecycle.store.database import open_engine
+
+POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+TABLES = ("lifecycle_audit", "lifecycle_unfreeze_applications", "lifecycle_asset_files", "lifecycle_assets")
+MD5 = "38b8c2c1093dd0fec383a9d9ac940515"
+
+
+def _drop_event(_logger: object, _name: str, _event: object) -> object:
+    raise structlog.DropEvent
+
+
+# The test suite is the application here: it decides where logs go (nowhere; tests that look
+# at logs use structlog.testing.capture_logs).
+structlog.configure(processors=[_drop_event], cache_logger_on_first_use=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "lifecycle.db"
+    engine = open_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    if not POSTGRES_URL:
+        pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    engine = open_engine(POSTGRES_URL, pool_size=20, max_overflow=10)
+    schema.downgrade(engine)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "lifecycle.db"
+        shutil.copy(sqlite_template, path)
+        sqlite = open_engine(f"sqlite:///{path}")
+        yield sqlite
+        sqlite.dispose()
+    else:
+        postgres: Engine = request.getfixturevalue("postgres_engine")
+        with postgres.begin() as connection:
+            connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+        yield postgres
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def lifecycle(engine: Engine, clock: ManualClock) -> Lifecycle:
+    return Lifecycle(engine, clock=clock)
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return Tenant("tenant-a", app_user_id="user-1")
+
+
+@pytest.fixture
+def other_tenant() -> Tenant:
+    return Tenant("tenant-b")
+
+
+@pytest.fixture
+def platform() -> Platform:
+    return Platform("operator-7")
+
+
+@pytest.fixture
+def system() -> System:
+    return System()
+
+
+def new_asset(
+    name: str = "Male Teacher",
+    *,
+    activate_on_upload: bool | None = None,
+    review_required: bool = False,
+    **options: object,
+) -> NewAsset:
+    return NewAsset(
+        asset_name=name,
+        asset_type=AssetType.HUMAN_MODEL,
+        files=[
+            NewFile("male001.bin", 31032142, MD5, FileCategory.MAIN),
+            NewFile("male001.png", 110321, MD5, FileCategory.COVER),
+        ],
+        activate_on_upload=activate_on_upload,
+        review_required=review_required,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+ACTORS = {"tenant": Tenant("tenant-a", app_user_id="user-1"), "platform": Platform("operator-7"), "system": System()}
+
+
+def actor_for(event: Event) -> Tenant | Platform | System:
+    return ACTORS[role_for(event).value]
+
+
+def fire_as_allowed(lifecycle: Lifecycle, asset_id: str, event: Event) -> None:
+    """Fire ``event`` as a role allowed to, with the inputs it needs."""
+    fail_type = FailType.MANUAL_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
+    lifecycle.fire(actor_for(event), asset_id, event, fail_type=fail_type)
+
+
+def pytest_report_header() -> str:
+    if POSTGRES_URL:
+        return "lifecycle backends: sqlite, postgresql (LIFECYCLE_TEST_POSTGRES_URL is set)"
+    return "lifecycle backends: sqlite only; PostgreSQL tests skipped: LIFECYCLE_TEST_POSTGRES_URL is not set"
