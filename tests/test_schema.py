@@ -1,0 +1,67 @@
+"""The schema: Alembic builds it from empty, it matches the models, and upgrading twice is safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from lifecycle.actors import Tenant
+from lifecycle.engine import Lifecycle
+from lifecycle.errors import StoreUnavailable
+from lifecycle.store import schema
+from lifecycle.store.database import open_engine
+from lifecycle.store.models import PREFIX, Base
+from tests.conftest import new_asset
+
+
+def test_a_migrated_database_matches_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "version_table": schema.VERSION_TABLE,
+                # A host service's own tables are none of our business.
+                "include_name": lambda name, kind, _parent: kind != "table" or name.startswith(PREFIX),
+            },
+        )
+        assert compare_metadata(context, Base.metadata) == []
+    assert schema.current_revision(engine) == schema.head_revision()
+
+
+def test_every_table_shares_the_prefix(engine: Engine) -> None:
+    tables = [name for name in inspect(engine).get_table_names() if name.startswith(PREFIX)]
+    assert sorted(tables) == sorted([*Base.metadata.tables, schema.VERSION_TABLE])
+    assert all(name.startswith(PREFIX) for name in Base.metadata.tables)
+    assert schema.VERSION_TABLE.startswith(PREFIX), "a host service's own alembic_version is left alone"
+
+
+def test_upgrade_from_empty_then_again_is_a_no_op(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with Lifecycle(url) as lifecycle:
+        lifecycle.upgrade()
+        lifecycle.upgrade()
+        assert schema.current_revision(lifecycle.engine) == schema.head_revision()
+        lifecycle.create_asset(Tenant("t"), new_asset())
+
+
+def test_a_database_without_the_schema_answers_with_a_typed_error(tmp_path: Path) -> None:
+    with Lifecycle(f"sqlite:///{tmp_path / 'empty.db'}") as lifecycle, pytest.raises(StoreUnavailable) as failure:
+        lifecycle.create_asset(Tenant("t"), new_asset())
+    assert "no such table" in str(failure.value)
+    assert failure.value.__cause__ is not None
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    with engine.connect() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        }
+    engine.dispose()
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": 1}
