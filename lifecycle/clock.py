@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from lifecycle.errors import InvalidParameter
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -46,7 +48,5 @@ class ManualClock:
 def as_utc(moment: datetime, name: str) -> datetime:
     """``moment`` in UTC; a naive datetime is a programming error, not a guess."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        from lifecycle.errors import InvalidParameter
-
         raise InvalidParameter(name, "must be a timezone-aware datetime")
     return moment.astimezone(UTC)

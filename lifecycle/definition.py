@@ -41,7 +41,7 @@ class Event(enum.Enum):
     SUBMIT_FOR_REVIEW = "submit_for_review"
     CANCEL_UPLOAD = "cancel_upload"
     FAIL_UPLOAD = "fail_upload"
-    PASS_REVIEW = "pass_review"
+    PASS_REVIEW = "pass_review"  # noqa: S105 - an event name, not a password
     REJECT_REVIEW = "reject_review"
     TIME_OUT_UPLOAD = "time_out_upload"
     ACTIVATE = "activate"
@@ -168,9 +168,7 @@ class ApplicationState(enum.Enum):
 
 INITIAL_STATE = AssetState.CREATING
 FINAL_STATES = frozenset({AssetState.DELETED})
-LIVE_STATES = frozenset(
-    {AssetState.CREATING, AssetState.FAILED, AssetState.UNACTIVED, AssetState.ACTIVED}
-)
+LIVE_STATES = frozenset({AssetState.CREATING, AssetState.FAILED, AssetState.UNACTIVED, AssetState.ACTIVED})
 """States with nothing remembered: the asset is neither frozen nor in the recycle bin."""
 
 ALL_BUT_DELETED = frozenset(AssetState) - FINAL_STATES
@@ -229,6 +227,14 @@ def _unfreeze_target(facts: AssetFacts) -> AssetState | None:
     return facts.pre_freeze
 
 
+def _restores_to(state: AssetState) -> Callable[[AssetFacts], bool]:
+    return lambda facts: facts.pre_delete is state
+
+
+def _unfreezes_to(state: AssetState) -> Callable[[AssetFacts], bool]:
+    return lambda facts: _unfreeze_target(facts) is state
+
+
 _AWAITING_UPLOAD = frozenset({FileState.CREATING, FileState.CANCELLED})
 _AWAITING_REVIEW = frozenset({FileState.UPLOADED, FileState.REVIEW})
 
@@ -239,14 +245,8 @@ CONDITIONS: Mapping[str, Callable[[AssetFacts], bool]] = {
     "main_file_awaiting_review": lambda facts: facts.main_file_state in _AWAITING_REVIEW,
     "frozen_in_recycle_bin": lambda facts: facts.pre_freeze is AssetState.DELETING,
     "deleted_while_frozen": lambda facts: facts.pre_delete is AssetState.BLOCK,
-    **{
-        f"restores_to_{state.value}": (lambda facts, state=state: facts.pre_delete is state)
-        for state in AssetState
-    },
-    **{
-        f"unfreezes_to_{state.value}": (lambda facts, state=state: _unfreeze_target(facts) is state)
-        for state in AssetState
-    },
+    **{f"restores_to_{state.value}": _restores_to(state) for state in AssetState},
+    **{f"unfreezes_to_{state.value}": _unfreezes_to(state) for state in AssetState},
 }
 """Named guards over ``AssetFacts``; transitions reference them by name."""
 
@@ -286,7 +286,9 @@ def _edge(
     return Transition(event, frozenset(sources), dest, tuple(conditions), tuple(unless), remembers)
 
 
-def _returns(event: Event, source: AssetState, targets: Iterable[AssetState], prefix: str) -> list[Transition]:
+def _returns(
+    event: Event, source: AssetState, targets: Iterable[AssetState], prefix: str
+) -> list[Transition]:
     return [_edge(event, [source], target, conditions=[f"{prefix}_{target.value}"]) for target in targets]
 
 
@@ -306,7 +308,9 @@ EVENTS: tuple[EventSpec, ...] = (
         "MAIN file upload failed or does not match its declaration",
     ),
     EventSpec(Event.PASS_REVIEW, frozenset({Role.PLATFORM}), "review of the uploaded MAIN file passed"),
-    EventSpec(Event.REJECT_REVIEW, frozenset({Role.PLATFORM}), "review of title, description or MAIN file failed"),
+    EventSpec(
+        Event.REJECT_REVIEW, frozenset({Role.PLATFORM}), "review of title, description or MAIN file failed"
+    ),
     EventSpec(
         Event.TIME_OUT_UPLOAD,
         frozenset({Role.SYSTEM}),
@@ -382,7 +386,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         unless=["frozen_in_recycle_bin"],
         remembers=Memory.PRE_DELETE,
     ),
-    *_returns(Event.RESTORE, _S.DELETING, [*sorted(LIVE_STATES, key=list(_S).index), _S.BLOCK], "restores_to"),
+    *_returns(
+        Event.RESTORE, _S.DELETING, [*sorted(LIVE_STATES, key=list(_S).index), _S.BLOCK], "restores_to"
+    ),
     _edge(Event.PURGE, [_S.DELETING], _S.DELETED),
     _edge(Event.DELETE_FORCE, ALL_BUT_DELETED, _S.DELETED),
     # Freezing. An asset deleted while frozen is still frozen: freezing it again is refused.
@@ -468,14 +474,18 @@ def build_definition(
 
     # The index is read back from the machine, so what decides is what was loaded.
     by_key: dict[tuple[Event, AssetState], list[Transition]] = {}
-    loaded = {(edge.event, source, edge.dest, edge.conditions, edge.unless): edge for edge in transitions for source in edge.sources}
+    loaded = {
+        (edge.event, source, edge.dest, edge.conditions, edge.unless): edge
+        for edge in transitions
+        for source in edge.sources
+    }
     for name, machine_event in machine.events.items():
         event = Event(name)
         for source_name, machine_transitions in machine_event.transitions.items():
             source = AssetState[source_name]
             for loaded_transition in machine_transitions:
-                conditions = tuple(c.func for c in loaded_transition.conditions if c.target)
-                unless = tuple(c.func for c in loaded_transition.conditions if not c.target)
+                conditions = tuple(str(c.func) for c in loaded_transition.conditions if c.target)
+                unless = tuple(str(c.func) for c in loaded_transition.conditions if not c.target)
                 dest = AssetState[str(loaded_transition.dest)]
                 edge = loaded[(event, source, dest, conditions, unless)]
                 by_key.setdefault((event, source), []).append(edge)
@@ -490,7 +500,9 @@ def _check(
     final: frozenset[AssetState],
 ) -> None:
     problems: list[str] = []
-    unknown = sorted({name for edge in transitions for name in (*edge.conditions, *edge.unless)} - set(CONDITIONS))
+    unknown = sorted(
+        {name for edge in transitions for name in (*edge.conditions, *edge.unless)} - set(CONDITIONS)
+    )
     if unknown:
         problems.append(f"unknown conditions: {', '.join(unknown)}")
     unspecified = sorted({edge.event.value for edge in transitions if edge.event not in specs})

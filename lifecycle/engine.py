@@ -149,7 +149,11 @@ class Lifecycle:
         checked = check_new_asset(new, now)
         app_user_id = checked.app_user_id or actor.app_user_id
         asset_id = checked.asset_id or str(uuid.uuid4())
-        activate = self.settings.activate_on_upload if checked.activate_on_upload is None else checked.activate_on_upload
+        activate = (
+            self.settings.activate_on_upload
+            if checked.activate_on_upload is None
+            else checked.activate_on_upload
+        )
         asset_values = {
             "asset_id": asset_id,
             "project_id": actor.project_id,
@@ -177,7 +181,9 @@ class Lifecycle:
             "upload_deadline": now + self.settings.upload_window,
             "upload_time_left_us": None,
             "planned_operation": checked.auto_operation.operation if checked.auto_operation else None,
-            "planned_operation_time": checked.auto_operation.operation_time if checked.auto_operation else None,
+            "planned_operation_time": checked.auto_operation.operation_time
+            if checked.auto_operation
+            else None,
         }
         file_values = [
             {
@@ -282,18 +288,34 @@ class Lifecycle:
         return self.fire(actor, asset_id, Event.RESTORE, **options)
 
     def freeze(
-        self, actor: Platform, asset_id: str, *, reason: str | None = None, block_reason_code: str | None = None, **options: Any
+        self,
+        actor: Platform,
+        asset_id: str,
+        *,
+        reason: str | None = None,
+        block_reason_code: str | None = None,
+        **options: Any,
     ) -> Transitioned:
-        return self.fire(actor, asset_id, Event.FREEZE, reason=reason, block_reason_code=block_reason_code, **options)
+        return self.fire(
+            actor, asset_id, Event.FREEZE, reason=reason, block_reason_code=block_reason_code, **options
+        )
 
-    def unfreeze(self, actor: Platform, asset_id: str, *, reason: str | None = None, **options: Any) -> Transitioned:
+    def unfreeze(
+        self, actor: Platform, asset_id: str, *, reason: str | None = None, **options: Any
+    ) -> Transitioned:
         return self.fire(actor, asset_id, Event.UNFREEZE, reason=reason, **options)
 
     def pass_review(self, actor: Platform, asset_id: str, **options: Any) -> Transitioned:
         return self.fire(actor, asset_id, Event.PASS_REVIEW, **options)
 
     def reject_review(
-        self, actor: Platform, asset_id: str, fail_type: FailType, *, reason: str | None = None, **options: Any
+        self,
+        actor: Platform,
+        asset_id: str,
+        fail_type: FailType,
+        *,
+        reason: str | None = None,
+        **options: Any,
     ) -> Transitioned:
         return self.fire(actor, asset_id, Event.REJECT_REVIEW, fail_type=fail_type, reason=reason, **options)
 
@@ -349,12 +371,19 @@ class Lifecycle:
                 f"{name} {value!r} differs from the declared {getattr(file_row, name)!r}"
                 for name, value in actual.items()
                 if value is not None
-                and (value.lower() != file_row.file_name.lower() if name == "file_name" else value != getattr(file_row, name))
+                and (
+                    value.lower() != file_row.file_name.lower()
+                    if name == "file_name"
+                    else value != getattr(file_row, name)
+                )
             ]
             if file_row.asset_file_category is not FileCategory.MAIN:
                 return self._confirm_other_file(connection, row, file_row, result, mismatches, reason)
             if result is UploadResult.CREATED and mismatches:
-                event, reason = Event.FAIL_UPLOAD, "MAIN file does not match its declaration: " + "; ".join(mismatches)
+                event, reason = (
+                    Event.FAIL_UPLOAD,
+                    "MAIN file does not match its declaration: " + "; ".join(mismatches),
+                )
             elif result is UploadResult.CREATED:
                 event = Event.SUBMIT_FOR_REVIEW if row.facts.review_required else Event.ACCEPT_UPLOAD
             elif result is UploadResult.FAILED:
@@ -390,8 +419,12 @@ class Lifecycle:
             state, reason = FileState.FAILED, "file does not match its declaration: " + "; ".join(mismatches)
         now = self.clock.now()
         expected = (FileState.CREATING, FileState.CANCELLED)
-        if not self._repo.set_file_state(connection, row.asset_id, file_row.file_id, expected, state, reason, now):
-            raise InvalidParameter("file_id", f"file {file_row.file_id} is {file_row.state.value}, not awaiting upload")
+        if not self._repo.set_file_state(
+            connection, row.asset_id, file_row.file_id, expected, state, reason, now
+        ):
+            raise InvalidParameter(
+                "file_id", f"file {file_row.file_id} is {file_row.state.value}, not awaiting upload"
+            )
         updated = self._repo.file(connection, row.asset_id, file_row.file_id)
         assert updated is not None
         return AssetFile.from_row(updated)
@@ -505,11 +538,18 @@ class Lifecycle:
             if isinstance(error.__cause__, exc.IntegrityError):
                 raise UnfreezeAlreadyPending(asset_id) from error
             raise
-        self.log.info("unfreeze_applied", asset_id=asset_id, application_id=application_id, actor_id=actor.actor_id)
+        self.log.info(
+            "unfreeze_applied", asset_id=asset_id, application_id=application_id, actor_id=actor.actor_id
+        )
         return self.get_unfreeze_application(actor, application_id)
 
     def approve_unfreeze(
-        self, actor: Platform, application_id: str, *, reason: str | None = None, request_id: str | None = None
+        self,
+        actor: Platform,
+        application_id: str,
+        *,
+        reason: str | None = None,
+        request_id: str | None = None,
     ) -> Transitioned:
         """Approve an application: the asset is unfrozen in the same transaction."""
         check_role(actor, Event.UNFREEZE, self.definition)
@@ -519,7 +559,13 @@ class Lifecycle:
             application = self._pending(connection, application_id)
             row = self._visible_row(connection, actor, application.asset_id)
             outcome = self._apply(
-                connection, row, actor, Event.UNFREEZE, MoveRequest(reason=reason), request_id, replayable=False
+                connection,
+                row,
+                actor,
+                Event.UNFREEZE,
+                MoveRequest(reason=reason),
+                request_id,
+                replayable=False,
             )
         return self._applied(outcome, actor, request_id)
 
@@ -549,7 +595,11 @@ class Lifecycle:
 
     def get_unfreeze_application(self, actor: Actor, application_id: str) -> UnfreezeApplication:
         with self._transaction(write=False) as connection:
-            row = self._repo.application(connection, application_id) if isinstance(application_id, str) else None
+            row = (
+                self._repo.application(connection, application_id)
+                if isinstance(application_id, str)
+                else None
+            )
         if row is None or (isinstance(actor, Tenant) and row.project_id != actor.project_id):
             raise ApplicationNotFound(str(application_id))
         return UnfreezeApplication.from_row(row)
@@ -586,7 +636,9 @@ class Lifecycle:
             try:
                 transition = self.fire(actor, asset_id, action.event, request_id=request_id)
             except LifecycleError as error:
-                results.append(BatchResult(str(asset_id), "FAILED", error_code=error.code, error_msg=error.message))
+                results.append(
+                    BatchResult(str(asset_id), "FAILED", error_code=error.code, error_msg=error.message)
+                )
             else:
                 results.append(BatchResult(asset_id, "SUCCESS", transition=transition))
         return results
@@ -621,7 +673,9 @@ class Lifecycle:
             raise InvalidParameter("states", "must be AssetState values")
         _check_page(limit, offset)
         with self._transaction(write=False) as connection:
-            rows, total = self._repo.list_assets(connection, tenant, list(states), order_by, descending, limit, offset)
+            rows, total = self._repo.list_assets(
+                connection, tenant, list(states), order_by, descending, limit, offset
+            )
             file_rows = self._repo.files_of(connection, [row.asset_id for row in rows])
         by_asset: dict[str, list[Any]] = {}
         for file_row in file_rows:
@@ -666,7 +720,13 @@ class Lifecycle:
         now = self.clock.now()
         try:
             move = plan_move(
-                row, event, actor, request, now, upload_window=self.settings.upload_window, definition=self.definition
+                row,
+                event,
+                actor,
+                request,
+                now,
+                upload_window=self.settings.upload_window,
+                definition=self.definition,
             )
         except TransitionNotAllowed as refusal:
             replay = self._replay(connection, row, event, request_id) if replayable else None
@@ -690,10 +750,14 @@ class Lifecycle:
         if not written:
             raise Conflict(row.asset_id, event, row.state, row.version)
         if event is Event.UNFREEZE:
-            self._repo.close_pending_applications(connection, row.asset_id, actor.actor_id, request.reason, now)
+            self._repo.close_pending_applications(
+                connection, row.asset_id, actor.actor_id, request.reason, now
+            )
         return move, now
 
-    def _replay(self, connection: Connection, row: AssetRow, event: Event, request_id: str | None) -> Transitioned | None:
+    def _replay(
+        self, connection: Connection, row: AssetRow, event: Event, request_id: str | None
+    ) -> Transitioned | None:
         """The earlier outcome when this exact request already moved the asset last."""
         if request_id is None:
             return None
@@ -746,7 +810,9 @@ class Lifecycle:
     def _listing_tenant(self, actor: Actor, project_id: str | None, *, required: bool) -> str | None:
         if isinstance(actor, Tenant):
             if project_id is not None and project_id != actor.project_id:
-                raise PermissionDenied("list another tenant's assets", Role.TENANT.value, [Role.PLATFORM.value])
+                raise PermissionDenied(
+                    "list another tenant's assets", Role.TENANT.value, [Role.PLATFORM.value]
+                )
             return actor.project_id
         if project_id is None:
             if required:
@@ -755,7 +821,7 @@ class Lifecycle:
         return check_id(project_id, "project_id")
 
 
-class _Replayed(Exception):  # noqa: N818 - control flow, never escapes the engine
+class _Replayed(Exception):
     def __init__(self, transition: Transitioned) -> None:
         super().__init__(transition.asset_id)
         self.transition = transition

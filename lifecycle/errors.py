@@ -80,9 +80,7 @@ class PermissionDenied(LifecycleError):
         self.action = action
         self.role = role
         self.allowed_roles = tuple(allowed_roles)
-        super().__init__(
-            f"a {role} may not '{action}' (allowed for: {', '.join(self.allowed_roles)})"
-        )
+        super().__init__(f"a {role} may not '{action}' (allowed for: {', '.join(self.allowed_roles)})")
 
 
 class TransitionNotAllowed(LifecycleError):
@@ -105,8 +103,7 @@ class TransitionNotAllowed(LifecycleError):
         allowed_text = ", ".join(e.value for e in self.allowed) or "nothing"
         why = f": {detail}" if detail else ""
         super().__init__(
-            f"cannot '{event.value}' asset {asset_id} in state {state.value}{why}"
-            f" (allowed: {allowed_text})"
+            f"cannot '{event.value}' asset {asset_id} in state {state.value}{why} (allowed: {allowed_text})"
         )
 
 

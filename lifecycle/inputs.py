@@ -31,7 +31,9 @@ MAX_FILES = 100
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX_MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _FILE_TYPE = re.compile(r"[A-Za-z0-9]{1,32}")
-_CHINESE = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_CHINESE = re.compile(
+    r"[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -170,9 +172,10 @@ def check_file(new_file: NewFile, asset_type: AssetType) -> CheckedFile:
     allowed = FILE_CATEGORIES[asset_type]
     if new_file.asset_file_category not in allowed:
         names = ", ".join(c.value for c in FileCategory if c in allowed)
+        category = new_file.asset_file_category.value
         raise InvalidParameter(
             "asset_file_category",
-            f"{new_file.asset_file_category.value} is not a file category of {asset_type.value} (allowed: {names})",
+            f"{category} is not a file category of {asset_type.value} (allowed: {names})",
         )
     file_type = new_file.file_type
     if file_type is None:
@@ -222,10 +225,14 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
         if when <= now:
             raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
         auto = AutoOperation(auto.operation, when)
-    extra_meta = None if new.asset_extra_meta is None else _json_ready(dict(new.asset_extra_meta), "asset_extra_meta")
+    extra_meta = (
+        None if new.asset_extra_meta is None else _json_ready(dict(new.asset_extra_meta), "asset_extra_meta")
+    )
     properties = _json_ready([dict(p) for p in new.system_properties], "system_properties")
     order = new.asset_order
-    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 0 <= order < 2**31):
+    if order is not None and (
+        isinstance(order, bool) or not isinstance(order, int) or not 0 <= order < 2**31
+    ):
         raise InvalidParameter("asset_order", "must be a whole number from 0 to 2147483647")
     asset_id = None if new.asset_id is None else check_id(new.asset_id, "asset_id")
     return CheckedAsset(

@@ -119,16 +119,22 @@ class Move:
 def check_role(actor: Actor, event: Event, definition: Definition = DEFINITION) -> None:
     roles = definition.roles(event)
     if actor.role not in roles:
-        raise PermissionDenied(event.value, actor.role.value, [r.value for r in sorted(roles, key=list(Role).index)])
+        raise PermissionDenied(
+            event.value, actor.role.value, [r.value for r in sorted(roles, key=list(Role).index)]
+        )
 
 
 def check_request(event: Event, request: MoveRequest) -> None:
     if event is Event.REJECT_REVIEW and request.fail_type is None:
-        raise InvalidParameter("fail_type", "a review rejection needs AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT")
+        raise InvalidParameter(
+            "fail_type", "a review rejection needs AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT"
+        )
     if event is not Event.REJECT_REVIEW and request.fail_type is not None:
         raise InvalidParameter("fail_type", f"only a review rejection takes a fail type, not '{event.value}'")
     if request.block_reason_code is not None and event is not Event.FREEZE:
-        raise InvalidParameter("block_reason_code", f"only a freeze takes a block reason code, not '{event.value}'")
+        raise InvalidParameter(
+            "block_reason_code", f"only a freeze takes a block reason code, not '{event.value}'"
+        )
 
 
 def plan_move(
@@ -161,7 +167,11 @@ def plan_move(
     fail_type = request.fail_type if event is Event.REJECT_REVIEW else row.fail_type
     frozen_after = pre_freeze is not None
     block_reason_code = (
-        request.block_reason_code if event is Event.FREEZE else row.block_reason_code if frozen_after else None
+        request.block_reason_code
+        if event is Event.FREEZE
+        else row.block_reason_code
+        if frozen_after
+        else None
     )
     block_scope = request.block_scope if event is Event.FREEZE else row.block_scope if frozen_after else None
 
@@ -191,9 +201,9 @@ def plan_move(
         state_changed_at=row.state_changed_at if dest is source else now,
         main_file_state=_MAIN_FILE_AFTER.get(event),
         files_deleted=dest is AssetState.DELETED,
-        request_reason=request.reason if request.reason is not None else (
-            UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None
-        ),
+        request_reason=request.reason
+        if request.reason is not None
+        else (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None),
     )
 
 

@@ -128,7 +128,11 @@ def new_asset(
     )
 
 
-ACTORS = {"tenant": Tenant("tenant-a", app_user_id="user-1"), "platform": Platform("operator-7"), "system": System()}
+ACTORS = {
+    "tenant": Tenant("tenant-a", app_user_id="user-1"),
+    "platform": Platform("operator-7"),
+    "system": System(),
+}
 
 
 def actor_for(event: Event) -> Tenant | Platform | System:

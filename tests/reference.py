@@ -78,7 +78,11 @@ def ref_apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911,
             return replace(asset, state="BLOCK", pre_delete=None)
         return replace(asset, state=asset.pre_delete or "", pre_delete=None, pre_freeze=None)
     if event == "delete_force":
-        return None if s == "DELETED" else replace(asset, state="DELETED", pre_freeze=None, pre_delete=None, main_file="DELETED")
+        return (
+            None
+            if s == "DELETED"
+            else replace(asset, state="DELETED", pre_freeze=None, pre_delete=None, main_file="DELETED")
+        )
     if event == "purge":
         if s != "DELETING":
             return None

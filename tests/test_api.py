@@ -45,14 +45,17 @@ MD5_BASE64 = base64.b64encode(bytes.fromhex(MD5)).decode()
 def _counts(lifecycle: Lifecycle) -> tuple[int, int, int]:
     with lifecycle.engine.connect() as connection:
         return tuple(  # type: ignore[return-value]
-            connection.execute(select(func.count()).select_from(table)).scalar_one() for table in (assets, files, audit)
+            connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (assets, files, audit)
         )
 
 
 # Creation and the details shape ---------------------------------------------------------------
 
 
-def test_a_created_asset_reads_out_in_the_platforms_details_shape(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_created_asset_reads_out_in_the_platforms_details_shape(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     asset = lifecycle.create_asset(
         tenant, new_asset(tags=["teacher", "male"], asset_description="Male teacher model.", asset_order=3)
     )
@@ -97,12 +100,23 @@ def test_a_created_asset_reads_out_in_the_platforms_details_shape(lifecycle: Lif
 def test_creation_is_the_first_audit_row(lifecycle: Lifecycle, tenant: Tenant) -> None:
     asset = lifecycle.create_asset(tenant, new_asset(), request_id="create-1")
     [created] = lifecycle.history(tenant, asset.asset_id)
-    assert (created.seq, created.event, created.from_state, created.to_state) == (1, Event.CREATE, None, AssetState.CREATING)
-    assert (created.actor_kind.value, created.actor_id, created.request_id) == ("tenant", "user-1", "create-1")
+    assert (created.seq, created.event, created.from_state, created.to_state) == (
+        1,
+        Event.CREATE,
+        None,
+        AssetState.CREATING,
+    )
+    assert (created.actor_kind.value, created.actor_id, created.request_id) == (
+        "tenant",
+        "user-1",
+        "create-1",
+    )
     assert created.occurred_at == START
 
 
-def test_the_md5_is_stored_in_one_canonical_form_whichever_form_was_given(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_the_md5_is_stored_in_one_canonical_form_whichever_form_was_given(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     as_hex = lifecycle.create_asset(tenant, new_asset())
     as_base64 = lifecycle.create_asset(
         tenant, NewAsset("Base64", AssetType.IMAGE, [NewFile("a.jpg", 10, MD5_BASE64)])
@@ -131,7 +145,10 @@ def test_the_md5_is_stored_in_one_canonical_form_whichever_form_was_given(lifecy
         ({"files": [NewFile("a.png", 1, MD5, FileCategory.COVER)]}, "files"),
         ({"files": [NewFile("a.bin", 1, MD5), NewFile("b.bin", 1, MD5)]}, "files"),
         ({"files": [NewFile("a.bin", 1, MD5), NewFile("A.BIN", 1, MD5, FileCategory.COVER)]}, "file_name"),
-        ({"files": [NewFile("a.bin", 1, MD5), NewFile("s.wav", 1, MD5, FileCategory.SAMPLE)]}, "asset_file_category"),
+        (
+            {"files": [NewFile("a.bin", 1, MD5), NewFile("s.wav", 1, MD5, FileCategory.SAMPLE)]},
+            "asset_file_category",
+        ),
         ({"asset_order": -1}, "asset_order"),
         ({"asset_id": "bad id with spaces"}, "asset_id"),
         ({"asset_extra_meta": {"x": object()}}, "asset_extra_meta"),
@@ -163,7 +180,9 @@ def test_file_categories_follow_the_asset_type(lifecycle: Lifecycle, tenant: Ten
     )
     assert lifecycle.create_asset(tenant, voice).files[1].asset_file_category is FileCategory.SAMPLE
     card = NewAsset(
-        "Card", AssetType.BUSINESS_CARD_TEMPLET, [NewFile("c.bin", 1, MD5), NewFile("x.txt", 1, MD5, FileCategory.OTHER)]
+        "Card",
+        AssetType.BUSINESS_CARD_TEMPLET,
+        [NewFile("c.bin", 1, MD5), NewFile("x.txt", 1, MD5, FileCategory.OTHER)],
     )
     with pytest.raises(InvalidParameter, match="OTHER is not a file category of BUSINESS_CARD_TEMPLET"):
         lifecycle.create_asset(tenant, card)
@@ -187,7 +206,10 @@ def test_a_planned_operation_must_be_in_the_future_and_aware(lifecycle: Lifecycl
     planned = lifecycle.create_asset(
         tenant, new_asset(auto_operation=AutoOperation(PlannedOperation.BLOCK, START + timedelta(days=2)))
     )
-    assert (planned.planned_operation, planned.planned_operation_time) == (PlannedOperation.BLOCK, START + timedelta(days=2))
+    assert (planned.planned_operation, planned.planned_operation_time) == (
+        PlannedOperation.BLOCK,
+        START + timedelta(days=2),
+    )
 
 
 def test_a_planned_operation_fired_by_the_system_is_consumed(
@@ -198,7 +220,11 @@ def test_a_planned_operation_fired_by_the_system_is_consumed(
     )
     lifecycle.fire(system, planned.asset_id, Event.FREEZE, reason="planned freeze")
     after = lifecycle.get_asset(tenant, planned.asset_id)
-    assert (after.asset_state, after.planned_operation, after.planned_operation_time) == (AssetState.BLOCK, None, None)
+    assert (after.asset_state, after.planned_operation, after.planned_operation_time) == (
+        AssetState.BLOCK,
+        None,
+        None,
+    )
     assert lifecycle.history(tenant, planned.asset_id)[-1].actor_kind.value == "system"
 
 
@@ -217,7 +243,9 @@ def test_an_upload_that_does_not_match_its_declaration_fails_the_asset(
     lifecycle: Lifecycle, tenant: Tenant, actual: dict[str, Any], mismatch: str
 ) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
-    moved = lifecycle.confirm_upload(tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED, **actual)
+    moved = lifecycle.confirm_upload(
+        tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED, **actual
+    )
     assert moved.to_state is AssetState.FAILED  # type: ignore[union-attr]
     after = lifecycle.get_asset(tenant, asset.asset_id)
     assert after.main_file.state is FileState.FAILED
@@ -225,7 +253,9 @@ def test_an_upload_that_does_not_match_its_declaration_fails_the_asset(
     assert lifecycle.history(tenant, asset.asset_id)[-1].event is Event.FAIL_UPLOAD
 
 
-def test_a_matching_upload_is_accepted_whatever_the_md5_form_and_name_case(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_matching_upload_is_accepted_whatever_the_md5_form_and_name_case(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     moved = lifecycle.confirm_upload(
         tenant,
@@ -246,13 +276,17 @@ def test_a_reviewed_upload_waits_for_the_platforms_verdict(
     passed = lifecycle.create_asset(tenant, new_asset(review_required=True))
     with pytest.raises(TransitionNotAllowed, match="not awaiting review"):
         lifecycle.pass_review(platform, passed.asset_id)
-    waiting = lifecycle.confirm_upload(tenant, passed.asset_id, passed.main_file.file_id, UploadResult.CREATED)
+    waiting = lifecycle.confirm_upload(
+        tenant, passed.asset_id, passed.main_file.file_id, UploadResult.CREATED
+    )
     assert waiting.to_state is AssetState.CREATING  # type: ignore[union-attr]
     assert lifecycle.get_asset(tenant, passed.asset_id).main_file.state is FileState.UPLOADED
     assert lifecycle.pass_review(platform, passed.asset_id).to_state is AssetState.UNACTIVED
 
     rejected = lifecycle.create_asset(tenant, new_asset(review_required=True))
-    lifecycle.reject_review(platform, rejected.asset_id, FailType.MANUAL_REVIEW_REJECT, reason="title violates rules")
+    lifecycle.reject_review(
+        platform, rejected.asset_id, FailType.MANUAL_REVIEW_REJECT, reason="title violates rules"
+    )
     after = lifecycle.get_asset(tenant, rejected.asset_id)
     assert (after.asset_state, after.fail_type, after.reason) == (
         AssetState.FAILED,
@@ -304,7 +338,9 @@ def test_an_expected_version_that_is_stale_is_a_conflict_and_writes_nothing(
 # Queries -------------------------------------------------------------------------------------
 
 
-def test_listing_filters_sorts_and_pages(lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, other_tenant: Tenant) -> None:
+def test_listing_filters_sorts_and_pages(
+    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, other_tenant: Tenant
+) -> None:
     created = []
     for index in range(5):
         clock.advance(timedelta(minutes=1))
@@ -325,7 +361,9 @@ def test_listing_filters_sorts_and_pages(lifecycle: Lifecycle, clock: ManualCloc
     assert all(len(a.files) == 2 for a in newest_first.items)
 
 
-def test_listing_refuses_bad_paging_and_other_tenants(lifecycle: Lifecycle, tenant: Tenant, platform: Platform) -> None:
+def test_listing_refuses_bad_paging_and_other_tenants(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
     for options in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"order_by": "asset_name"}):
         with pytest.raises(InvalidParameter):
             lifecycle.list_assets(tenant, **options)  # type: ignore[arg-type]
@@ -340,27 +378,40 @@ def test_history_comes_back_in_order_with_the_remembered_states(
     lifecycle: Lifecycle, tenant: Tenant, platform: Platform, clock: ManualClock
 ) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
-    lifecycle.confirm_upload(tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED, request_id="up")
+    lifecycle.confirm_upload(
+        tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED, request_id="up"
+    )
     clock.advance(timedelta(seconds=5))
     lifecycle.delete(tenant, asset.asset_id)
     lifecycle.freeze(platform, asset.asset_id, reason="complaint", block_reason_code="C-12")
     lifecycle.unfreeze(platform, asset.asset_id, reason="appeal granted")
     history = lifecycle.history(tenant, asset.asset_id)
-    assert [(h.seq, h.event.value, h.from_state and h.from_state.value, h.to_state.value) for h in history] == [
+    assert [
+        (h.seq, h.event.value, h.from_state and h.from_state.value, h.to_state.value) for h in history
+    ] == [
         (1, "create", None, "CREATING"),
         (2, "accept_upload", "CREATING", "UNACTIVED"),
         (3, "delete", "UNACTIVED", "DELETING"),
         (4, "freeze", "DELETING", "BLOCK"),
         (5, "unfreeze", "BLOCK", "UNACTIVED"),
     ]
-    assert (history[3].pre_freeze_state, history[3].pre_delete_state) == (AssetState.DELETING, AssetState.UNACTIVED)
+    assert (history[3].pre_freeze_state, history[3].pre_delete_state) == (
+        AssetState.DELETING,
+        AssetState.UNACTIVED,
+    )
     assert (history[4].pre_freeze_state, history[4].pre_delete_state) == (None, None)
-    assert (history[3].reason, history[3].actor_id, history[1].request_id) == ("complaint", "operator-7", "up")
+    assert (history[3].reason, history[3].actor_id, history[1].request_id) == (
+        "complaint",
+        "operator-7",
+        "up",
+    )
     assert history[2].occurred_at == START + timedelta(seconds=5)
     assert lifecycle.get_asset(tenant, asset.asset_id).reason == "appeal granted"
 
 
-def test_allowed_events_answers_for_the_actors_role(lifecycle: Lifecycle, tenant: Tenant, platform: Platform) -> None:
+def test_allowed_events_answers_for_the_actors_role(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     assert lifecycle.allowed_events(tenant, asset.asset_id) == [
         Event.ACCEPT_UPLOAD,
@@ -380,7 +431,9 @@ def test_allowed_events_answers_for_the_actors_role(lifecycle: Lifecycle, tenant
 # Unfreeze applications -----------------------------------------------------------------------
 
 
-def test_an_approved_application_unfreezes_the_asset(lifecycle: Lifecycle, tenant: Tenant, platform: Platform) -> None:
+def test_an_approved_application_unfreezes_the_asset(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     with pytest.raises(TransitionNotAllowed, match="only a frozen asset"):
         lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
@@ -389,16 +442,24 @@ def test_an_approved_application_unfreezes_the_asset(lifecycle: Lifecycle, tenan
     assert application.state is ApplicationState.PENDING
     with pytest.raises(UnfreezeAlreadyPending):
         lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
-    assert [a.application_id for a in lifecycle.list_unfreeze_applications(platform)] == [application.application_id]
+    assert [a.application_id for a in lifecycle.list_unfreeze_applications(platform)] == [
+        application.application_id
+    ]
     moved = lifecycle.approve_unfreeze(platform, application.application_id, reason="checked")
     assert moved.to_state is AssetState.CREATING
     decided = lifecycle.get_unfreeze_application(tenant, application.application_id)
-    assert (decided.state, decided.decided_by, decided.decision_reason) == (ApplicationState.APPROVED, "operator-7", "checked")
+    assert (decided.state, decided.decided_by, decided.decision_reason) == (
+        ApplicationState.APPROVED,
+        "operator-7",
+        "checked",
+    )
     with pytest.raises(ApplicationNotPending):
         lifecycle.approve_unfreeze(platform, application.application_id)
 
 
-def test_a_rejected_application_leaves_the_asset_frozen(lifecycle: Lifecycle, tenant: Tenant, platform: Platform) -> None:
+def test_a_rejected_application_leaves_the_asset_frozen(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     lifecycle.freeze(platform, asset.asset_id)
     application = lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
@@ -408,12 +469,17 @@ def test_a_rejected_application_leaves_the_asset_frozen(lifecycle: Lifecycle, te
     assert lifecycle.apply_for_unfreeze(tenant, asset.asset_id).state is ApplicationState.PENDING
 
 
-def test_a_direct_unfreeze_closes_the_pending_application(lifecycle: Lifecycle, tenant: Tenant, platform: Platform) -> None:
+def test_a_direct_unfreeze_closes_the_pending_application(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     lifecycle.freeze(platform, asset.asset_id)
     application = lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
     lifecycle.unfreeze(platform, asset.asset_id)
-    assert lifecycle.get_unfreeze_application(platform, application.application_id).state is ApplicationState.APPROVED
+    assert (
+        lifecycle.get_unfreeze_application(platform, application.application_id).state
+        is ApplicationState.APPROVED
+    )
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -436,7 +502,9 @@ def test_every_error_carries_the_code_and_status_a_service_answers_with(
     assert error.to_dict() == {"error_code": code, "error_msg": str(error)}
 
 
-def test_a_refusal_is_logged_and_an_applied_move_is_logged_after_commit(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_refusal_is_logged_and_an_applied_move_is_logged_after_commit(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     from structlog.testing import capture_logs
 
     asset = lifecycle.create_asset(tenant, new_asset())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +61,9 @@ def test_sixteen_threads_firing_conflicting_events_at_one_version_one_wins_each_
             current = lifecycle.get_asset(TENANT, asset_id)
             events = _contenders(lifecycle, asset_id)
             round_outcomes = list(
-                pool.map(contend, [events[i % len(events)] for i in range(THREADS)], [current.version] * THREADS)
+                pool.map(
+                    contend, [events[i % len(events)] for i in range(THREADS)], [current.version] * THREADS
+                )
             )
             assert round_outcomes.count("won") == 1, round_outcomes
             outcomes.update(round_outcomes)
@@ -72,7 +75,7 @@ def test_sixteen_threads_firing_conflicting_events_at_one_version_one_wins_each_
     assert final.version == start_version + ROUNDS, "the version rose by exactly the wins"
     assert len(history) == final.version, "one audit row per win, none for a loss"
     assert [h.seq for h in history] == list(range(1, final.version + 1))
-    for earlier, later in zip(history, history[1:], strict=False):
+    for earlier, later in itertools.pairwise(history):
         assert later.from_state is earlier.to_state, "the trail has no gap and no contradiction"
 
 

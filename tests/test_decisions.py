@@ -30,7 +30,9 @@ def test_an_asset_can_ask_to_be_activated_on_upload(lifecycle: Lifecycle, tenant
     assert lifecycle.get_asset(tenant, asset_id).asset_state is AssetState.ACTIVED
 
 
-def test_the_engine_setting_changes_the_default_landing(engine: object, clock: ManualClock, tenant: Tenant) -> None:
+def test_the_engine_setting_changes_the_default_landing(
+    engine: object, clock: ManualClock, tenant: Tenant
+) -> None:
     activating = Lifecycle(engine, clock=clock, settings=Settings(activate_on_upload=True))  # type: ignore[arg-type]
     asset_id = _uploaded(activating, tenant)
     assert activating.get_asset(tenant, asset_id).asset_state is AssetState.ACTIVED
@@ -75,9 +77,7 @@ def test_an_asset_frozen_in_the_bin_unfreezes_to_its_pre_delete_state(
     assert lifecycle.unfreeze(platform, asset_id).to_state is AssetState.ACTIVED
 
 
-def test_a_failed_asset_can_be_deleted_and_restored_into_failed(
-    lifecycle: Lifecycle, tenant: Tenant
-) -> None:
+def test_a_failed_asset_can_be_deleted_and_restored_into_failed(lifecycle: Lifecycle, tenant: Tenant) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     lifecycle.confirm_upload(tenant, asset.asset_id, asset.main_file.file_id, UploadResult.FAILED)
     assert lifecycle.delete(tenant, asset.asset_id).pre_delete_state is AssetState.FAILED
@@ -95,7 +95,9 @@ def test_a_repeated_command_is_refused_naming_what_is_allowed(lifecycle: Lifecyc
     )
 
 
-def test_a_retried_request_returns_the_first_outcome_without_writing(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_retried_request_returns_the_first_outcome_without_writing(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     asset_id = _uploaded(lifecycle, tenant)
     first = lifecycle.activate(tenant, asset_id, request_id="req-1")
     again = lifecycle.activate(tenant, asset_id, request_id="req-1")
@@ -144,7 +146,9 @@ def test_an_unfreeze_into_creating_after_the_window_fails_at_the_next_timeout_ch
     assert lifecycle.fire(system, asset.asset_id, Event.TIME_OUT_UPLOAD).to_state is AssetState.FAILED
 
 
-def test_a_cancelled_upload_keeps_the_asset_creating_and_can_be_retried(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_cancelled_upload_keeps_the_asset_creating_and_can_be_retried(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     asset = lifecycle.create_asset(tenant, new_asset())
     main = asset.main_file.file_id
     cancelled = lifecycle.confirm_upload(tenant, asset.asset_id, main, UploadResult.CANCELLED)
@@ -188,7 +192,9 @@ def test_a_tenant_freeze_remembers_each_assets_own_state(
         binned: AssetState.DELETING,
     }
     lifecycle.unfreeze_tenant(platform, tenant.project_id)
-    states = {a: lifecycle.get_asset(tenant, a).asset_state for a in (creating, unactived, actived, binned, gone)}
+    states = {
+        a: lifecycle.get_asset(tenant, a).asset_state for a in (creating, unactived, actived, binned, gone)
+    }
     assert states == {
         creating: AssetState.CREATING,
         unactived: AssetState.UNACTIVED,
@@ -198,7 +204,9 @@ def test_a_tenant_freeze_remembers_each_assets_own_state(
     }
 
 
-def test_a_batch_answers_per_asset_and_one_bad_asset_fails_alone(lifecycle: Lifecycle, tenant: Tenant) -> None:
+def test_a_batch_answers_per_asset_and_one_bad_asset_fails_alone(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
     good = _uploaded(lifecycle, tenant)
     already_active = _uploaded(lifecycle, tenant, activate_on_upload=True)
     results = lifecycle.batch(tenant, BatchAction.ACTIVE, [good, "no-such-asset", already_active])

@@ -29,7 +29,7 @@ def test_the_table_is_loaded_into_one_transitions_machine_without_shortcuts() ->
 
 
 def test_deleted_is_final_and_every_other_state_has_a_way_out() -> None:
-    assert FINAL_STATES == {AssetState.DELETED}
+    assert {AssetState.DELETED} == FINAL_STATES
     sources = {source for edge in TRANSITIONS for source in edge.sources}
     assert sources == set(AssetState) - {AssetState.DELETED}
 
@@ -48,12 +48,14 @@ def test_a_table_with_unreachable_states_is_refused_naming_them() -> None:
 
 def test_a_table_with_a_trap_state_is_refused() -> None:
     no_way_out_of_failed = [edge for edge in TRANSITIONS if AssetState.FAILED not in edge.sources]
-    with pytest.raises(InvalidDefinition, match="trap states .*: FAILED"):
+    with pytest.raises(InvalidDefinition, match=r"trap states .*: FAILED"):
         build_definition(no_way_out_of_failed)
 
 
 def test_unknown_conditions_and_events_without_roles_are_refused() -> None:
-    typo = Transition(Event.ACTIVATE, frozenset({AssetState.UNACTIVED}), AssetState.ACTIVED, conditions=("is_tuesday",))
+    typo = Transition(
+        Event.ACTIVATE, frozenset({AssetState.UNACTIVED}), AssetState.ACTIVED, conditions=("is_tuesday",)
+    )
     with pytest.raises(InvalidDefinition, match="unknown conditions: is_tuesday"):
         build_definition([*TRANSITIONS, typo])
     with pytest.raises(InvalidDefinition, match="events without roles: activate"):
@@ -68,6 +70,8 @@ def test_decisions_are_read_from_the_loaded_machine() -> None:
 
 
 def test_unfreeze_follows_the_recycle_bin_rule() -> None:
-    frozen_in_bin = AssetFacts(AssetState.BLOCK, pre_freeze=AssetState.DELETING, pre_delete=AssetState.ACTIVED)
+    frozen_in_bin = AssetFacts(
+        AssetState.BLOCK, pre_freeze=AssetState.DELETING, pre_delete=AssetState.ACTIVED
+    )
     edge = DEFINITION.resolve(Event.UNFREEZE, frozen_in_bin)
     assert edge is not None and edge.dest is AssetState.ACTIVED

@@ -66,7 +66,15 @@ def _audit_rows(lifecycle: Lifecycle, asset_id: str) -> int:
 
 def test_the_situations_cover_every_state_and_every_edge() -> None:
     states = {facts.state for facts in SITUATIONS}
-    assert {s.value for s in states} == {"CREATING", "FAILED", "UNACTIVED", "ACTIVED", "DELETING", "DELETED", "BLOCK"}
+    assert {s.value for s in states} == {
+        "CREATING",
+        "FAILED",
+        "UNACTIVED",
+        "ACTIVED",
+        "DELETING",
+        "DELETED",
+        "BLOCK",
+    }
     taken = {
         (event, facts.state)
         for facts in SITUATIONS
@@ -81,7 +89,9 @@ def test_the_situations_cover_every_state_and_every_edge() -> None:
 
 @pytest.mark.parametrize("facts", list(SITUATIONS), ids=_label)
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.value)
-def test_every_event_from_every_situation_as_every_role(lifecycle: Lifecycle, facts: AssetFacts, event: Event) -> None:
+def test_every_event_from_every_situation_as_every_role(
+    lifecycle: Lifecycle, facts: AssetFacts, event: Event
+) -> None:
     refused_id = _bring_to(lifecycle, facts)
     expected = ref_apply(_reference(facts), event.value)
     fail_type = FailType.AUTOMATIC_REVIEW_REJECT if event is Event.REJECT_REVIEW else None

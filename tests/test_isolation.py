@@ -124,7 +124,11 @@ ROLE_REFUSALS: list[tuple[str, Callable[[Lifecycle, Any, str], object], Any]] = 
     ("platform activates", lambda lc, a, i: lc.fire(a, i, Event.ACTIVATE), Platform("op")),
     ("platform restores", lambda lc, a, i: lc.fire(a, i, Event.RESTORE), Platform("op")),
     ("platform creates", lambda lc, a, _i: lc.create_asset(a, new_asset()), Platform("op")),
-    ("platform confirms an upload", lambda lc, a, i: lc.confirm_upload(a, i, "f", UploadResult.CREATED), Platform("op")),
+    (
+        "platform confirms an upload",
+        lambda lc, a, i: lc.confirm_upload(a, i, "f", UploadResult.CREATED),
+        Platform("op"),
+    ),
     ("platform applies for unfreezing", lambda lc, a, i: lc.apply_for_unfreeze(a, i), Platform("op")),
     ("system unfreezes", lambda lc, a, i: lc.fire(a, i, Event.UNFREEZE), System()),
     ("system force-deletes", lambda lc, a, i: lc.fire(a, i, Event.DELETE_FORCE), System()),

@@ -50,7 +50,10 @@ def test_upgrade_from_empty_then_again_is_a_no_op(tmp_path: Path) -> None:
 
 
 def test_a_database_without_the_schema_answers_with_a_typed_error(tmp_path: Path) -> None:
-    with Lifecycle(f"sqlite:///{tmp_path / 'empty.db'}") as lifecycle, pytest.raises(StoreUnavailable) as failure:
+    with (
+        Lifecycle(f"sqlite:///{tmp_path / 'empty.db'}") as lifecycle,
+        pytest.raises(StoreUnavailable) as failure,
+    ):
         lifecycle.create_asset(Tenant("t"), new_asset())
     assert "no such table" in str(failure.value)
     assert failure.value.__cause__ is not None

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from lifecycle.errors import LifecycleError, StoreUnavailable
+from lifecycle.errors import LifecycleError, MissingDependency, StoreUnavailable
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
@@ -31,8 +31,6 @@ def open_engine(url: str, **engine_options: Any) -> Engine:
         return _sqlite_engine(url, engine_options)
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg", "") and importlib.util.find_spec("psycopg") is None:
-            from lifecycle.errors import MissingDependency
-
             raise MissingDependency("psycopg", "postgres")
         if parsed.get_driver_name() == "":
             url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))

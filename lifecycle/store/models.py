@@ -144,7 +144,9 @@ class FileRecord(Base):
     file_md5: Mapped[str] = mapped_column(String(24))
     file_size: Mapped[int] = mapped_column(BigInteger)
     file_type: Mapped[str] = mapped_column(String(32))
-    asset_file_category: Mapped[FileCategory] = mapped_column(enum_column(FileCategory, "asset_file_category"))
+    asset_file_category: Mapped[FileCategory] = mapped_column(
+        enum_column(FileCategory, "asset_file_category")
+    )
     state: Mapped[FileState] = mapped_column(enum_column(FileState, "state"))
     reason: Mapped[str | None] = mapped_column(String(1024))
     create_time: Mapped[datetime]
@@ -158,7 +160,9 @@ class AuditRecord(Base):
 
     __tablename__ = f"{PREFIX}audit"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     asset_id: Mapped[str] = mapped_column(ForeignKey(AssetRecord.asset_id))
     project_id: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)

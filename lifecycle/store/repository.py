@@ -171,10 +171,14 @@ class Repository:
                 moved.c.asset_id if name == "asset_id" else bindparam(f"a_{name}", type_=audit.c[name].type)
                 for name in _AUDIT_COLUMNS
             ]
-            self._moved_and_audited = insert(audit).from_select(
-                list(_AUDIT_COLUMNS),
-                select(*(_typed(value) for value in audit_values)).select_from(moved),
-            ).returning(audit.c.seq)
+            self._moved_and_audited = (
+                insert(audit)
+                .from_select(
+                    list(_AUDIT_COLUMNS),
+                    select(*(_typed(value) for value in audit_values)).select_from(moved),
+                )
+                .returning(audit.c.seq)
+            )
         self._main_file_update = (
             update(files)
             .where(
@@ -197,10 +201,7 @@ class Repository:
 
     def last_audit(self, connection: Connection, asset_id: str) -> Row[Any] | None:
         return connection.execute(
-            select(audit)
-            .where(audit.c.asset_id == asset_id)
-            .order_by(audit.c.seq.desc())
-            .limit(1)
+            select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq.desc()).limit(1)
         ).first()
 
     # The guarded write ---------------------------------------------------------------------
@@ -343,9 +344,13 @@ class Repository:
         return rows, int(total)
 
     def history(self, connection: Connection, asset_id: str) -> list[Row[Any]]:
-        return list(connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq)))
+        return list(
+            connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq))
+        )
 
-    def tenant_asset_ids(self, connection: Connection, project_id: str, states: Iterable[AssetState]) -> list[str]:
+    def tenant_asset_ids(
+        self, connection: Connection, project_id: str, states: Iterable[AssetState]
+    ) -> list[str]:
         return list(
             connection.execute(
                 select(assets.c.asset_id)
@@ -356,7 +361,9 @@ class Repository:
 
     def lock_tenant_rows(self, connection: Connection, asset_ids: Sequence[str]) -> list[AssetRow]:
         """The rows of ``asset_ids``, locked for this transaction where the database can lock rows."""
-        statement = decision_select().where(assets.c.asset_id.in_(list(asset_ids))).order_by(assets.c.asset_id)
+        statement = (
+            decision_select().where(assets.c.asset_id.in_(list(asset_ids))).order_by(assets.c.asset_id)
+        )
         if self.dialect_name == "postgresql":
             statement = statement.with_for_update(of=assets)
         return [row_from(record) for record in connection.execute(statement)]
@@ -403,11 +410,18 @@ class Repository:
         connection.execute(
             update(applications)
             .where(applications.c.asset_id == asset_id, applications.c.state == ApplicationState.PENDING)
-            .values(state=ApplicationState.APPROVED, decided_by=decided_by, decided_at=now, decision_reason=reason)
+            .values(
+                state=ApplicationState.APPROVED, decided_by=decided_by, decided_at=now, decision_reason=reason
+            )
         )
 
     def list_applications(
-        self, connection: Connection, project_id: str | None, states: Sequence[ApplicationState], limit: int, offset: int
+        self,
+        connection: Connection,
+        project_id: str | None,
+        states: Sequence[ApplicationState],
+        limit: int,
+        offset: int,
     ) -> list[Row[Any]]:
         where: list[ColumnElement[bool]] = []
         if project_id is not None:
