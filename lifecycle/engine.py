@@ -44,6 +44,7 @@ from lifecycle.errors import (
     InvalidParameter,
     LifecycleError,
     PermissionDenied,
+    SchemaOutOfDate,
     TransitionNotAllowed,
     UnfreezeAlreadyPending,
 )
@@ -119,6 +120,19 @@ class Lifecycle:
     def upgrade(self) -> None:
         """Bring the database schema up to date (Alembic migrations)."""
         schema.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """Raise ``SchemaOutOfDate`` unless the database is at this engine's schema revision.
+
+        Call it when the service starts: a deployment that forgot ``upgrade()`` fails at once
+        with a clear message instead of at its first query.
+        """
+        current, head = schema.current_revision(self.engine), schema.head_revision()
+        if current != head:
+            raise SchemaOutOfDate(
+                f"the database schema is at revision {current or 'none'}, the engine needs {head};"
+                " run Lifecycle.upgrade() (or: lifecycle db upgrade)"
+            )
 
     def close(self) -> None:
         if self._owns_engine:

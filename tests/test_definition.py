@@ -75,3 +75,12 @@ def test_unfreeze_follows_the_recycle_bin_rule() -> None:
     )
     edge = DEFINITION.resolve(Event.UNFREEZE, frozen_in_bin)
     assert edge is not None and edge.dest is AssetState.ACTIVED
+
+
+def test_the_documented_transition_table_is_current() -> None:
+    from pathlib import Path
+
+    from lifecycle.docs import render_into
+
+    committed = (Path(__file__).parents[1] / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    assert render_into(committed) == committed, "docs/lifecycle.md is stale: run python -m lifecycle.docs"

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect
 
 from lifecycle.actors import Tenant
 from lifecycle.engine import Lifecycle
-from lifecycle.errors import StoreUnavailable
+from lifecycle.errors import SchemaOutOfDate, StoreUnavailable
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine
 from lifecycle.store.models import PREFIX, Base
@@ -57,6 +57,14 @@ def test_a_database_without_the_schema_answers_with_a_typed_error(tmp_path: Path
         lifecycle.create_asset(Tenant("t"), new_asset())
     assert "no such table" in str(failure.value)
     assert failure.value.__cause__ is not None
+
+
+def test_check_schema_names_the_revision_to_upgrade_to(tmp_path: Path) -> None:
+    with Lifecycle(f"sqlite:///{tmp_path / 'behind.db'}") as lifecycle:
+        with pytest.raises(SchemaOutOfDate, match=r"at revision none, the engine needs 0001"):
+            lifecycle.check_schema()
+        lifecycle.upgrade()
+        lifecycle.check_schema()
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
