@@ -53,6 +53,7 @@ from lifecycle.results import (
     TenantOperation,
     Transitioned,
     UnfreezeApplication,
+    UploadConfirmed,
 )
 
 __all__ = [
@@ -102,5 +103,6 @@ __all__ = [
     "Transitioned",
     "UnfreezeAlreadyPending",
     "UnfreezeApplication",
+    "UploadConfirmed",
     "UploadResult",
 ]

@@ -31,7 +31,7 @@ from lifecycle.definition import (
 )
 from lifecycle.engine import Lifecycle
 from lifecycle.inputs import NewAsset, NewFile
-from lifecycle.results import Asset, Transitioned
+from lifecycle.results import Asset
 
 DEFAULT_PATH = Path("lifecycle-demo.db")
 PLATFORM = Platform("ops-alice")
@@ -93,10 +93,11 @@ def _upload_everything(lifecycle: Lifecycle, rng: random.Random, created: list[t
             continue  # never uploaded: the upload timeout will fail it
         result = UploadResult.FAILED if roll < 0.20 else UploadResult.CREATED
         declared_size = main.file_size + 1 if 0.20 <= roll < 0.25 else None  # a mismatching upload
-        moved = lifecycle.confirm_upload(
+        confirmed = lifecycle.confirm_upload(
             tenant, asset.asset_id, main.file_id, result, file_size=declared_size
         )
-        assert isinstance(moved, Transitioned)
+        moved = confirmed.transition
+        assert moved is not None, "the MAIN file's confirmation always moves its asset"
         moves[moved.event.value] += 1
         if moved.event is Event.SUBMIT_FOR_REVIEW and rng.random() < 0.8:
             moves[lifecycle.pass_review(PLATFORM, asset.asset_id).event.value] += 1

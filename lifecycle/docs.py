@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lifecycle.definition import DEFINITION, AssetState, Definition, Role
 
 BEGIN = "<!-- BEGIN GENERATED: transition table (python -m lifecycle.docs) -->"
@@ -36,8 +38,6 @@ def render_into(text: str, definition: Definition = DEFINITION) -> str:
 
 
 def main() -> int:
-    from pathlib import Path
-
     path = Path("docs/lifecycle.md")
     path.write_text(render_into(path.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote the transition table into {path}")

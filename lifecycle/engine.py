@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import structlog
 from sqlalchemy import Connection, Engine, exc
@@ -68,6 +68,7 @@ from lifecycle.results import (
     TenantOperation,
     Transitioned,
     UnfreezeApplication,
+    UploadConfirmed,
 )
 from lifecycle.store import schema
 from lifecycle.store.database import WRITE, open_engine, translated_errors
@@ -77,6 +78,16 @@ DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
 MAX_BATCH = 1000
 ORDER_COLUMNS = ("create_time", "update_time")
+
+
+class MoveOptions(TypedDict, total=False):
+    """What every move accepts besides its actor and asset."""
+
+    reason: str | None
+    request_id: str | None
+    """The caller's id for this request: in the audit trail, and what makes a retry safe."""
+    expected_version: int | None
+    """Apply only if the asset is still at this version (else ``Conflict``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,17 +299,19 @@ class Lifecycle:
             return replayed.transition
         return self._applied(outcome, actor, request_id)
 
-    def activate(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+    def activate(self, actor: Tenant, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
         return self.fire(actor, asset_id, Event.ACTIVATE, **options)
 
-    def deactivate(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+    def deactivate(self, actor: Tenant, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
         return self.fire(actor, asset_id, Event.DEACTIVATE, **options)
 
-    def delete(self, actor: Actor, asset_id: str, *, force: bool = False, **options: Any) -> Transitioned:
+    def delete(
+        self, actor: Actor, asset_id: str, *, force: bool = False, **options: Unpack[MoveOptions]
+    ) -> Transitioned:
         """To the recycle bin; with ``force``, deleted for good."""
         return self.fire(actor, asset_id, Event.DELETE_FORCE if force else Event.DELETE, **options)
 
-    def restore(self, actor: Tenant, asset_id: str, **options: Any) -> Transitioned:
+    def restore(self, actor: Tenant, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
         return self.fire(actor, asset_id, Event.RESTORE, **options)
 
     def freeze(
@@ -306,32 +319,21 @@ class Lifecycle:
         actor: Platform,
         asset_id: str,
         *,
-        reason: str | None = None,
         block_reason_code: str | None = None,
-        **options: Any,
+        **options: Unpack[MoveOptions],
     ) -> Transitioned:
-        return self.fire(
-            actor, asset_id, Event.FREEZE, reason=reason, block_reason_code=block_reason_code, **options
-        )
+        return self.fire(actor, asset_id, Event.FREEZE, block_reason_code=block_reason_code, **options)
 
-    def unfreeze(
-        self, actor: Platform, asset_id: str, *, reason: str | None = None, **options: Any
-    ) -> Transitioned:
-        return self.fire(actor, asset_id, Event.UNFREEZE, reason=reason, **options)
+    def unfreeze(self, actor: Platform, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
+        return self.fire(actor, asset_id, Event.UNFREEZE, **options)
 
-    def pass_review(self, actor: Platform, asset_id: str, **options: Any) -> Transitioned:
+    def pass_review(self, actor: Platform, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
         return self.fire(actor, asset_id, Event.PASS_REVIEW, **options)
 
     def reject_review(
-        self,
-        actor: Platform,
-        asset_id: str,
-        fail_type: FailType,
-        *,
-        reason: str | None = None,
-        **options: Any,
+        self, actor: Platform, asset_id: str, fail_type: FailType, **options: Unpack[MoveOptions]
     ) -> Transitioned:
-        return self.fire(actor, asset_id, Event.REJECT_REVIEW, fail_type=fail_type, reason=reason, **options)
+        return self.fire(actor, asset_id, Event.REJECT_REVIEW, fail_type=fail_type, **options)
 
     def confirm_upload(
         self,
@@ -345,7 +347,7 @@ class Lifecycle:
         file_name: str | None = None,
         reason: str | None = None,
         request_id: str | None = None,
-    ) -> Transitioned | AssetFile:
+    ) -> UploadConfirmed:
         """Report a file's upload. The MAIN file's report moves the asset out of CREATING.
 
         An upload reported CREATED whose size, MD5 or name (compared case-insensitively) differs
@@ -364,7 +366,7 @@ class Lifecycle:
         try:
             return self._confirm_upload(actor, asset_id, file_id, result, actual, reason, request_id)
         except _Replayed as replayed:
-            return replayed.transition
+            return UploadConfirmed(self._file(actor, asset_id, file_id), replayed.transition)
 
     def _confirm_upload(
         self,
@@ -375,7 +377,7 @@ class Lifecycle:
         actual: dict[str, Any],
         reason: str | None,
         request_id: str | None,
-    ) -> Transitioned | AssetFile:
+    ) -> UploadConfirmed:
         with self._transaction(write=True) as connection:
             row = self._visible_row(connection, actor, asset_id)
             file_row = self._repo.file(connection, asset_id, file_id) if isinstance(file_id, str) else None
@@ -405,7 +407,12 @@ class Lifecycle:
             else:
                 event = Event.CANCEL_UPLOAD
             outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
-        return self._applied(outcome, actor, request_id)
+            confirmed = self._repo.file(connection, asset_id, file_id)
+        assert confirmed is not None
+        return UploadConfirmed(AssetFile.from_row(confirmed), self._applied(outcome, actor, request_id))
+
+    def _file(self, actor: Actor, asset_id: str, file_id: str) -> AssetFile:
+        return next(f for f in self.get_asset(actor, asset_id).files if f.file_id == file_id)
 
     def _confirm_other_file(
         self,
@@ -415,7 +422,7 @@ class Lifecycle:
         result: UploadResult,
         mismatches: list[str],
         reason: str | None,
-    ) -> AssetFile:
+    ) -> UploadConfirmed:
         if row.state not in LIVE_STATES:
             raise TransitionNotAllowed(
                 row.asset_id,
@@ -441,7 +448,10 @@ class Lifecycle:
             )
         updated = self._repo.file(connection, row.asset_id, file_row.file_id)
         assert updated is not None
-        return AssetFile.from_row(updated)
+        self.log.info(
+            "file_upload_confirmed", asset_id=row.asset_id, file_id=file_row.file_id, state=state.value
+        )
+        return UploadConfirmed(AssetFile.from_row(updated), None)
 
     # Tenant-wide freezing ---------------------------------------------------------------------
 
@@ -490,8 +500,7 @@ class Lifecycle:
         skipped: list[tuple[str, str]] = []
         outcomes: list[tuple[Move, datetime]] = []
         with self._transaction(write=True) as connection:
-            asset_ids = self._repo.tenant_asset_ids(connection, project_id, states)
-            for row in self._repo.lock_tenant_rows(connection, asset_ids):
+            for row in self._repo.lock_tenant_rows(connection, project_id, states):
                 if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
                     skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
                     continue

@@ -199,6 +199,14 @@ class Transitioned:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadConfirmed:
+    """A confirmed upload: the file as it is now, and the asset's move where the MAIN file made one."""
+
+    file: AssetFile
+    transition: Transitioned | None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One row of an asset's audit trail."""
 

@@ -246,7 +246,7 @@ def test_an_upload_that_does_not_match_its_declaration_fails_the_asset(
     moved = lifecycle.confirm_upload(
         tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED, **actual
     )
-    assert moved.to_state is AssetState.FAILED  # type: ignore[union-attr]
+    assert moved.transition is not None and moved.transition.to_state is AssetState.FAILED
     after = lifecycle.get_asset(tenant, asset.asset_id)
     assert after.main_file.state is FileState.FAILED
     assert after.reason is not None and mismatch in after.reason
@@ -266,8 +266,9 @@ def test_a_matching_upload_is_accepted_whatever_the_md5_form_and_name_case(
         file_md5=MD5_BASE64,
         file_name="MALE001.BIN",
     )
-    assert moved.to_state is AssetState.UNACTIVED  # type: ignore[union-attr]
-    assert lifecycle.get_asset(tenant, asset.asset_id).main_file.state is FileState.CREATED
+    assert moved.transition is not None and moved.transition.to_state is AssetState.UNACTIVED
+    assert moved.file.state is FileState.CREATED
+    assert lifecycle.get_asset(tenant, asset.asset_id).main_file == moved.file
 
 
 def test_a_reviewed_upload_waits_for_the_platforms_verdict(
@@ -279,7 +280,7 @@ def test_a_reviewed_upload_waits_for_the_platforms_verdict(
     waiting = lifecycle.confirm_upload(
         tenant, passed.asset_id, passed.main_file.file_id, UploadResult.CREATED
     )
-    assert waiting.to_state is AssetState.CREATING  # type: ignore[union-attr]
+    assert waiting.transition is not None and waiting.transition.to_state is AssetState.CREATING
     assert lifecycle.get_asset(tenant, passed.asset_id).main_file.state is FileState.UPLOADED
     assert lifecycle.pass_review(platform, passed.asset_id).to_state is AssetState.UNACTIVED
 
@@ -311,7 +312,7 @@ def test_other_files_are_confirmed_without_moving_the_asset(lifecycle: Lifecycle
     asset = lifecycle.create_asset(tenant, new_asset())
     cover = asset.files[1]
     confirmed = lifecycle.confirm_upload(tenant, asset.asset_id, cover.file_id, UploadResult.CREATED)
-    assert confirmed.state is FileState.CREATED  # type: ignore[union-attr]
+    assert (confirmed.file.state, confirmed.transition) == (FileState.CREATED, None)
     after = lifecycle.get_asset(tenant, asset.asset_id)
     assert (after.asset_state, after.version) == (AssetState.CREATING, 1)
     with pytest.raises(InvalidParameter, match="not awaiting upload"):

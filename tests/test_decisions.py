@@ -152,10 +152,10 @@ def test_a_cancelled_upload_keeps_the_asset_creating_and_can_be_retried(
     asset = lifecycle.create_asset(tenant, new_asset())
     main = asset.main_file.file_id
     cancelled = lifecycle.confirm_upload(tenant, asset.asset_id, main, UploadResult.CANCELLED)
-    assert cancelled.to_state is AssetState.CREATING  # type: ignore[union-attr]
+    assert cancelled.transition is not None and cancelled.transition.to_state is AssetState.CREATING
     assert lifecycle.get_asset(tenant, asset.asset_id).main_file.state is FileState.CANCELLED
     accepted = lifecycle.confirm_upload(tenant, asset.asset_id, main, UploadResult.CREATED)
-    assert accepted.to_state is AssetState.UNACTIVED  # type: ignore[union-attr]
+    assert accepted.transition is not None and accepted.transition.to_state is AssetState.UNACTIVED
 
 
 def test_tenant_unfreeze_leaves_assets_frozen_on_their_own(

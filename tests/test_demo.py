@@ -9,7 +9,9 @@ import pytest
 from lifecycle import demo
 
 
-def test_the_main_job_runs_twice_with_the_same_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_main_job_runs_twice_with_the_same_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "demo.db"
     first = demo.run(path)
     second = demo.run(path)

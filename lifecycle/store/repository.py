@@ -348,21 +348,17 @@ class Repository:
             connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq))
         )
 
-    def tenant_asset_ids(
+    def lock_tenant_rows(
         self, connection: Connection, project_id: str, states: Iterable[AssetState]
-    ) -> list[str]:
-        return list(
-            connection.execute(
-                select(assets.c.asset_id)
-                .where(assets.c.project_id == project_id, assets.c.asset_state.in_(list(states)))
-                .order_by(assets.c.asset_id)
-            ).scalars()
-        )
+    ) -> list[AssetRow]:
+        """A tenant's rows in ``states``, locked for this transaction where rows can be locked.
 
-    def lock_tenant_rows(self, connection: Connection, asset_ids: Sequence[str]) -> list[AssetRow]:
-        """The rows of ``asset_ids``, locked for this transaction where the database can lock rows."""
+        (SQLite's write transactions already hold the database's write lock.)
+        """
         statement = (
-            decision_select().where(assets.c.asset_id.in_(list(asset_ids))).order_by(assets.c.asset_id)
+            decision_select()
+            .where(assets.c.project_id == project_id, assets.c.asset_state.in_(list(states)))
+            .order_by(assets.c.asset_id)
         )
         if self.dialect_name == "postgresql":
             statement = statement.with_for_update(of=assets)
