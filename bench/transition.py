@@ -1,0 +1,507 @@
+"""What one engine transition costs, next to the bare SQL it has to run, on SQLite and PostgreSQL.
+
+Measured in the same run, on the same tables, on the same kind of assets (created through the
+engine, their MAIN file confirmed, so they sit in UNACTIVED):
+
+* engine: ``Lifecycle.activate`` / ``Lifecycle.deactivate``, alternating, each call one write
+  transaction: the role and input checks, a SELECT of the asset (its MAIN file joined in), the
+  pure ``plan_move``, the guarded UPDATE plus its audit INSERT (on PostgreSQL both are one CTE
+  statement), commit, one (dropped) log event, and the ``Transitioned`` result.
+* raw: the guarded UPDATE (``WHERE asset_id, project_id, asset_state, version``, the same column
+  list the engine sets) plus the audit INSERT, written directly with SQLAlchemy Core from statements
+  built once with ``bindparam``, one transaction per pair, ``rowcount == 1`` checked, no SELECT:
+  the caller is assumed to know each asset's state and version. Like the engine, it takes a
+  connection per transaction from the same SQLAlchemy engine (same pool, same PostgreSQL pre-ping)
+  and sets the same write option first, so that on SQLite it too begins with ``BEGIN IMMEDIATE``.
+
+The issue's target: an engine transition costs at most 1.5x the raw statement pair on each
+backend. The tables are ANALYZEd once filled (a live database has statistics; a fresh one with
+autovacuum off has none, and PostgreSQL then plans the guarded UPDATE through the wrong index).
+Rounds alternate (raw, engine, raw, engine, ...) after a warm-up of each side, so that machine
+noise falls on both; each side's figure is its median round. This is a measurement, not a test:
+it exits 0 whatever the figures, printing TARGET MET or TARGET MISSED per backend.
+
+Memory: with ``tracemalloc``, after ``gc.collect()``, the memory still held after 1000 transitions
+and after 5000 more on other assets: what one transition leaves behind (it should be about 0, the
+engine keeps nothing per asset), and what one ``Asset`` loaded with ``get_asset`` weighs (the
+delta of holding 1000 of them, divided by 1000).
+
+Logging: the library logs one event per transition through structlog. This script is the
+application, so it decides: events below WARNING are dropped by a filtering bound logger, cached on
+first use, as a production service that logs at WARNING would run it.
+
+Run: ``.venv/bin/python bench/transition.py [--sqlite-path PATH] [--postgres-url URL]
+[--transitions N] [--rounds R] [--json PATH]``. PostgreSQL is measured when a URL is given (or
+``LIFECYCLE_BENCH_POSTGRES_URL`` / ``LIFECYCLE_TEST_POSTGRES_URL`` is set); its lifecycle tables
+are dropped and recreated first, so point it at a disposable database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, Insert, Update, bindparam, insert, update
+
+from lifecycle.actors import Tenant
+from lifecycle.definition import AssetState, AssetType, Event, FileCategory, UploadResult
+from lifecycle.engine import Lifecycle
+from lifecycle.inputs import NewAsset, NewFile
+from lifecycle.results import Asset
+from lifecycle.store import schema
+from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.repository import assets, audit, files
+
+# The application's logging decision (see the module docstring): the library's INFO events are
+# dropped by a no-op method, and the bound logger is built once, on first use.
+structlog.configure(
+    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    cache_logger_on_first_use=True,
+)
+LOGGING_NOTE = "structlog: filtering bound logger at WARNING (INFO dropped), cached on first use"
+
+TARGET_RATIO = 1.5
+WARMUP_OPS = 200
+POOL_SIZE = 1000
+"""Assets each side of the timing moves in turn (activate on one pass, deactivate on the next)."""
+MEMORY_FIRST = 1000
+MEMORY_MORE = 5000
+HELD_ASSETS = 1000
+MD5 = "38b8c2c1093dd0fec383a9d9ac940515"
+POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
+
+
+# Assets ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    """The assets one side moves, and what that side knows of them (raw keeps the version)."""
+
+    ids: list[str]
+    project_id: str
+    active: list[bool] = field(init=False)
+    versions: list[int] = field(init=False)
+    cursor: int = 0
+
+    def __post_init__(self) -> None:
+        self.active = [False] * len(self.ids)
+        self.versions = [2] * len(self.ids)  # created (1), upload accepted (2)
+
+    def next(self) -> int:
+        index = self.cursor % len(self.ids)
+        self.cursor += 1
+        return index
+
+
+def create_unactived(lifecycle: Lifecycle, tenant: Tenant, count: int, label: str) -> list[str]:
+    """``count`` assets created through the engine, MAIN file accepted: UNACTIVED, version 2."""
+    ids: list[str] = []
+    for n in range(count):
+        asset = lifecycle.create_asset(
+            tenant,
+            NewAsset(
+                asset_name=f"bench {label} {n}",
+                asset_type=AssetType.HUMAN_MODEL,
+                files=[
+                    NewFile("model.bin", 31_032_142, MD5, FileCategory.MAIN),
+                    NewFile("cover.png", 110_321, MD5, FileCategory.COVER),
+                ],
+                activate_on_upload=False,
+            ),
+        )
+        main = next(f for f in asset.files if f.asset_file_category is FileCategory.MAIN)
+        outcome = lifecycle.confirm_upload(tenant, asset.asset_id, main.file_id, UploadResult.CREATED)
+        moved = outcome.transition
+        if moved is None or moved.to_state is not AssetState.UNACTIVED or moved.version != 2:
+            raise RuntimeError(f"asset {asset.asset_id} is not UNACTIVED at version 2: {outcome!r}")
+        ids.append(asset.asset_id)
+    return ids
+
+
+# The two sides -----------------------------------------------------------------------------------
+
+# The columns the engine's guarded write sets, and the audit row's columns, spelled out again here
+# so that the baseline is written independently of the repository.
+_MOVED = (
+    "asset_state",
+    "version",
+    "pre_freeze_state",
+    "pre_delete_state",
+    "fail_type",
+    "reason",
+    "block_reason_code",
+    "block_scope",
+    "upload_deadline",
+    "upload_time_left_us",
+    "planned_operation",
+    "planned_operation_time",
+    "update_time",
+    "state_changed_at",
+)
+_AUDITED = (
+    "asset_id",
+    "project_id",
+    "seq",
+    "event",
+    "from_state",
+    "to_state",
+    "actor_kind",
+    "actor_id",
+    "reason",
+    "fail_type",
+    "request_id",
+    "occurred_at",
+    "pre_freeze_state",
+    "pre_delete_state",
+)
+
+_ACTIVATION = (Event.ACTIVATE, AssetState.UNACTIVED, AssetState.ACTIVED)
+_DEACTIVATION = (Event.DEACTIVATE, AssetState.ACTIVED, AssetState.UNACTIVED)
+
+
+class RawMoves:
+    """The guarded UPDATE plus audit INSERT, hand-written in Core, built once."""
+
+    def __init__(self, engine: Engine, tenant: Tenant) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.update: Update = (
+            update(assets)
+            .where(
+                assets.c.asset_id == bindparam("b_asset_id"),
+                assets.c.project_id == bindparam("b_project_id"),
+                assets.c.asset_state == bindparam("b_source", type_=assets.c.asset_state.type),
+                assets.c.version == bindparam("b_version"),
+            )
+            .values({name: bindparam(f"n_{name}", type_=assets.c[name].type) for name in _MOVED})
+        )
+        self.insert: Insert = insert(audit).values(
+            {name: bindparam(f"a_{name}", type_=audit.c[name].type) for name in _AUDITED}
+        )
+
+    def run(self, pool: Pool, count: int) -> None:
+        for _ in range(count):
+            index = pool.next()
+            activating = not pool.active[index]
+            version = pool.versions[index]
+            self.move(pool.ids[index], pool.project_id, activating=activating, version=version)
+            pool.active[index] = activating
+            pool.versions[index] = version + 1
+
+    def move(self, asset_id: str, project_id: str, *, activating: bool, version: int) -> None:
+        """UNACTIVED -> ACTIVED (or back) at ``version``, with its audit row, in one transaction."""
+        event, source, dest = _ACTIVATION if activating else _DEACTIVATION
+        now = datetime.now(UTC)
+        params: dict[str, Any] = {
+            "b_asset_id": asset_id,
+            "b_project_id": project_id,
+            "b_source": source,
+            "b_version": version,
+            "n_asset_state": dest,
+            "n_version": version + 1,
+            "n_pre_freeze_state": None,
+            "n_pre_delete_state": None,
+            "n_fail_type": None,
+            "n_reason": None,
+            "n_block_reason_code": None,
+            "n_block_scope": None,
+            "n_upload_deadline": None,
+            "n_upload_time_left_us": None,
+            "n_planned_operation": None,
+            "n_planned_operation_time": None,
+            "n_update_time": now,
+            "n_state_changed_at": now,
+            "a_asset_id": asset_id,
+            "a_project_id": project_id,
+            "a_seq": version + 1,
+            "a_event": event,
+            "a_from_state": source,
+            "a_to_state": dest,
+            "a_actor_kind": self.tenant.role,
+            "a_actor_id": self.tenant.actor_id,
+            "a_reason": None,
+            "a_fail_type": None,
+            "a_request_id": None,
+            "a_occurred_at": now,
+            "a_pre_freeze_state": None,
+            "a_pre_delete_state": None,
+        }
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                if connection.execute(self.update, params).rowcount != 1:
+                    raise RuntimeError(f"raw guarded update missed {asset_id} at version {version}")
+                connection.execute(self.insert, params)
+
+
+def engine_run(lifecycle: Lifecycle, tenant: Tenant) -> Callable[[Pool, int], None]:
+    """The engine side: ``activate`` or ``deactivate`` each asset of the pool in turn."""
+
+    def run(pool: Pool, count: int) -> None:
+        activate, deactivate = lifecycle.activate, lifecycle.deactivate
+        for _ in range(count):
+            index = pool.next()
+            if pool.active[index]:
+                deactivate(tenant, pool.ids[index])
+            else:
+                activate(tenant, pool.ids[index])
+            pool.active[index] = not pool.active[index]
+
+    return run
+
+
+# Measuring -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One side of the comparison: how it moves ``count`` assets of its pool, and its rounds."""
+
+    run: Callable[[Pool, int], None]
+    pool: Pool
+    per_op_s: list[float] = field(default_factory=list)
+
+    def timed_round(self, count: int) -> None:
+        gc.collect()
+        start = time.perf_counter()
+        self.run(self.pool, count)
+        self.per_op_s.append((time.perf_counter() - start) / count)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_op_s)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ops_per_s": round(1 / self.median, 1),
+            "median_us_per_op": round(self.median * 1e6, 2),
+            "rounds_us_per_op": [round(t * 1e6, 2) for t in self.per_op_s],
+        }
+
+
+def measure_throughput(raw: Side, engine: Side, transitions: int, rounds: int) -> None:
+    """Warm both sides up, then time them in alternating rounds: raw, engine, raw, engine, ..."""
+    raw.run(raw.pool, WARMUP_OPS)
+    engine.run(engine.pool, WARMUP_OPS)
+    for _ in range(rounds):
+        raw.timed_round(transitions)
+        engine.timed_round(transitions)
+
+
+@contextmanager
+def tracing() -> Iterator[None]:
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+
+
+def held() -> int:
+    """Bytes Python still holds once the garbage is collected (traced since ``tracing``)."""
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def measure_memory(lifecycle: Lifecycle, tenant: Tenant, first: list[str], more: list[str]) -> dict[str, Any]:
+    """Memory kept by transitions (per transition) and by loaded ``Asset`` objects (per asset)."""
+    sample = first[:HELD_ASSETS]
+    with tracing():
+        start = held()
+        for asset_id in first:
+            lifecycle.activate(tenant, asset_id)
+        after_first = held()
+        for asset_id in more:
+            lifecycle.activate(tenant, asset_id)
+        after_more = held()
+
+        before_loading = held()
+        loaded: list[Asset] = [lifecycle.get_asset(tenant, asset_id) for asset_id in sample]
+        with_loaded = held()
+        del loaded
+    return {
+        "first_transitions": len(first),
+        "more_transitions": len(more),
+        "held_after_first_bytes": after_first - start,
+        "held_after_more_bytes": after_more - start,
+        "retained_bytes_per_transition": round((after_more - after_first) / len(more), 2),
+        "assets_held": len(sample),
+        "bytes_per_loaded_asset": round((with_loaded - before_loading) / len(sample), 1),
+    }
+
+
+# One backend -----------------------------------------------------------------------------------
+
+
+def analyze(engine: Engine) -> None:
+    """Give the planner statistics for the freshly filled tables.
+
+    Without them (a new schema, autovacuum off or not yet run), PostgreSQL plans the guarded
+    UPDATE through the (project_id, asset_state) index instead of the primary key, and so scans
+    every asset of the tenant in that state: both sides would then measure a bad plan, not a move.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
+            else:
+                connection.exec_driver_sql("ANALYZE")
+
+
+def bench_backend(name: str, lifecycle: Lifecycle, transitions: int, rounds: int) -> dict[str, Any]:
+    tenant = Tenant(f"bench-{name}")
+    started = time.perf_counter()
+    pool_size = min(POOL_SIZE, transitions)
+    raw = Side(
+        RawMoves(lifecycle.engine, tenant).run,
+        Pool(create_unactived(lifecycle, tenant, pool_size, "raw"), tenant.project_id),
+    )
+    engine = Side(
+        engine_run(lifecycle, tenant),
+        Pool(create_unactived(lifecycle, tenant, pool_size, "engine"), tenant.project_id),
+    )
+    first = create_unactived(lifecycle, tenant, MEMORY_FIRST, "memory-first")
+    more = create_unactived(lifecycle, tenant, MEMORY_MORE, "memory-more")
+    created = 2 * pool_size + MEMORY_FIRST + MEMORY_MORE
+    print(f"  {created} UNACTIVED assets created in {time.perf_counter() - started:.1f}s")
+    analyze(lifecycle.engine)
+    print("  planner statistics refreshed (ANALYZE), as autovacuum keeps them on a live database")
+    print(f"  timing {rounds} rounds x {transitions} transitions per side, after {WARMUP_OPS} warm-up")
+    measure_throughput(raw, engine, transitions, rounds)
+    memory = measure_memory(lifecycle, tenant, first, more)
+    ratio = engine.median / raw.median
+    round_ratios = [e / r for e, r in zip(engine.per_op_s, raw.per_op_s, strict=True)]
+    return {
+        "raw": raw.as_json(),
+        "engine": engine.as_json(),
+        "ratio_engine_over_raw": round(ratio, 3),
+        "round_ratios": [round(r, 3) for r in round_ratios],
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio <= TARGET_RATIO,
+        "memory": memory,
+    }
+
+
+def bench_sqlite(path: Path | None, transitions: int, rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
+        target = path or Path(scratch) / "bench.db"
+        print(f"SQLite: {target}")
+        with Lifecycle(f"sqlite:///{target}") as lifecycle:
+            lifecycle.upgrade()
+            return bench_backend("sqlite", lifecycle, transitions, rounds)
+
+
+def bench_postgres(url: str, transitions: int, rounds: int) -> dict[str, Any]:
+    engine = open_engine(url)
+    print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)}")
+    print("  resetting its lifecycle tables: schema downgrade to base, then upgrade to head")
+    try:
+        schema.downgrade(engine)
+        schema.upgrade(engine)
+        return bench_backend("postgresql", Lifecycle(engine), transitions, rounds)
+    finally:
+        engine.dispose()
+
+
+# Reporting -------------------------------------------------------------------------------------
+
+
+def report_backend(backend: str, result: dict[str, Any]) -> None:
+    """One backend's figures, printed as soon as they are measured."""
+    print()
+    print(f"  {'side':<7} {'ops/s':>8} {'µs/op':>8}   rounds (µs/op)")
+    for side in ("raw", "engine"):
+        figures = result[side]
+        rounds = " ".join(f"{t:.0f}" for t in figures["rounds_us_per_op"])
+        print(f"  {side:<7} {figures['ops_per_s']:>8,.0f} {figures['median_us_per_op']:>8.1f}   {rounds}")
+    per_round = ", ".join(f"{r:.2f}" for r in result["round_ratios"])
+    print(f"  engine/raw = {result['ratio_engine_over_raw']:.2f}x per transition (per round: {per_round})")
+    memory = result["memory"]
+    print(
+        f"  memory held after {memory['first_transitions']} transitions "
+        f"{memory['held_after_first_bytes']:,} B, after {memory['more_transitions']} more on other "
+        f"assets {memory['held_after_more_bytes']:,} B: "
+        f"{memory['retained_bytes_per_transition']:.2f} B retained per transition"
+    )
+    print(
+        f"  one loaded Asset (get_asset, 2 files) ~ {memory['bytes_per_loaded_asset']:,.0f} B "
+        f"(tracemalloc, holding {memory['assets_held']})"
+    )
+    print()
+
+
+def summarize(results: dict[str, dict[str, Any]]) -> None:
+    header = f"{'backend':<11} {'raw ops/s':>10} {'engine ops/s':>13} {'engine/raw':>11}"
+    print(f"{header}   target <= {TARGET_RATIO}x")
+    for backend, result in results.items():
+        verdict = "TARGET MET" if result["target_met"] else "TARGET MISSED"
+        print(
+            f"{backend:<11} {result['raw']['ops_per_s']:>10,.0f} {result['engine']['ops_per_s']:>13,.0f} "
+            f"{result['ratio_engine_over_raw']:>10.2f}x   {verdict}"
+        )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sqlite-path", type=Path, help="SQLite file to use (default: a temporary file)")
+    parser.add_argument(
+        "--postgres-url",
+        default=next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)), None),
+        help="PostgreSQL URL, its lifecycle tables reset (default: $LIFECYCLE_BENCH_POSTGRES_URL, "
+        "then $LIFECYCLE_TEST_POSTGRES_URL; PostgreSQL skipped when none is set)",
+    )
+    parser.add_argument("--transitions", type=int, default=3000, help="timed transitions per side per round")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per side, interleaved")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.transitions < 1 or args.rounds < 1:
+        parser.error("--transitions and --rounds must be positive")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    print(LOGGING_NOTE)
+    results: dict[str, dict[str, Any]] = {}
+    results["sqlite"] = bench_sqlite(args.sqlite_path, args.transitions, args.rounds)
+    report_backend("sqlite", results["sqlite"])
+    if args.postgres_url:
+        results["postgresql"] = bench_postgres(args.postgres_url, args.transitions, args.rounds)
+        report_backend("postgresql", results["postgresql"])
+    else:
+        print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
+        print()
+    summarize(results)
+    if args.json:
+        document = {
+            "python": sys.version.split()[0],
+            "logging": LOGGING_NOTE,
+            "transitions_per_round": args.transitions,
+            "rounds": args.rounds,
+            "warmup_ops": WARMUP_OPS,
+            "backends": results,
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"\nresults written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
