@@ -411,9 +411,9 @@ def bench_sqlite(path: Path | None, transitions: int, rounds: int) -> dict[str, 
 def bench_postgres(url: str, transitions: int, rounds: int) -> dict[str, Any]:
     engine = open_engine(url)
     print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)}")
-    print("  resetting its lifecycle tables: schema downgrade to base, then upgrade to head")
+    print("  resetting its lifecycle tables: dropped, then migrated to head")
     try:
-        schema.downgrade(engine)
+        schema.drop(engine)
         schema.upgrade(engine)
         return bench_backend("postgresql", Lifecycle(engine), transitions, rounds)
     finally:

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import Connection, Engine, exc
 
 from lifecycle.actors import Actor, Platform, System, Tenant
-from lifecycle.clock import Clock, SystemClock
+from lifecycle.clock import Clock, SystemClock, as_utc
 from lifecycle.definition import (
     DEFINITION,
     LIVE_STATES,
@@ -51,9 +51,11 @@ from lifecycle.errors import (
 from lifecycle.inputs import (
     NewAsset,
     canonical_md5,
+    check_actor,
     check_file_name,
     check_file_size,
     check_id,
+    check_members,
     check_new_asset,
     check_reason,
     check_text,
@@ -77,6 +79,7 @@ from lifecycle.store.repository import Repository
 DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
 MAX_BATCH = 1000
+MAX_OFFSET = 2**31 - 1
 ORDER_COLUMNS = ("create_time", "update_time")
 
 
@@ -100,6 +103,11 @@ class Settings:
     """Where an accepted upload lands when the asset does not say: UNACTIVED (False) or ACTIVED."""
 
     def __post_init__(self) -> None:
+        for name in ("upload_window", "recycle_retention"):
+            if not isinstance(getattr(self, name), timedelta):
+                raise InvalidParameter(name, "must be a timedelta")
+        if not isinstance(self.activate_on_upload, bool):
+            raise InvalidParameter("activate_on_upload", "must be true or false")
         if self.upload_window <= timedelta(0):
             raise InvalidParameter("upload_window", "must be positive")
         if self.recycle_retention <= timedelta(0):
@@ -170,10 +178,12 @@ class Lifecycle:
         self._require(actor, Role.TENANT, "create")
         check_id(actor.project_id, "project_id")
         request_id = _check_request_id(request_id)
-        now = self.clock.now()
+        now = self._now()
         checked = check_new_asset(new, now)
         app_user_id = checked.app_user_id or actor.app_user_id
-        asset_id = checked.asset_id or str(uuid.uuid4())
+        # Ids are always generated: a caller-chosen id that clashed would tell one tenant that
+        # another tenant's asset exists.
+        asset_id = str(uuid.uuid4())
         activate = (
             self.settings.activate_on_upload
             if checked.activate_on_upload is None
@@ -243,15 +253,16 @@ class Lifecycle:
             "pre_freeze_state": None,
             "pre_delete_state": None,
         }
-        try:
-            with self._transaction(write=True) as connection:
-                if self._repo.asset(connection, asset_id) is not None:
-                    raise InvalidParameter("asset_id", "an asset with this id exists")
+        with self._transaction(write=True) as connection:
+            earlier = (
+                None
+                if request_id is None
+                else self._repo.creation_by_request(connection, actor.project_id, request_id)
+            )
+            if earlier is None:
                 self._repo.insert_asset(connection, asset_values, file_values, creation)
-        except LifecycleError as error:
-            if isinstance(error.__cause__, exc.IntegrityError):
-                raise InvalidParameter("asset_id", "an asset with this id exists") from error
-            raise
+        if earlier is not None:  # a retry: the asset this request created already
+            return self.get_asset(actor, earlier.asset_id)
         self.log.info(
             "asset_created",
             asset_id=asset_id,
@@ -292,6 +303,7 @@ class Lifecycle:
         try:
             with self._transaction(write=True) as connection:
                 row = self._visible_row(connection, actor, asset_id)
+                self._raise_if_replayed(connection, row, event, request_id)
                 if expected_version is not None and row.version != expected_version:
                     raise Conflict(asset_id, event, None, expected_version, f"it is at version {row.version}")
                 outcome = self._apply(connection, row, actor, event, request, request_id)
@@ -384,7 +396,7 @@ class Lifecycle:
             if file_row is None:
                 raise FileNotFound(asset_id, str(file_id))
             mismatches = [
-                f"{name} {value!r} differs from the declared {getattr(file_row, name)!r}"
+                name
                 for name, value in actual.items()
                 if value is not None
                 and (
@@ -398,7 +410,7 @@ class Lifecycle:
             if result is UploadResult.CREATED and mismatches:
                 event, reason = (
                     Event.FAIL_UPLOAD,
-                    "MAIN file does not match its declaration: " + "; ".join(mismatches),
+                    _mismatch_reason("MAIN file", mismatches),
                 )
             elif result is UploadResult.CREATED:
                 event = Event.SUBMIT_FOR_REVIEW if row.facts.review_required else Event.ACCEPT_UPLOAD
@@ -406,6 +418,7 @@ class Lifecycle:
                 event, reason = Event.FAIL_UPLOAD, reason or "MAIN file upload failed"
             else:
                 event = Event.CANCEL_UPLOAD
+            self._raise_if_replayed(connection, row, event, request_id)
             outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
             confirmed = self._repo.file(connection, asset_id, file_id)
         assert confirmed is not None
@@ -437,8 +450,8 @@ class Lifecycle:
             UploadResult.CANCELLED: FileState.CANCELLED,
         }[result]
         if result is UploadResult.CREATED and mismatches:
-            state, reason = FileState.FAILED, "file does not match its declaration: " + "; ".join(mismatches)
-        now = self.clock.now()
+            state, reason = FileState.FAILED, _mismatch_reason("file", mismatches)
+        now = self._now()
         expected = (FileState.CREATING, FileState.CANCELLED)
         if not self._repo.set_file_state(
             connection, row.asset_id, file_row.file_id, expected, state, reason, now
@@ -505,9 +518,7 @@ class Lifecycle:
                     skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
                     continue
                 try:
-                    outcomes.append(
-                        self._apply(connection, row, actor, event, request, request_id, replayable=False)
-                    )
+                    outcomes.append(self._apply(connection, row, actor, event, request, request_id))
                 except TransitionNotAllowed as refusal:
                     skipped.append((row.asset_id, refusal.message))
         moved = tuple(self._applied(outcome, actor, request_id) for outcome in outcomes)
@@ -530,7 +541,7 @@ class Lifecycle:
         """The tenant asks the platform to unfreeze one of its frozen assets."""
         self._require(actor, Role.TENANT, "apply_for_unfreeze")
         reason = check_reason(reason)
-        now = self.clock.now()
+        now = self._now()
         application_id = str(uuid.uuid4())
         try:
             with self._transaction(write=True) as connection:
@@ -578,18 +589,18 @@ class Lifecycle:
         check_role(actor, Event.UNFREEZE, self.definition)
         reason = check_reason(reason)
         request_id = _check_request_id(request_id)
-        with self._transaction(write=True) as connection:
-            application = self._pending(connection, application_id)
-            row = self._visible_row(connection, actor, application.asset_id)
-            outcome = self._apply(
-                connection,
-                row,
-                actor,
-                Event.UNFREEZE,
-                MoveRequest(reason=reason),
-                request_id,
-                replayable=False,
-            )
+        try:
+            with self._transaction(write=True) as connection:
+                application = self._application(connection, application_id)
+                row = self._visible_row(connection, actor, application.asset_id)
+                self._raise_if_replayed(connection, row, Event.UNFREEZE, request_id)
+                if application.state is not ApplicationState.PENDING:
+                    raise ApplicationNotPending(application_id, application.state.value)
+                outcome = self._apply(
+                    connection, row, actor, Event.UNFREEZE, MoveRequest(reason=reason), request_id
+                )
+        except _Replayed as replayed:
+            return replayed.transition
         return self._applied(outcome, actor, request_id)
 
     def reject_unfreeze(
@@ -599,7 +610,7 @@ class Lifecycle:
         reason = check_reason(reason)
         with self._transaction(write=True) as connection:
             application = self._pending(connection, application_id)
-            now = self.clock.now()
+            now = self._now()
             if not self._repo.decide_application(
                 connection, application_id, ApplicationState.REJECTED, actor.actor_id, reason, now
             ):
@@ -607,11 +618,14 @@ class Lifecycle:
         self.log.info("unfreeze_rejected", application_id=application_id, asset_id=application.asset_id)
         return self.get_unfreeze_application(actor, application_id)
 
-    def _pending(self, connection: Connection, application_id: str) -> UnfreezeApplication:
+    def _application(self, connection: Connection, application_id: str) -> UnfreezeApplication:
         row = self._repo.application(connection, application_id) if isinstance(application_id, str) else None
         if row is None:
             raise ApplicationNotFound(str(application_id))
-        application = UnfreezeApplication.from_row(row)
+        return UnfreezeApplication.from_row(row)
+
+    def _pending(self, connection: Connection, application_id: str) -> UnfreezeApplication:
+        application = self._application(connection, application_id)
         if application.state is not ApplicationState.PENDING:
             raise ApplicationNotPending(application_id, application.state.value)
         return application
@@ -637,6 +651,7 @@ class Lifecycle:
         offset: int = 0,
     ) -> list[UnfreezeApplication]:
         project_id = self._listing_tenant(actor, project_id, required=False)
+        states = check_members(states, ApplicationState, "states")
         _check_page(limit, offset)
         with self._transaction(write=False) as connection:
             rows = self._repo.list_applications(connection, project_id, list(states), limit, offset)
@@ -650,7 +665,8 @@ class Lifecycle:
         """One action over many assets, each in its own transaction: SUCCESS or FAILED per asset."""
         if not isinstance(action, BatchAction):
             raise InvalidParameter("action", "must be DELETE, DELETE_FORCE, RESTORE, ACTIVE or UNACTIVE")
-        if isinstance(asset_ids, str) or not 1 <= len(asset_ids) <= MAX_BATCH:
+        asset_ids = check_members(asset_ids, str, "asset_ids", maximum=MAX_BATCH)
+        if not asset_ids:
             raise InvalidParameter("asset_ids", f"must list 1-{MAX_BATCH} asset ids")
         check_role(actor, action.event, self.definition)
         request_id = _check_request_id(request_id)
@@ -692,8 +708,7 @@ class Lifecycle:
         assert tenant is not None
         if order_by not in ORDER_COLUMNS:
             raise InvalidParameter("order_by", f"must be one of {', '.join(ORDER_COLUMNS)}")
-        if any(not isinstance(state, AssetState) for state in states):
-            raise InvalidParameter("states", "must be AssetState values")
+        states = check_members(states, AssetState, "states")
         _check_page(limit, offset)
         with self._transaction(write=False) as connection:
             rows, total = self._repo.list_assets(
@@ -737,10 +752,8 @@ class Lifecycle:
         event: Event,
         request: MoveRequest,
         request_id: str | None,
-        *,
-        replayable: bool = True,
     ) -> tuple[Move, datetime]:
-        now = self.clock.now()
+        now = self._now()
         try:
             move = plan_move(
                 row,
@@ -752,9 +765,6 @@ class Lifecycle:
                 definition=self.definition,
             )
         except TransitionNotAllowed as refusal:
-            replay = self._replay(connection, row, event, request_id) if replayable else None
-            if replay is not None:
-                raise _Replayed(replay) from None
             self.log.info(
                 "transition_refused",
                 asset_id=row.asset_id,
@@ -774,31 +784,33 @@ class Lifecycle:
             raise Conflict(row.asset_id, event, row.state, row.version)
         if event is Event.UNFREEZE:
             self._repo.close_pending_applications(
-                connection, row.asset_id, actor.actor_id, request.reason, now
+                connection, row.asset_id, ApplicationState.APPROVED, actor.actor_id, request.reason, now
+            )
+        elif move.dest is AssetState.DELETED:
+            self._repo.close_pending_applications(
+                connection,
+                row.asset_id,
+                ApplicationState.REJECTED,
+                actor.actor_id,
+                "the asset was deleted",
+                now,
             )
         return move, now
 
-    def _replay(
+    def _raise_if_replayed(
         self, connection: Connection, row: AssetRow, event: Event, request_id: str | None
-    ) -> Transitioned | None:
-        """The earlier outcome when this exact request already moved the asset last."""
+    ) -> None:
+        """A retry of the request that made the asset's last move gets that move's outcome.
+
+        Checked before anything else, so a retry answers the same whether or not the first
+        attempt's reply was lost; it costs one indexed read, and only when a request id is given.
+        """
         if request_id is None:
-            return None
+            return
         last = self._repo.last_audit(connection, row.asset_id)
         if last is None or last.request_id != request_id or last.event is not event:
-            return None
-        return Transitioned(
-            asset_id=row.asset_id,
-            project_id=row.project_id,
-            event=event,
-            from_state=last.from_state,
-            to_state=last.to_state,
-            version=last.seq,
-            pre_freeze_state=last.pre_freeze_state,
-            pre_delete_state=last.pre_delete_state,
-            occurred_at=last.occurred_at,
-            replayed=True,
-        )
+            return
+        raise _Replayed(_transitioned_from(last, replayed=True))
 
     def _applied(self, outcome: tuple[Move, datetime], actor: Actor, request_id: str | None) -> Transitioned:
         move, now = outcome
@@ -826,11 +838,16 @@ class Lifecycle:
             occurred_at=now,
         )
 
+    def _now(self) -> datetime:
+        return as_utc(self.clock.now(), "clock.now()")
+
     def _require(self, actor: Actor, role: Role, action: str) -> None:
+        check_actor(actor)
         if actor.role is not role:
             raise PermissionDenied(action, actor.role.value, [role.value])
 
     def _listing_tenant(self, actor: Actor, project_id: str | None, *, required: bool) -> str | None:
+        check_actor(actor)
         if isinstance(actor, Tenant):
             if project_id is not None and project_id != actor.project_id:
                 raise PermissionDenied(
@@ -850,8 +867,29 @@ class _Replayed(Exception):
         self.transition = transition
 
 
+def _transitioned_from(audit_row: Any, *, replayed: bool) -> Transitioned:
+    return Transitioned(
+        asset_id=audit_row.asset_id,
+        project_id=audit_row.project_id,
+        event=audit_row.event,
+        from_state=audit_row.from_state,
+        to_state=audit_row.to_state,
+        version=audit_row.seq,
+        pre_freeze_state=audit_row.pre_freeze_state,
+        pre_delete_state=audit_row.pre_delete_state,
+        occurred_at=audit_row.occurred_at,
+        replayed=replayed,
+    )
+
+
 def _visible(actor: Actor, project_id: str) -> bool:
+    check_actor(actor)
     return not isinstance(actor, Tenant) or actor.project_id == project_id
+
+
+def _mismatch_reason(what: str, mismatches: list[str]) -> str:
+    """Which declared fields the upload differs in (names only: the values may be long or odd)."""
+    return f"{what} does not match its declaration: {', '.join(mismatches)} differ"
 
 
 def _check_request_id(request_id: object) -> str | None:
@@ -880,5 +918,5 @@ def _check_version(version: object) -> None:
 def _check_page(limit: object, offset: object) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidParameter("limit", f"must be a whole number from 1 to {MAX_PAGE}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidParameter("offset", "must be a whole number from 0")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidParameter("offset", f"must be a whole number from 0 to {MAX_OFFSET}")

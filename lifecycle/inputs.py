@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.clock import as_utc
 from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
 from lifecycle.errors import InvalidParameter
@@ -27,6 +28,9 @@ MAX_TAG = 64
 MAX_ID = 64
 MAX_REASON = 1024
 MAX_FILES = 100
+MAX_ACTOR = 128
+
+T = TypeVar("T")
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX_MD5 = re.compile(r"[0-9a-fA-F]{32}")
@@ -74,8 +78,6 @@ class NewAsset:
     system_properties: Sequence[Mapping[str, Any]] = ()
     asset_order: int | None = None
     app_user_id: str | None = None
-    asset_id: str | None = None
-    """Chosen by the caller (a UUID, say) or generated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,35 @@ class CheckedAsset:
     system_properties: list[dict[str, Any]]
     asset_order: int | None
     app_user_id: str | None
-    asset_id: str | None
+
+
+def check_actor(actor: object) -> Actor:
+    """An actor the engine can put in its audit trail, or ``InvalidParameter``."""
+    if isinstance(actor, Tenant):
+        check_id(actor.project_id, "project_id")
+        check_app_user_id(actor.app_user_id)
+    elif isinstance(actor, Platform):
+        _check_actor_name(actor.operator, "operator")
+    elif isinstance(actor, System):
+        _check_actor_name(actor.name, "system name")
+    else:
+        raise InvalidParameter("actor", "must be a Tenant, a Platform or the System")
+    return actor
+
+
+def _check_actor_name(value: object, name: str) -> None:
+    text = check_text(value, name, minimum=1, maximum=MAX_ACTOR)
+    if _CONTROL.search(text):
+        raise InvalidParameter(name, "must not contain control characters")
+
+
+def check_members(values: object, kind: type[T], name: str, *, maximum: int | None = None) -> list[T]:
+    """A list or tuple whose members are all ``kind``, as a list."""
+    if not isinstance(values, list | tuple) or not all(isinstance(v, kind) for v in values):
+        raise InvalidParameter(name, f"must be a list of {kind.__name__}")
+    if maximum is not None and len(values) > maximum:
+        raise InvalidParameter(name, f"must hold at most {maximum} items")
+    return list(values)
 
 
 def check_id(value: object, name: str) -> str:
@@ -198,55 +228,72 @@ def _json_ready(value: object, name: str) -> Any:
         raise InvalidParameter(name, f"must be JSON data ({error})") from None
 
 
+def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
+    if auto is None:
+        return None
+    if not isinstance(auto, AutoOperation) or not isinstance(auto.operation, PlannedOperation):
+        raise InvalidParameter("auto_operation_config.operation", "must be BLOCK or DELETE")
+    when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
+    if when <= now:
+        raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
+    return AutoOperation(auto.operation, when)
+
+
 def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
+    if not isinstance(new, NewAsset):
+        raise InvalidParameter("asset", "must be a NewAsset")
     if not isinstance(new.asset_type, AssetType):
         raise InvalidParameter("asset_type", "must be an AssetType")
     name = check_text(new.asset_name, "asset_name", minimum=1, maximum=MAX_NAME)
     if _CONTROL.search(name):
         raise InvalidParameter("asset_name", "must not contain control characters")
     description = check_text(new.asset_description, "asset_description", minimum=0, maximum=MAX_DESCRIPTION)
-    if isinstance(new.tags, str) or len(new.tags) > MAX_TAGS:
-        raise InvalidParameter("tags", f"must be a list of at most {MAX_TAGS} tags")
-    tags = tuple(check_text(tag, "tags", minimum=1, maximum=MAX_TAG) for tag in new.tags)
-    if not 1 <= len(new.files) <= MAX_FILES:
+    raw_tags = check_members(new.tags, str, "tags", maximum=MAX_TAGS)
+    tags = tuple(check_text(tag, "tags", minimum=1, maximum=MAX_TAG) for tag in raw_tags)
+    declared = check_members(new.files, NewFile, "files", maximum=MAX_FILES)
+    if not declared:
         raise InvalidParameter("files", f"must declare 1-{MAX_FILES} files")
-    files = tuple(check_file(f, new.asset_type) for f in new.files)
+    files = tuple(check_file(f, new.asset_type) for f in declared)
+    for flag, value in (
+        ("review_required", new.review_required),
+        ("activate_on_upload", new.activate_on_upload),
+    ):
+        if not isinstance(value, bool) and not (flag == "activate_on_upload" and value is None):
+            raise InvalidParameter(flag, "must be true or false")
     mains = sum(f.asset_file_category is FileCategory.MAIN for f in files)
     if mains != 1:
         raise InvalidParameter("files", f"must declare exactly one MAIN file, not {mains}")
     lowered = [f.file_name.lower() for f in files]
     if len(set(lowered)) != len(lowered):
         raise InvalidParameter("file_name", "file names of one asset must differ (case-insensitively)")
-    auto = new.auto_operation
-    if auto is not None:
-        if not isinstance(auto.operation, PlannedOperation):
-            raise InvalidParameter("auto_operation_config.operation", "must be BLOCK or DELETE")
-        when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
-        if when <= now:
-            raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
-        auto = AutoOperation(auto.operation, when)
+    auto = _check_auto_operation(new.auto_operation, now)
+    if new.asset_extra_meta is not None and not isinstance(new.asset_extra_meta, Mapping):
+        raise InvalidParameter("asset_extra_meta", "must be an object")
     extra_meta = (
         None if new.asset_extra_meta is None else _json_ready(dict(new.asset_extra_meta), "asset_extra_meta")
     )
-    properties = _json_ready([dict(p) for p in new.system_properties], "system_properties")
+    raw_properties = new.system_properties
+    if not isinstance(raw_properties, list | tuple) or not all(
+        isinstance(p, Mapping) for p in raw_properties
+    ):
+        raise InvalidParameter("system_properties", "must be a list of objects")
+    properties = _json_ready([dict(p) for p in raw_properties], "system_properties")
     order = new.asset_order
     if order is not None and (
         isinstance(order, bool) or not isinstance(order, int) or not 0 <= order < 2**31
     ):
         raise InvalidParameter("asset_order", "must be a whole number from 0 to 2147483647")
-    asset_id = None if new.asset_id is None else check_id(new.asset_id, "asset_id")
     return CheckedAsset(
         asset_name=name,
         asset_type=new.asset_type,
         asset_description=description,
         tags=tags,
         files=files,
-        review_required=bool(new.review_required),
+        review_required=new.review_required,
         activate_on_upload=new.activate_on_upload,
         auto_operation=auto,
         asset_extra_meta=extra_meta,
         system_properties=properties,
         asset_order=order,
         app_user_id=check_app_user_id(new.app_user_id),
-        asset_id=asset_id,
     )

@@ -24,6 +24,7 @@ from lifecycle.definition import (
     Role,
 )
 from lifecycle.errors import InvalidParameter, PermissionDenied, TransitionNotAllowed
+from lifecycle.inputs import check_actor
 
 HOLDING_STATES = frozenset({AssetState.BLOCK, AssetState.DELETING})
 """States that hold an asset without ending it: the upload clock pauses here."""
@@ -117,6 +118,7 @@ class Move:
 
 
 def check_role(actor: Actor, event: Event, definition: Definition = DEFINITION) -> None:
+    check_actor(actor)
     roles = definition.roles(event)
     if actor.role not in roles:
         raise PermissionDenied(
@@ -176,7 +178,12 @@ def plan_move(
     block_scope = request.block_scope if event is Event.FREEZE else row.block_scope if frozen_after else None
 
     planned_operation, planned_time = row.planned_operation, row.planned_operation_time
-    fires_plan = actor.role is Role.SYSTEM and _PLAN_OF_EVENT.get(event) is planned_operation
+    fires_plan = (
+        actor.role is Role.SYSTEM
+        and _PLAN_OF_EVENT.get(event) is planned_operation
+        and planned_time is not None
+        and planned_time <= now
+    )
     if dest is AssetState.DELETED or fires_plan:
         planned_operation, planned_time = None, None
 

@@ -54,7 +54,7 @@ def postgres_engine() -> Iterator[Engine]:
     if not POSTGRES_URL:
         pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
     engine = open_engine(POSTGRES_URL, pool_size=20, max_overflow=10)
-    schema.downgrade(engine)
+    schema.drop(engine)  # start from nothing, whatever an earlier run or benchmark left behind
     schema.upgrade(engine)
     yield engine
     engine.dispose()

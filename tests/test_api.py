@@ -150,7 +150,14 @@ def test_the_md5_is_stored_in_one_canonical_form_whichever_form_was_given(
             "asset_file_category",
         ),
         ({"asset_order": -1}, "asset_order"),
-        ({"asset_id": "bad id with spaces"}, "asset_id"),
+        ({"files": None}, "files"),
+        ({"files": [{"file_name": "a.bin"}]}, "files"),
+        ({"tags": None}, "tags"),
+        ({"tags": "teacher"}, "tags"),
+        ({"system_properties": [1]}, "system_properties"),
+        ({"asset_extra_meta": 5}, "asset_extra_meta"),
+        ({"activate_on_upload": "yes"}, "activate_on_upload"),
+        ({"review_required": "no"}, "review_required"),
         ({"asset_extra_meta": {"x": object()}}, "asset_extra_meta"),
     ],
 )
@@ -188,12 +195,23 @@ def test_file_categories_follow_the_asset_type(lifecycle: Lifecycle, tenant: Ten
         lifecycle.create_asset(tenant, card)
 
 
-def test_a_duplicate_asset_id_is_refused(lifecycle: Lifecycle, tenant: Tenant, other_tenant: Tenant) -> None:
-    lifecycle.create_asset(tenant, new_asset(asset_id="fixed-id"))
-    before = _counts(lifecycle)
-    with pytest.raises(InvalidParameter, match="exists"):
-        lifecycle.create_asset(other_tenant, new_asset(asset_id="fixed-id"))
-    assert _counts(lifecycle) == before
+def test_asset_ids_are_generated_so_no_tenant_can_probe_for_anothers(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
+    ids = {lifecycle.create_asset(tenant, new_asset()).asset_id for _ in range(3)}
+    assert len(ids) == 3
+    assert "asset_id" not in NewAsset.__dataclass_fields__
+
+
+def test_a_retried_creation_returns_the_asset_it_created(
+    lifecycle: Lifecycle, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    first = lifecycle.create_asset(tenant, new_asset(), request_id="create-7")
+    again = lifecycle.create_asset(tenant, new_asset("another name"), request_id="create-7")
+    assert again == first
+    assert lifecycle.list_assets(tenant).total == 1
+    theirs = lifecycle.create_asset(other_tenant, new_asset(), request_id="create-7")
+    assert theirs.asset_id != first.asset_id, "request ids are per tenant"
 
 
 def test_a_planned_operation_must_be_in_the_future_and_aware(lifecycle: Lifecycle, tenant: Tenant) -> None:
@@ -212,20 +230,24 @@ def test_a_planned_operation_must_be_in_the_future_and_aware(lifecycle: Lifecycl
     )
 
 
-def test_a_planned_operation_fired_by_the_system_is_consumed(
-    lifecycle: Lifecycle, tenant: Tenant, system: System
+def test_a_planned_operation_is_consumed_only_when_fired_at_or_after_its_time(
+    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, system: System, platform: Platform
 ) -> None:
-    planned = lifecycle.create_asset(
-        tenant, new_asset(auto_operation=AutoOperation(PlannedOperation.BLOCK, START + timedelta(days=2)))
-    )
-    lifecycle.fire(system, planned.asset_id, Event.FREEZE, reason="planned freeze")
-    after = lifecycle.get_asset(tenant, planned.asset_id)
+    plan = AutoOperation(PlannedOperation.BLOCK, START + timedelta(days=2))
+    early = lifecycle.create_asset(tenant, new_asset(auto_operation=plan))
+    lifecycle.freeze(platform, early.asset_id, reason="complaint")
+    assert lifecycle.get_asset(tenant, early.asset_id).planned_operation is PlannedOperation.BLOCK
+
+    due = lifecycle.create_asset(tenant, new_asset(auto_operation=plan))
+    clock.advance(timedelta(days=2))
+    lifecycle.fire(system, due.asset_id, Event.FREEZE, reason="planned freeze")
+    after = lifecycle.get_asset(tenant, due.asset_id)
     assert (after.asset_state, after.planned_operation, after.planned_operation_time) == (
         AssetState.BLOCK,
         None,
         None,
     )
-    assert lifecycle.history(tenant, planned.asset_id)[-1].actor_kind.value == "system"
+    assert lifecycle.history(tenant, due.asset_id)[-1].actor_kind.value == "system"
 
 
 # Uploads and reviews ---------------------------------------------------------------------------

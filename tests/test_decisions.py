@@ -216,3 +216,48 @@ def test_a_batch_answers_per_asset_and_one_bad_asset_fails_alone(
         (already_active, "FAILED", "MSS.00000003"),
     ]
     assert lifecycle.get_asset(tenant, good).asset_state is AssetState.ACTIVED
+
+
+def test_a_retry_answers_the_same_even_with_its_stale_expected_version(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
+    asset_id = _uploaded(lifecycle, tenant)
+    first = lifecycle.activate(tenant, asset_id, request_id="req-1", expected_version=2)
+    again = lifecycle.activate(tenant, asset_id, request_id="req-1", expected_version=2)
+    assert again.replayed and again.version == first.version == 3
+
+
+def test_a_repeated_cancellation_with_the_same_request_id_writes_once(
+    lifecycle: Lifecycle, tenant: Tenant
+) -> None:
+    asset = lifecycle.create_asset(tenant, new_asset())
+    main = asset.main_file.file_id
+    first = lifecycle.confirm_upload(tenant, asset.asset_id, main, UploadResult.CANCELLED, request_id="c-1")
+    again = lifecycle.confirm_upload(tenant, asset.asset_id, main, UploadResult.CANCELLED, request_id="c-1")
+    assert first.transition is not None and again.transition is not None
+    assert again.transition.replayed and again.transition.version == first.transition.version == 2
+    assert len(lifecycle.history(tenant, asset.asset_id)) == 2
+
+
+def test_a_retried_approval_answers_the_same(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
+    asset = lifecycle.create_asset(tenant, new_asset())
+    lifecycle.freeze(platform, asset.asset_id)
+    application = lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
+    first = lifecycle.approve_unfreeze(platform, application.application_id, request_id="ok-1")
+    again = lifecycle.approve_unfreeze(platform, application.application_id, request_id="ok-1")
+    assert again.replayed and (again.version, again.to_state) == (first.version, AssetState.CREATING)
+
+
+def test_deleting_an_asset_for_good_closes_its_pending_application(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
+    from lifecycle.definition import ApplicationState
+
+    asset = lifecycle.create_asset(tenant, new_asset())
+    lifecycle.freeze(platform, asset.asset_id)
+    application = lifecycle.apply_for_unfreeze(tenant, asset.asset_id)
+    lifecycle.delete(tenant, asset.asset_id, force=True)
+    closed = lifecycle.get_unfreeze_application(platform, application.application_id)
+    assert (closed.state, closed.decision_reason) == (ApplicationState.REJECTED, "the asset was deleted")

@@ -182,6 +182,7 @@ class AuditRecord(Base):
     __table_args__ = (
         UniqueConstraint("asset_id", "seq"),
         Index(None, "project_id", "occurred_at"),
+        Index(None, "project_id", "request_id"),
     )
 
 

@@ -199,6 +199,18 @@ class Repository:
         record = connection.execute(self._read, {"asset_id": asset_id}).first()
         return None if record is None else row_from(record)
 
+    def creation_by_request(
+        self, connection: Connection, project_id: str, request_id: str
+    ) -> Row[Any] | None:
+        """The audit row of the asset this tenant created with ``request_id``, if any."""
+        return connection.execute(
+            select(audit).where(
+                audit.c.project_id == project_id,
+                audit.c.request_id == request_id,
+                audit.c.event == Event.CREATE,
+            )
+        ).first()
+
     def last_audit(self, connection: Connection, asset_id: str) -> Row[Any] | None:
         return connection.execute(
             select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq.desc()).limit(1)
@@ -401,14 +413,18 @@ class Repository:
         return result.rowcount == 1
 
     def close_pending_applications(
-        self, connection: Connection, asset_id: str, decided_by: str, reason: str | None, now: datetime
+        self,
+        connection: Connection,
+        asset_id: str,
+        state: ApplicationState,
+        decided_by: str,
+        reason: str | None,
+        now: datetime,
     ) -> None:
         connection.execute(
             update(applications)
             .where(applications.c.asset_id == asset_id, applications.c.state == ApplicationState.PENDING)
-            .values(
-                state=ApplicationState.APPROVED, decided_by=decided_by, decided_at=now, decision_reason=reason
-            )
+            .values(state=state, decided_by=decided_by, decided_at=now, decision_reason=reason)
         )
 
     def list_applications(

@@ -8,9 +8,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from lifecycle.store.database import WRITE, translated_errors
+from lifecycle.store.models import Base
 
 VERSION_TABLE = "lifecycle_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +44,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
+
+
+def drop(engine: Engine) -> None:
+    """Drop every lifecycle table and the version table, whatever revision they are at.
+
+    For disposable databases (tests, benchmarks): it destroys the data.
+    """
+    cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
+    names = [table.name for table in reversed(Base.metadata.sorted_tables)] + [VERSION_TABLE]
+    with translated_errors(), engine.begin() as connection:
+        for name in names:
+            connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -373,6 +373,9 @@ def upgrade() -> None:
             ["project_id", "occurred_at"],
             unique=False,
         )
+        batch_op.create_index(
+            batch_op.f("ix_lifecycle_audit_project_id_request_id"), ["project_id", "request_id"], unique=False
+        )
 
     op.create_table(
         "lifecycle_unfreeze_applications",
@@ -437,6 +440,7 @@ def downgrade() -> None:
 
     op.drop_table("lifecycle_unfreeze_applications")
     with op.batch_alter_table("lifecycle_audit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lifecycle_audit_project_id_request_id"))
         batch_op.drop_index(batch_op.f("ix_lifecycle_audit_project_id_occurred_at"))
 
     op.drop_table("lifecycle_audit")
