@@ -63,10 +63,15 @@ class Role(enum.Enum):
 
 
 class Memory(enum.Enum):
-    """A remembered state slot."""
+    """What a move does to the remembered states (beyond dropping what no longer applies)."""
 
-    PRE_FREEZE = "pre_freeze"
-    PRE_DELETE = "pre_delete"
+    PRE_FREEZE = "pre_freeze := from"
+    """The pre-freeze slot keeps the state the move left (freeze)."""
+    PRE_DELETE = "pre_delete := from"
+    """The pre-delete slot keeps the state the move left (delete)."""
+    PRE_DELETE_FROM_PRE_FREEZE = "pre_delete := pre_freeze"
+    """Unfreezing an asset deleted while frozen: it stays in the bin, and a restore now lands
+    where the freeze found it."""
 
 
 class FailType(enum.Enum):
@@ -406,6 +411,13 @@ TRANSITIONS: tuple[Transition, ...] = (
         remembers=Memory.PRE_FREEZE,
     ),
     *_returns(Event.UNFREEZE, _S.BLOCK, sorted(LIVE_STATES, key=list(_S).index), "unfreezes_to"),
+    _edge(
+        Event.UNFREEZE,
+        [_S.DELETING],
+        _S.DELETING,
+        conditions=["deleted_while_frozen"],
+        remembers=Memory.PRE_DELETE_FROM_PRE_FREEZE,
+    ),
 )
 
 
@@ -417,9 +429,6 @@ class Definition:
     events: Mapping[Event, EventSpec]
     machine: Machine
     _index: Mapping[tuple[Event, AssetState], tuple[Transition, ...]] = field(repr=False)
-
-    def candidates(self, event: Event, state: AssetState) -> tuple[Transition, ...]:
-        return self._index.get((event, state), ())
 
     def resolve(self, event: Event, facts: AssetFacts) -> Transition | None:
         """The edge ``event`` takes from ``facts``, or None where the table refuses it."""
@@ -440,9 +449,6 @@ class Definition:
 
     def roles(self, event: Event) -> frozenset[Role]:
         return self.events[event].roles
-
-    def time_driven_events(self) -> list[Event]:
-        return [spec.event for spec in self.events.values() if spec.time_driven]
 
 
 def build_definition(

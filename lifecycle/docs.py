@@ -23,7 +23,7 @@ def transition_table(definition: Definition = DEFINITION) -> str:
         sources = ", ".join(s.value for s in sorted(edge.sources, key=order.index))
         guards = [*edge.conditions, *(f"not {name}" for name in edge.unless)]
         event = f"`{edge.event.value}`" + (" (time)" if spec.time_driven else "")
-        remembers = f"{edge.remembers.value} := from" if edge.remembers else ""
+        remembers = edge.remembers.value if edge.remembers else ""
         lines.append(
             f"| {event} | {roles} | {sources} | {edge.dest.value} | {', '.join(guards)} | {remembers} |"
         )

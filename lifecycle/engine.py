@@ -497,9 +497,8 @@ class Lifecycle:
         check_id(project_id, "project_id")
         request = MoveRequest(reason=check_reason(reason))
         request_id = _check_request_id(request_id)
-        return self._tenant_operation(
-            actor, project_id, Event.UNFREEZE, [AssetState.BLOCK], request, request_id
-        )
+        frozen = [AssetState.BLOCK, AssetState.DELETING]  # DELETING: deleted while frozen
+        return self._tenant_operation(actor, project_id, Event.UNFREEZE, frozen, request, request_id)
 
     def _tenant_operation(
         self,
@@ -514,6 +513,8 @@ class Lifecycle:
         outcomes: list[tuple[Move, datetime]] = []
         with self._transaction(write=True) as connection:
             for row in self._repo.lock_tenant_rows(connection, project_id, states):
+                if event is Event.UNFREEZE and not row.facts.is_frozen:
+                    continue  # in the recycle bin, but not frozen
                 if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
                     skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
                     continue

@@ -239,6 +239,8 @@ def _remember(
     """
     pre_freeze = facts.state if remembers is Memory.PRE_FREEZE else facts.pre_freeze
     pre_delete = facts.state if remembers is Memory.PRE_DELETE else facts.pre_delete
+    if remembers is Memory.PRE_DELETE_FROM_PRE_FREEZE:
+        pre_freeze, pre_delete = None, facts.pre_freeze
     if dest is AssetState.BLOCK:
         return pre_freeze, pre_delete if pre_freeze is AssetState.DELETING else None
     if dest is AssetState.DELETING:

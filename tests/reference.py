@@ -94,6 +94,9 @@ def ref_apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911,
             return replace(asset, state="BLOCK", pre_freeze="DELETING")
         return None
     if event == "unfreeze":
+        if s == "DELETING" and asset.pre_delete == "BLOCK":
+            # Deleted while frozen: it stays in the bin, and a restore now lands where the freeze found it.
+            return replace(asset, pre_delete=asset.pre_freeze, pre_freeze=None)
         if s != "BLOCK":
             return None
         # "If an asset in the recycle bin is unfrozen, its status becomes the one before it was deleted."

@@ -261,3 +261,20 @@ def test_deleting_an_asset_for_good_closes_its_pending_application(
     lifecycle.delete(tenant, asset.asset_id, force=True)
     closed = lifecycle.get_unfreeze_application(platform, application.application_id)
     assert (closed.state, closed.decision_reason) == (ApplicationState.REJECTED, "the asset was deleted")
+
+
+def test_a_tenant_unfreeze_releases_assets_deleted_during_the_freeze(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
+    asset_id = _uploaded(lifecycle, tenant, activate_on_upload=True)
+    lifecycle.freeze_tenant(platform, tenant.project_id)
+    lifecycle.delete(tenant, asset_id)  # deleted while frozen: in the bin, still frozen
+    unfrozen = lifecycle.unfreeze_tenant(platform, tenant.project_id)
+    [moved] = unfrozen.moved
+    assert (moved.asset_id, moved.from_state, moved.to_state) == (
+        asset_id,
+        AssetState.DELETING,
+        AssetState.DELETING,
+    )
+    assert (moved.pre_freeze_state, moved.pre_delete_state) == (None, AssetState.ACTIVED)
+    assert lifecycle.restore(tenant, asset_id).to_state is AssetState.ACTIVED
