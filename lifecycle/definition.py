@@ -215,6 +215,8 @@ class AssetFacts:
     activate_on_upload: bool = False
     review_required: bool = False
     main_file_state: FileState = FileState.CREATING
+    frozen_by_tenant: bool = False
+    """Frozen by a tenant-wide freeze (not on its own): a tenant-wide unfreeze releases it."""
 
     @property
     def is_frozen(self) -> bool:
@@ -250,6 +252,7 @@ CONDITIONS: Mapping[str, Callable[[AssetFacts], bool]] = {
     "main_file_awaiting_review": lambda facts: facts.main_file_state in _AWAITING_REVIEW,
     "frozen_in_recycle_bin": lambda facts: facts.pre_freeze is AssetState.DELETING,
     "deleted_while_frozen": lambda facts: facts.pre_delete is AssetState.BLOCK,
+    "frozen_by_tenant": lambda facts: facts.frozen_by_tenant,
     **{f"restores_to_{state.value}": _restores_to(state) for state in AssetState},
     **{f"unfreezes_to_{state.value}": _unfreezes_to(state) for state in AssetState},
 }
@@ -410,6 +413,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         unless=["deleted_while_frozen"],
         remembers=Memory.PRE_FREEZE,
     ),
+    # A freeze of its own (a complaint) on an asset frozen with its whole tenant: it stays
+    # frozen, now on its own, so a tenant-wide unfreeze leaves it frozen.
+    _edge(Event.FREEZE, [_S.BLOCK], _S.BLOCK, conditions=["frozen_by_tenant"]),
     *_returns(Event.UNFREEZE, _S.BLOCK, sorted(LIVE_STATES, key=list(_S).index), "unfreezes_to"),
     _edge(
         Event.UNFREEZE,

@@ -486,7 +486,7 @@ class Lifecycle:
             block_scope=BlockScope.TENANT,
         )
         request_id = _check_request_id(request_id)
-        freezable = [*LIVE_STATES, AssetState.DELETING]
+        freezable = [*LIVE_STATES, AssetState.DELETING, AssetState.BLOCK]  # BLOCK: reported as skipped
         return self._tenant_operation(actor, project_id, Event.FREEZE, freezable, request, request_id)
 
     def unfreeze_tenant(
@@ -513,6 +513,9 @@ class Lifecycle:
         outcomes: list[tuple[Move, datetime]] = []
         with self._transaction(write=True) as connection:
             for row in self._repo.lock_tenant_rows(connection, project_id, states):
+                if event is Event.FREEZE and row.state is AssetState.BLOCK:
+                    skipped.append((row.asset_id, "already frozen"))
+                    continue
                 if event is Event.UNFREEZE and not row.facts.is_frozen:
                     continue  # in the recycle bin, but not frozen
                 if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:

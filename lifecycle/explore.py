@@ -10,16 +10,37 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lifecycle.definition import DEFINITION, INITIAL_STATE, AssetFacts, Definition, Event, FileState, Role
+from lifecycle.definition import (
+    DEFINITION,
+    INITIAL_STATE,
+    AssetFacts,
+    Definition,
+    Event,
+    FileState,
+    Memory,
+    Role,
+)
 from lifecycle.moves import advance_facts
 
 
 @dataclass(frozen=True, slots=True)
-class Path:
-    """Events from creation, and the facts after each (``facts[0]`` is the asset as created)."""
+class Step:
+    """One move of a path; ``tenant_wide`` marks a freeze made by freezing the whole tenant."""
 
-    events: tuple[Event, ...]
+    event: Event
+    tenant_wide: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """Steps from creation, and the facts after each (``facts[0]`` is the asset as created)."""
+
+    steps: tuple[Step, ...]
     facts: tuple[AssetFacts, ...]
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(step.event for step in self.steps)
 
     @property
     def end(self) -> AssetFacts:
@@ -40,11 +61,15 @@ def initial_facts() -> list[AssetFacts]:
     ]
 
 
-def successors(facts: AssetFacts, definition: Definition = DEFINITION) -> Iterator[tuple[Event, AssetFacts]]:
+def successors(facts: AssetFacts, definition: Definition = DEFINITION) -> Iterator[tuple[Step, AssetFacts]]:
     for spec in definition.events.values():
         edge = definition.resolve(spec.event, facts)
-        if edge is not None:
-            yield spec.event, advance_facts(facts, spec.event, edge.dest, edge.remembers)
+        if edge is None:
+            continue
+        yield Step(spec.event), advance_facts(facts, spec.event, edge.dest, edge.remembers)
+        if spec.event is Event.FREEZE and edge.remembers is Memory.PRE_FREEZE:
+            tenant_wide = advance_facts(facts, spec.event, edge.dest, edge.remembers, tenant_wide=True)
+            yield Step(spec.event, tenant_wide=True), tenant_wide
 
 
 def reachable(definition: Definition = DEFINITION) -> dict[AssetFacts, Path]:
@@ -56,10 +81,10 @@ def reachable(definition: Definition = DEFINITION) -> dict[AssetFacts, Path]:
         queue.append(start)
     while queue:
         facts = queue.popleft()
-        for event, after in successors(facts, definition):
+        for step, after in successors(facts, definition):
             if after not in paths:
                 path = paths[facts]
-                paths[after] = Path((*path.events, event), (*path.facts, after))
+                paths[after] = Path((*path.steps, step), (*path.facts, after))
                 queue.append(after)
     return paths
 
@@ -82,6 +107,7 @@ def situations(definition: Definition = DEFINITION) -> dict[AssetFacts, Path]:
             facts.state,
             facts.pre_freeze,
             facts.pre_delete,
+            facts.frozen_by_tenant,
             tuple(definition.resolve(spec.event, facts) for spec in definition.events.values()),
         )
         chosen.setdefault(key, (facts, path))

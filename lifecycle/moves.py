@@ -214,7 +214,14 @@ def plan_move(
     )
 
 
-def advance_facts(facts: AssetFacts, event: Event, dest: AssetState, remembers: Memory | None) -> AssetFacts:
+def advance_facts(
+    facts: AssetFacts,
+    event: Event,
+    dest: AssetState,
+    remembers: Memory | None,
+    *,
+    tenant_wide: bool = False,
+) -> AssetFacts:
     """The facts after a move along an edge: the pure core of ``plan_move``, for exploration."""
     pre_freeze, pre_delete = _remember(facts, remembers, dest)
     return AssetFacts(
@@ -226,6 +233,8 @@ def advance_facts(facts: AssetFacts, event: Event, dest: AssetState, remembers: 
         main_file_state=FileState.DELETED
         if dest is AssetState.DELETED
         else _MAIN_FILE_AFTER.get(event, facts.main_file_state),
+        frozen_by_tenant=pre_freeze is not None
+        and (tenant_wide if event is Event.FREEZE else facts.frozen_by_tenant),
     )
 
 

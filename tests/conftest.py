@@ -18,9 +18,8 @@ from sqlalchemy import Engine, text
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.clock import ManualClock
-from lifecycle.definition import AssetType, Event, FailType, FileCategory
+from lifecycle.definition import AssetType, FileCategory
 from lifecycle.engine import Lifecycle
-from lifecycle.explore import role_for
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine
@@ -133,16 +132,6 @@ ACTORS = {
     "platform": Platform("operator-7"),
     "system": System(),
 }
-
-
-def actor_for(event: Event) -> Tenant | Platform | System:
-    return ACTORS[role_for(event).value]
-
-
-def fire_as_allowed(lifecycle: Lifecycle, asset_id: str, event: Event) -> None:
-    """Fire ``event`` as a role allowed to, with the inputs it needs."""
-    fail_type = FailType.MANUAL_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
-    lifecycle.fire(actor_for(event), asset_id, event, fail_type=fail_type)
 
 
 def pytest_report_header() -> str:

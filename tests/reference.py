@@ -37,10 +37,22 @@ class RefAsset:
     activate_on_upload: bool = False
     review_required: bool = False
     main_file: str = "CREATING"
+    frozen_by_tenant: bool = False
+    """Frozen by a tenant-wide freeze rather than on its own."""
 
 
-def ref_apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911, PLR0912
-    """The asset after ``event``, or None where the rules refuse it."""
+def ref_apply(asset: RefAsset, event: str) -> RefAsset | None:
+    """The asset after ``event`` (a freeze here is a freeze of the one asset), or None if refused."""
+    after = _apply(asset, event)
+    if after is None:
+        return None
+    if event == "freeze" or not frozen(after):
+        return replace(after, frozen_by_tenant=False)
+    return after
+
+
+def _apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911, PLR0912
+
     s = asset.state
     waiting_upload = asset.main_file in ("CREATING", "CANCELLED")
     uploaded_state = "ACTIVED" if asset.activate_on_upload else "UNACTIVED"
@@ -88,6 +100,8 @@ def ref_apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911,
             return None
         return replace(asset, state="DELETED", pre_freeze=None, pre_delete=None, main_file="DELETED")
     if event == "freeze":
+        if s == "BLOCK" and asset.frozen_by_tenant:
+            return asset  # frozen on its own now: a tenant-wide unfreeze leaves it frozen
         if s in LIVE:
             return replace(asset, state="BLOCK", pre_freeze=s)
         if s == "DELETING" and asset.pre_delete != "BLOCK":

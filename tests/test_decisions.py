@@ -278,3 +278,23 @@ def test_a_tenant_unfreeze_releases_assets_deleted_during_the_freeze(
     )
     assert (moved.pre_freeze_state, moved.pre_delete_state) == (None, AssetState.ACTIVED)
     assert lifecycle.restore(tenant, asset_id).to_state is AssetState.ACTIVED
+
+
+def test_a_complaint_during_a_tenant_freeze_keeps_that_asset_frozen_after_it(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
+    complained_about = _uploaded(lifecycle, tenant, activate_on_upload=True)
+    innocent = _uploaded(lifecycle, tenant, activate_on_upload=True)
+    lifecycle.freeze_tenant(platform, tenant.project_id, reason="tenant under review")
+    refrozen = lifecycle.freeze(platform, complained_about, reason="complaint about content")
+    assert (refrozen.from_state, refrozen.to_state, refrozen.pre_freeze_state) == (
+        AssetState.BLOCK,
+        AssetState.BLOCK,
+        AssetState.ACTIVED,
+    )
+    again = lifecycle.freeze_tenant(platform, tenant.project_id)
+    assert again.moved == () and {asset_id for asset_id, _ in again.skipped} == {complained_about, innocent}
+    unfrozen = lifecycle.unfreeze_tenant(platform, tenant.project_id)
+    assert [t.asset_id for t in unfrozen.moved] == [innocent]
+    assert lifecycle.get_asset(tenant, complained_about).asset_state is AssetState.BLOCK
+    assert lifecycle.unfreeze(platform, complained_about).to_state is AssetState.ACTIVED

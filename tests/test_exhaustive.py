@@ -7,20 +7,23 @@ outcomes come from ``tests/reference.py``, which is written without the table.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import func, select
 
-from lifecycle.actors import Platform, System, Tenant
-from lifecycle.definition import AssetFacts, Event, FailType
+from lifecycle.actors import Platform, Tenant
+from lifecycle.definition import AssetFacts, BlockScope, Event, FailType, Role
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import PermissionDenied, TransitionNotAllowed
-from lifecycle.explore import situations
+from lifecycle.explore import role_for, situations
 from lifecycle.store.repository import audit
-from tests.conftest import ACTORS, fire_as_allowed, new_asset
+from tests.conftest import ACTORS, new_asset
 from tests.reference import ROLES, RefAsset, ref_apply
 
 SITUATIONS = situations()
 EVENTS = [event for event in Event if event is not Event.CREATE]
+PLATFORM = Platform("operator-7")
 
 
 def _label(facts: AssetFacts) -> str:
@@ -29,6 +32,8 @@ def _label(facts: AssetFacts) -> str:
         parts.append(f"pf={facts.pre_freeze.value}")
     if facts.pre_delete:
         parts.append(f"pd={facts.pre_delete.value}")
+    if facts.frozen_by_tenant:
+        parts.append("tenant-wide")
     if facts.state.value == "CREATING":
         parts.append(f"file={facts.main_file_state.value}")
         parts.append("review" if facts.review_required else "no-review")
@@ -38,6 +43,7 @@ def _label(facts: AssetFacts) -> str:
 
 def _reference(facts: AssetFacts) -> RefAsset:
     return RefAsset(
+        frozen_by_tenant=facts.frozen_by_tenant,
         state=facts.state.value,
         pre_freeze=facts.pre_freeze.value if facts.pre_freeze else None,
         pre_delete=facts.pre_delete.value if facts.pre_delete else None,
@@ -47,16 +53,23 @@ def _reference(facts: AssetFacts) -> RefAsset:
     )
 
 
-def _bring_to(lifecycle: Lifecycle, facts: AssetFacts) -> str:
-    path = SITUATIONS[facts]
-    tenant = ACTORS["tenant"]
-    assert isinstance(tenant, Tenant)
+_owners = itertools.count()
+
+
+def _bring_to(lifecycle: Lifecycle, facts: AssetFacts) -> tuple[str, Tenant]:
+    """A new asset, of a tenant of its own, brought to ``facts`` along legal moves only."""
+    owner = Tenant(f"tenant-{next(_owners)}")
     created = lifecycle.create_asset(
-        tenant, new_asset(activate_on_upload=facts.activate_on_upload, review_required=facts.review_required)
+        owner, new_asset(activate_on_upload=facts.activate_on_upload, review_required=facts.review_required)
     )
-    for event in path.events:
-        fire_as_allowed(lifecycle, created.asset_id, event)
-    return created.asset_id
+    for step in SITUATIONS[facts].steps:
+        if step.tenant_wide:
+            lifecycle.freeze_tenant(PLATFORM, owner.project_id)
+            continue
+        actor = owner if role_for(step.event) is Role.TENANT else ACTORS[role_for(step.event).value]
+        fail_type = FailType.MANUAL_REVIEW_REJECT if step.event is Event.REJECT_REVIEW else None
+        lifecycle.fire(actor, created.asset_id, step.event, fail_type=fail_type)
+    return created.asset_id, owner
 
 
 def _audit_rows(lifecycle: Lifecycle, asset_id: str) -> int:
@@ -92,14 +105,14 @@ def test_the_situations_cover_every_state_and_every_edge() -> None:
 def test_every_event_from_every_situation_as_every_role(
     lifecycle: Lifecycle, facts: AssetFacts, event: Event
 ) -> None:
-    refused_id = _bring_to(lifecycle, facts)
+    refused_id, refused_owner = _bring_to(lifecycle, facts)
     expected = ref_apply(_reference(facts), event.value)
     fail_type = FailType.AUTOMATIC_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
-    actors: list[Tenant | Platform | System] = [ACTORS["tenant"], ACTORS["platform"], ACTORS["system"]]
-    for actor in actors:
-        allowed_role = actor.role.value in ROLES[event.value]
+    for role in (Role.TENANT, Role.PLATFORM, Role.SYSTEM):
+        allowed_role = role.value in ROLES[event.value]
         if allowed_role and expected is not None:
-            asset_id = _bring_to(lifecycle, facts)
+            asset_id, owner = _bring_to(lifecycle, facts)
+            actor = owner if role is Role.TENANT else ACTORS[role.value]
             before = lifecycle.get_asset(actor, asset_id)
             moved = lifecycle.fire(actor, asset_id, event, fail_type=fail_type)
             after = lifecycle.get_asset(actor, asset_id)
@@ -108,9 +121,11 @@ def test_every_event_from_every_situation_as_every_role(
             assert (after.pre_freeze_state and after.pre_freeze_state.value) == expected.pre_freeze
             assert (after.pre_delete_state and after.pre_delete_state.value) == expected.pre_delete
             assert after.main_file.state.value == expected.main_file
+            assert (after.block_scope is BlockScope.TENANT) == expected.frozen_by_tenant
             assert after.version == before.version + 1
             assert _audit_rows(lifecycle, asset_id) == before.version + 1
             continue
+        actor = refused_owner if role is Role.TENANT else ACTORS[role.value]
         before = lifecycle.get_asset(ACTORS["platform"], refused_id)
         error = PermissionDenied if not allowed_role else TransitionNotAllowed
         with pytest.raises(error) as refusal:
