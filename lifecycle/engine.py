@@ -690,9 +690,7 @@ class Lifecycle:
 
     def get_asset(self, actor: Actor, asset_id: str) -> Asset:
         with self._transaction(write=False) as connection:
-            record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
-            if record is None or not _visible(actor, record.project_id):
-                raise AssetNotFound(str(asset_id))
+            record = self._visible_asset(connection, actor, asset_id)
             file_rows = self._repo.files_of(connection, [asset_id])
         return Asset.from_rows(record, file_rows)
 
@@ -728,9 +726,7 @@ class Lifecycle:
     def history(self, actor: Actor, asset_id: str) -> list[AuditEntry]:
         """The asset's audit trail, oldest first."""
         with self._transaction(write=False) as connection:
-            record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
-            if record is None or not _visible(actor, record.project_id):
-                raise AssetNotFound(str(asset_id))
+            self._visible_asset(connection, actor, asset_id)
             rows = self._repo.history(connection, asset_id)
         return [AuditEntry.from_row(row) for row in rows]
 
@@ -741,6 +737,13 @@ class Lifecycle:
         return self.definition.allowed_events(row.facts, actor.role)
 
     # The path every move takes ------------------------------------------------------------------
+
+    def _visible_asset(self, connection: Connection, actor: Actor, asset_id: str) -> Any:
+        """The asset's full row; a missing asset and another tenant's answer the same."""
+        record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
+        if record is None or not _visible(actor, record.project_id):
+            raise AssetNotFound(str(asset_id))
+        return record
 
     def _visible_row(self, connection: Connection, actor: Actor, asset_id: str) -> AssetRow:
         row = self._repo.read_row(connection, asset_id) if isinstance(asset_id, str) else None

@@ -163,9 +163,8 @@ def plan_move(
     pre_freeze, pre_delete = _remember(row.facts, edge.remembers, dest)
     deadline, time_left = _upload_clock(row, dest, now, upload_window)
 
-    reason = row.reason
-    if event in _REASON_EVENTS:
-        reason = request.reason or (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None)
+    given_reason = request.reason or (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None)
+    reason = given_reason if event in _REASON_EVENTS else row.reason
     fail_type = request.fail_type if event is Event.REJECT_REVIEW else row.fail_type
     frozen_after = pre_freeze is not None
     block_reason_code = (
@@ -208,9 +207,7 @@ def plan_move(
         state_changed_at=row.state_changed_at if dest is source else now,
         main_file_state=_MAIN_FILE_AFTER.get(event),
         files_deleted=dest is AssetState.DELETED,
-        request_reason=request.reason
-        if request.reason is not None
-        else (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None),
+        request_reason=given_reason,
     )
 
 
