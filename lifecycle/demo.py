@@ -175,7 +175,7 @@ def _report(lifecycle: Lifecycle, tenants: list[Tenant], featured: Asset) -> dic
         remembered = [("pre_freeze", entry.pre_freeze_state), ("pre_delete", entry.pre_delete_state)]
         memory = ", ".join(f"{name}={state.value}" for name, state in remembered if state is not None)
         print(
-            f"  {entry.seq:>2} {entry.occurred_at:%Y-%m-%d %H:%M} {entry.event.value:<14}"
+            f"  {entry.seq:>2} {entry.occurred_at:%Y-%m-%d %H:%M} {entry.event.value:<17}"
             f" {source:>9} -> {entry.to_state.value:<9} by {entry.actor_kind.value}:{entry.actor_id}"
             + (f"  [{memory}]" if memory else "")
             + (f"  ({entry.reason})" if entry.reason else "")

@@ -21,5 +21,5 @@ def test_the_main_job_runs_twice_with_the_same_outcome(
     assert first["DELETING"] == 0, "the recycle bin was emptied"
     assert first["BLOCK"] == demo.ASSETS_PER_TENANT, "one tenant stays frozen"
     printed = capsys.readouterr().out
-    assert "unfreeze           BLOCK -> ACTIVED" in printed
+    assert "unfreeze              BLOCK -> ACTIVED" in printed
     assert "[pre_freeze=DELETING, pre_delete=ACTIVED]" in printed
