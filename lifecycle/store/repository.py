@@ -169,15 +169,18 @@ class Repository:
         self._moved_and_audited: Insert | None = None
         if dialect_name == "postgresql":
             moved = guarded.returning(assets.c.asset_id).cte("moved")
+            # PostgreSQL cannot infer the type of a bare parameter in a SELECT list: cast each.
             audit_values = [
-                moved.c.asset_id if name == "asset_id" else bindparam(f"a_{name}", type_=audit.c[name].type)
+                moved.c.asset_id
+                if name == "asset_id"
+                else sql_cast(bindparam(f"a_{name}", type_=audit.c[name].type), audit.c[name].type)
                 for name in _AUDIT_COLUMNS
             ]
             self._moved_and_audited = (
                 insert(audit)
                 .from_select(
                     list(_AUDIT_COLUMNS),
-                    select(*(_typed(value) for value in audit_values)).select_from(moved),
+                    select(*audit_values).select_from(moved),
                 )
                 .returning(audit.c.seq)
             )
@@ -451,10 +454,3 @@ class Repository:
                 .offset(offset)
             )
         )
-
-
-def _typed(value: Any) -> Any:
-    """PostgreSQL cannot infer the type of a bare parameter in a SELECT list: cast it."""
-    if hasattr(value, "type") and not hasattr(value, "table"):
-        return sql_cast(value, value.type)
-    return value
