@@ -635,6 +635,7 @@ class Lifecycle:
         return application
 
     def get_unfreeze_application(self, actor: Actor, application_id: str) -> UnfreezeApplication:
+        check_actor(actor)
         with self._transaction(write=False) as connection:
             row = (
                 self._repo.application(connection, application_id)
@@ -732,6 +733,7 @@ class Lifecycle:
 
     def allowed_events(self, actor: Actor, asset_id: str) -> list[Event]:
         """The events ``actor`` could fire at the asset now."""
+        check_actor(actor)
         with self._transaction(write=False) as connection:
             row = self._visible_row(connection, actor, asset_id)
         return self.definition.allowed_events(row.facts, actor.role)
@@ -740,6 +742,7 @@ class Lifecycle:
 
     def _visible_asset(self, connection: Connection, actor: Actor, asset_id: str) -> Any:
         """The asset's full row; a missing asset and another tenant's answer the same."""
+        check_actor(actor)
         record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
         if record is None or not _visible(actor, record.project_id):
             raise AssetNotFound(str(asset_id))
@@ -890,7 +893,6 @@ def _transitioned_from(audit_row: Any, *, replayed: bool) -> Transitioned:
 
 
 def _visible(actor: Actor, project_id: str) -> bool:
-    check_actor(actor)
     return not isinstance(actor, Tenant) or actor.project_id == project_id
 
 
