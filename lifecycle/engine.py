@@ -820,7 +820,7 @@ class Lifecycle:
         last = self._repo.last_audit(connection, row.asset_id)
         if last is None or last.request_id != request_id or last.event is not event:
             return
-        raise _Replayed(_transitioned_from(last, replayed=True))
+        raise _Replayed(Transitioned.from_audit_row(last, replayed=True))
 
     def _applied(self, outcome: tuple[Move, datetime], actor: Actor, request_id: str | None) -> Transitioned:
         move, now = outcome
@@ -875,21 +875,6 @@ class _Replayed(Exception):
     def __init__(self, transition: Transitioned) -> None:
         super().__init__(transition.asset_id)
         self.transition = transition
-
-
-def _transitioned_from(audit_row: Any, *, replayed: bool) -> Transitioned:
-    return Transitioned(
-        asset_id=audit_row.asset_id,
-        project_id=audit_row.project_id,
-        event=audit_row.event,
-        from_state=audit_row.from_state,
-        to_state=audit_row.to_state,
-        version=audit_row.seq,
-        pre_freeze_state=audit_row.pre_freeze_state,
-        pre_delete_state=audit_row.pre_delete_state,
-        occurred_at=audit_row.occurred_at,
-        replayed=replayed,
-    )
 
 
 def _visible(actor: Actor, project_id: str) -> bool:

@@ -42,10 +42,6 @@ class Path:
     def events(self) -> tuple[Event, ...]:
         return tuple(step.event for step in self.steps)
 
-    @property
-    def end(self) -> AssetFacts:
-        return self.facts[-1]
-
 
 def initial_facts() -> list[AssetFacts]:
     """An asset as created, for each choice a creation makes (review, activate on upload)."""

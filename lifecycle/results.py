@@ -187,15 +187,21 @@ class Transitioned:
     occurred_at: datetime
     replayed: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "asset_id": self.asset_id,
-            "event": self.event.value,
-            "from_state": self.from_state.value,
-            "to_state": self.to_state.value,
-            "version": self.version,
-            "replayed": self.replayed,
-        }
+    @classmethod
+    def from_audit_row(cls, row: Row[Any], *, replayed: bool) -> Transitioned:
+        """The move an audit row records (a retry is answered with it, ``replayed``)."""
+        return cls(
+            asset_id=row.asset_id,
+            project_id=row.project_id,
+            event=row.event,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            version=row.seq,
+            pre_freeze_state=row.pre_freeze_state,
+            pre_delete_state=row.pre_delete_state,
+            occurred_at=row.occurred_at,
+            replayed=replayed,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,24 +250,6 @@ class AuditEntry:
             pre_delete_state=row.pre_delete_state,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "asset_id": self.asset_id,
-            "project_id": self.project_id,
-            "event": self.event.value,
-            "from_state": self.from_state.value if self.from_state else None,
-            "to_state": self.to_state.value,
-            "actor_kind": self.actor_kind.value,
-            "actor_id": self.actor_id,
-            "reason": self.reason,
-            "fail_type": self.fail_type.value if self.fail_type else None,
-            "request_id": self.request_id,
-            "occurred_at": self.occurred_at.isoformat(),
-            "pre_freeze_state": self.pre_freeze_state.value if self.pre_freeze_state else None,
-            "pre_delete_state": self.pre_delete_state.value if self.pre_delete_state else None,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -284,16 +272,6 @@ class BatchResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCESS"
-
-    def to_dict(self) -> dict[str, Any]:
-        return _without_none(
-            {
-                "asset_id": self.asset_id,
-                "status": self.status,
-                "error_code": self.error_code,
-                "error_msg": self.error_msg,
-            }
-        )
 
 
 @dataclass(frozen=True, slots=True)
