@@ -397,7 +397,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     *_returns(
         Event.RESTORE, _S.DELETING, [*sorted(LIVE_STATES, key=list(_S).index), _S.BLOCK], "restores_to"
     ),
-    _edge(Event.PURGE, [_S.DELETING], _S.DELETED),
+    # Time never moves a frozen asset: one deleted while frozen waits in the bin until unfrozen.
+    _edge(Event.PURGE, [_S.DELETING], _S.DELETED, unless=["deleted_while_frozen"]),
     _edge(Event.DELETE_FORCE, ALL_BUT_DELETED, _S.DELETED),
     # Freezing. An asset deleted while frozen is still frozen: freezing it again is refused.
     _edge(
@@ -427,6 +428,76 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
+UPLOAD_TIMEOUT_REASON = "MAIN file not uploaded within the upload window"
+
+
+class TimeBasis(enum.Enum):
+    """The stored moment a time rule counts from: a column of the asset row.
+
+    A NULL basis means the clock is stopped (frozen, or the rule does not apply), so the rule
+    cannot fire; this is how time leaves frozen assets alone.
+    """
+
+    UPLOAD_DEADLINE = "upload_deadline"
+    """Creation + the upload window, moved on by the time spent frozen or in the recycle bin."""
+    RETENTION_STARTED_AT = "retention_started_at"
+    """When the recycle bin's retention began counting: the delete (or the unfreeze of an asset
+    deleted while frozen)."""
+    PLANNED_OPERATION_TIME = "planned_operation_time"
+    """``auto_operation_config.operation_time``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRule:
+    """A move that time makes: once ``basis`` + ``delay`` has come, the system fires ``event``.
+
+    The sweep's query, its index, the docs and the tests are all derived from these fields.
+    """
+
+    name: str
+    event: Event
+    basis: TimeBasis
+    reason: str
+    """The audit trail's reason for the move."""
+    delay: str | None = None
+    """The ``Settings`` field (a timedelta) added to the basis; None: the basis is the deadline."""
+    plan: PlannedOperation | None = None
+    """Only assets whose planned operation is this one."""
+
+
+TIME_RULES: tuple[TimeRule, ...] = (
+    TimeRule(
+        "upload_timeout",
+        Event.TIME_OUT_UPLOAD,
+        TimeBasis.UPLOAD_DEADLINE,
+        UPLOAD_TIMEOUT_REASON,
+    ),
+    TimeRule(
+        "planned_freeze",
+        Event.FREEZE,
+        TimeBasis.PLANNED_OPERATION_TIME,
+        "planned BLOCK operation",
+        plan=PlannedOperation.BLOCK,
+    ),
+    TimeRule(
+        "planned_delete",
+        Event.DELETE,
+        TimeBasis.PLANNED_OPERATION_TIME,
+        "planned DELETE operation",
+        plan=PlannedOperation.DELETE,
+    ),
+    TimeRule(
+        "recycle_bin_purge",
+        Event.PURGE,
+        TimeBasis.RETENTION_STARTED_AT,
+        "in the recycle bin for longer than the retention",
+        delay="recycle_retention",
+    ),
+)
+"""The moves time makes, in the order a sweep runs them (so one sweep catches up with chains
+such as an upload timeout followed by a planned delete)."""
+
+
 @dataclass(frozen=True)
 class Definition:
     """A validated lifecycle: the machine built from a table, and the index decisions use."""
@@ -435,6 +506,7 @@ class Definition:
     events: Mapping[Event, EventSpec]
     machine: Machine
     _index: Mapping[tuple[Event, AssetState], tuple[Transition, ...]] = field(repr=False)
+    time_rules: tuple[TimeRule, ...] = ()
 
     def resolve(self, event: Event, facts: AssetFacts) -> Transition | None:
         """The edge ``event`` takes from ``facts``, or None where the table refuses it."""
@@ -456,6 +528,15 @@ class Definition:
     def roles(self, event: Event) -> frozenset[Role]:
         return self.events[event].roles
 
+    def sources(self, event: Event) -> frozenset[AssetState]:
+        """Every state some edge of ``event`` leaves from."""
+        return frozenset(state for edge in self.transitions if edge.event is event for state in edge.sources)
+
+    def rule_states(self, rule: TimeRule) -> frozenset[AssetState]:
+        """The states a time rule looks at: where its event may fire, BLOCK aside (time never
+        moves a frozen asset)."""
+        return self.sources(rule.event) - {AssetState.BLOCK}
+
 
 def build_definition(
     transitions: Sequence[Transition] = TRANSITIONS,
@@ -463,6 +544,7 @@ def build_definition(
     *,
     initial: AssetState = INITIAL_STATE,
     final: frozenset[AssetState] = FINAL_STATES,
+    time_rules: Sequence[TimeRule] = TIME_RULES,
 ) -> Definition:
     """Load a table into a ``transitions.Machine`` and check it; raise ``InvalidDefinition``."""
     machine = Machine(
@@ -483,6 +565,7 @@ def build_definition(
             )
     specs = {spec.event: spec for spec in events}
     _check(transitions, specs, initial, final)
+    _check_time_rules(time_rules, transitions, specs)
 
     # The index is read back from the machine, so what decides is what was loaded.
     by_key: dict[tuple[Event, AssetState], list[Transition]] = {}
@@ -502,7 +585,7 @@ def build_definition(
                 edge = loaded[(event, source, dest, conditions, unless)]
                 by_key.setdefault((event, source), []).append(edge)
     index = {key: tuple(edges) for key, edges in by_key.items()}
-    return Definition(tuple(transitions), specs, machine, index)
+    return Definition(tuple(transitions), specs, machine, index, tuple(time_rules))
 
 
 def _check(
@@ -538,6 +621,32 @@ def _check(
     traps = [s.value for s in AssetState if s not in final and s in reachable and s not in leaving]
     if traps:
         problems.append(f"trap states (not final, no way out): {', '.join(traps)}")
+    if problems:
+        raise InvalidDefinition("; ".join(problems))
+
+
+def _check_time_rules(
+    rules: Sequence[TimeRule], transitions: Sequence[Transition], specs: Mapping[Event, EventSpec]
+) -> None:
+    problems: list[str] = []
+    names = [rule.name for rule in rules]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        problems.append(f"time rules named twice: {', '.join(duplicated)}")
+    for rule in rules:
+        spec = specs.get(rule.event)
+        if spec is None or Role.SYSTEM not in spec.roles:
+            problems.append(f"time rule {rule.name}: the system may not fire '{rule.event.value}'")
+        if not any(edge.event is rule.event for edge in transitions):
+            problems.append(f"time rule {rule.name}: no transition for '{rule.event.value}'")
+        if (rule.plan is None) != (rule.basis is not TimeBasis.PLANNED_OPERATION_TIME):
+            problems.append(f"time rule {rule.name}: a plan goes with planned_operation_time, and only then")
+    ruled = {rule.event for rule in rules}
+    unruled = sorted(
+        spec.event.value for spec in specs.values() if spec.time_driven and spec.event not in ruled
+    )
+    if unruled:
+        problems.append(f"time-driven events without a time rule: {', '.join(unruled)}")
     if problems:
         raise InvalidDefinition("; ".join(problems))
 

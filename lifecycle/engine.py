@@ -9,8 +9,9 @@ a lost race is a ``Conflict``; a database failure is ``StoreUnavailable``.
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
@@ -73,8 +74,9 @@ from lifecycle.results import (
     UploadConfirmed,
 )
 from lifecycle.store import schema
-from lifecycle.store.database import WRITE, open_engine, translated_errors
+from lifecycle.store.database import open_engine, transaction
 from lifecycle.store.repository import Repository
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, Sweeper, SweepListener, SweepReport
 
 DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
@@ -133,6 +135,14 @@ class Lifecycle:
         self.definition = definition
         self.log = logger if logger is not None else structlog.get_logger("lifecycle")
         self._repo = Repository(self.engine.dialect.name)
+        self._sweeper = Sweeper(
+            self.engine,
+            self._repo,
+            clock=self.clock,
+            settings=self.settings,
+            definition=definition,
+            logger=self.log,
+        )
 
     # Set-up ----------------------------------------------------------------------------------
 
@@ -163,13 +173,8 @@ class Lifecycle:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
-        with translated_errors(), self.engine.connect() as connection:
-            if write:
-                connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                yield connection
+    def _transaction(self, *, write: bool) -> contextlib.AbstractContextManager[Connection]:
+        return transaction(self.engine, write=write)
 
     # Creation ----------------------------------------------------------------------------------
 
@@ -687,6 +692,51 @@ class Lifecycle:
                 results.append(BatchResult(asset_id, "SUCCESS", transition=transition))
         return results
 
+    # The moves time makes ----------------------------------------------------------------------
+
+    def sweep(
+        self,
+        *,
+        as_of: datetime | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        actor: System | None = None,
+        listener: SweepListener | None = None,
+        stop: threading.Event | None = None,
+    ) -> SweepReport:
+        """Make every move time has made due by ``as_of`` (default: now), rule by rule, in batches.
+
+        Safe to run from any number of processes at once: each due asset moves exactly once.
+        ``as_of`` may not be later than the clock's now (the moves are recorded at now).
+        ``stop``, once set, ends the sweep after the batch in flight.
+        """
+        as_of = self._as_of(as_of)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
+        actor = actor or System()
+        self._require(actor, Role.SYSTEM, "sweep")
+        return self._sweeper.sweep(
+            as_of, batch_size=batch_size, actor=actor, listener=listener or SweepListener(), stop=stop
+        )
+
+    def due_counts(self, *, as_of: datetime | None = None) -> dict[str, int]:
+        """How many assets each time rule would move now (or as of ``as_of``)."""
+        return self._sweeper.due_counts(self._as_of(as_of))
+
+    def _as_of(self, as_of: datetime | None) -> datetime:
+        now = self._now()
+        if as_of is None:
+            return now
+        if not isinstance(as_of, datetime):
+            raise InvalidParameter("as_of", "must be a timezone-aware datetime")
+        as_of = as_utc(as_of, "as_of")
+        if as_of > now:
+            raise InvalidParameter(
+                "as_of", f"must not be later than now ({now.isoformat()}): a sweep cannot act in the future"
+            )
+        return as_of
+
     # Queries -------------------------------------------------------------------------------------
 
     def get_asset(self, actor: Actor, asset_id: str) -> Asset:
@@ -792,19 +842,6 @@ class Lifecycle:
         )
         if not written:
             raise Conflict(row.asset_id, event, row.state, row.version)
-        if event is Event.UNFREEZE:
-            self._repo.close_pending_applications(
-                connection, row.asset_id, ApplicationState.APPROVED, actor.actor_id, request.reason, now
-            )
-        elif move.dest is AssetState.DELETED:
-            self._repo.close_pending_applications(
-                connection,
-                row.asset_id,
-                ApplicationState.REJECTED,
-                actor.actor_id,
-                "the asset was deleted",
-                now,
-            )
         return move, now
 
     def _raise_if_replayed(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from lifecycle.actors import Actor
 from lifecycle.definition import (
     DEFINITION,
+    UPLOAD_TIMEOUT_REASON,
     AssetFacts,
     AssetState,
     BlockScope,
@@ -50,9 +51,6 @@ _MAIN_FILE_AFTER: dict[Event, FileState] = {
     Event.TIME_OUT_UPLOAD: FileState.FAILED,
 }
 
-_PLAN_OF_EVENT = {Event.FREEZE: PlannedOperation.BLOCK, Event.DELETE: PlannedOperation.DELETE}
-
-UPLOAD_TIMEOUT_REASON = "MAIN file not uploaded within the upload window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +67,7 @@ class AssetRow:
     block_scope: BlockScope | None
     upload_deadline: datetime | None
     upload_time_left_us: int | None
+    retention_started_at: datetime | None
     planned_operation: PlannedOperation | None
     planned_operation_time: datetime | None
     state_changed_at: datetime
@@ -107,6 +106,7 @@ class Move:
     block_scope: BlockScope | None
     upload_deadline: datetime | None
     upload_time_left_us: int | None
+    retention_started_at: datetime | None
     planned_operation: PlannedOperation | None
     planned_operation_time: datetime | None
     state_changed_at: datetime
@@ -177,13 +177,13 @@ def plan_move(
     block_scope = request.block_scope if event is Event.FREEZE else row.block_scope if frozen_after else None
 
     planned_operation, planned_time = row.planned_operation, row.planned_operation_time
-    fires_plan = (
-        actor.role is Role.SYSTEM
-        and _PLAN_OF_EVENT.get(event) is planned_operation
+    plan_done = (
+        planned_operation is not None
         and planned_time is not None
         and planned_time <= now
+        and (_reached(planned_operation, row.facts) or _reached_after(planned_operation, dest, frozen_after))
     )
-    if dest is AssetState.DELETED or fires_plan:
+    if dest is AssetState.DELETED or plan_done:
         planned_operation, planned_time = None, None
 
     return Move(
@@ -202,6 +202,7 @@ def plan_move(
         block_scope=block_scope,
         upload_deadline=deadline,
         upload_time_left_us=time_left,
+        retention_started_at=_retention_clock(row, dest, frozen_after, now),
         planned_operation=planned_operation,
         planned_operation_time=planned_time,
         state_changed_at=row.state_changed_at if dest is source else now,
@@ -252,6 +253,28 @@ def _remember(
     if dest is AssetState.DELETING:
         return pre_freeze if pre_delete is AssetState.BLOCK else None, pre_delete
     return None, None
+
+
+def _reached(plan: PlannedOperation, facts: AssetFacts) -> bool:
+    """Whether the asset is where ``plan`` would take it (frozen; in the recycle bin)."""
+    return facts.is_frozen if plan is PlannedOperation.BLOCK else facts.state is AssetState.DELETING
+
+
+def _reached_after(plan: PlannedOperation, dest: AssetState, frozen_after: bool) -> bool:
+    return frozen_after if plan is PlannedOperation.BLOCK else dest is AssetState.DELETING
+
+
+def _retention_clock(row: AssetRow, dest: AssetState, frozen_after: bool, now: datetime) -> datetime | None:
+    """When the recycle bin's retention began counting; None while it is not counting.
+
+    It counts from the delete, except for an asset deleted while frozen: time never moves a
+    frozen asset, so its retention counts from the unfreeze that leaves it in the bin.
+    """
+    if dest is not AssetState.DELETING or frozen_after:
+        return None
+    if row.state is AssetState.DELETING and row.retention_started_at is not None:
+        return row.retention_started_at
+    return now
 
 
 def _upload_clock(

@@ -96,7 +96,8 @@ def _apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911, PL
             else replace(asset, state="DELETED", pre_freeze=None, pre_delete=None, main_file="DELETED")
         )
     if event == "purge":
-        if s != "DELETING":
+        # Time never moves a frozen asset: one deleted while frozen stays in the bin until unfrozen.
+        if s != "DELETING" or asset.pre_delete == "BLOCK":
             return None
         return replace(asset, state="DELETED", pre_freeze=None, pre_delete=None, main_file="DELETED")
     if event == "freeze":

@@ -73,6 +73,16 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> None:
 
 
 @contextlib.contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction on its own connection; ``write`` ones take SQLite's write lock up front."""
+    with translated_errors(), engine.connect() as connection:
+        if write:
+            connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            yield connection
+
+
+@contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
     """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``)."""
     try:

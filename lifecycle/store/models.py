@@ -118,6 +118,7 @@ class AssetRecord(Base):
     state_changed_at: Mapped[datetime]
     upload_deadline: Mapped[datetime | None]
     upload_time_left_us: Mapped[int | None] = mapped_column(BigInteger)
+    retention_started_at: Mapped[datetime | None]
     planned_operation: Mapped[PlannedOperation | None] = mapped_column(
         enum_column(PlannedOperation, "planned_operation")
     )
@@ -127,9 +128,10 @@ class AssetRecord(Base):
         Index(None, "project_id", "asset_state"),
         Index(None, "project_id", "create_time"),
         Index(None, "project_id", "update_time"),
+        # One index per time rule basis: a sweep's query is a range scan of one of these.
         Index(None, "asset_state", "upload_deadline"),
-        Index(None, "asset_state", "state_changed_at"),
-        Index(None, "planned_operation_time"),
+        Index(None, "asset_state", "retention_started_at"),
+        Index(None, "planned_operation", "planned_operation_time"),
     )
 
 

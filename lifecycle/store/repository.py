@@ -67,6 +67,7 @@ _DECISION_COLUMNS = (
     assets.c.block_scope,
     assets.c.upload_deadline,
     assets.c.upload_time_left_us,
+    assets.c.retention_started_at,
     assets.c.planned_operation,
     assets.c.planned_operation_time,
     assets.c.state_changed_at,
@@ -83,6 +84,7 @@ _MOVED_COLUMNS = (
     "block_scope",
     "upload_deadline",
     "upload_time_left_us",
+    "retention_started_at",
     "planned_operation",
     "planned_operation_time",
     "update_time",
@@ -120,6 +122,47 @@ def decision_select() -> Select[Any]:
     )
 
 
+def _move_params(
+    move: Move, actor_kind: Role, actor_id: str, request_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit row."""
+    return {
+        "b_asset_id": move.asset_id,
+        "b_project_id": move.project_id,
+        "b_source": move.source,
+        "b_expected_version": move.expected_version,
+        "n_asset_state": move.dest,
+        "n_version": move.version,
+        "n_pre_freeze_state": move.pre_freeze,
+        "n_pre_delete_state": move.pre_delete,
+        "n_fail_type": move.fail_type,
+        "n_reason": move.reason,
+        "n_block_reason_code": move.block_reason_code,
+        "n_block_scope": move.block_scope,
+        "n_upload_deadline": move.upload_deadline,
+        "n_upload_time_left_us": move.upload_time_left_us,
+        "n_retention_started_at": move.retention_started_at,
+        "n_planned_operation": move.planned_operation,
+        "n_planned_operation_time": move.planned_operation_time,
+        "n_update_time": now,
+        "n_state_changed_at": move.state_changed_at,
+        "a_asset_id": move.asset_id,
+        "a_project_id": move.project_id,
+        "a_seq": move.version,
+        "a_event": move.event,
+        "a_from_state": move.source,
+        "a_to_state": move.dest,
+        "a_actor_kind": actor_kind,
+        "a_actor_id": actor_id,
+        "a_reason": move.request_reason,
+        "a_fail_type": move.fail_type if move.event is Event.REJECT_REVIEW else None,
+        "a_request_id": request_id,
+        "a_occurred_at": now,
+        "a_pre_freeze_state": move.pre_freeze,
+        "a_pre_delete_state": move.pre_delete,
+    }
+
+
 def row_from(record: Row[Any]) -> AssetRow:
     return AssetRow(
         asset_id=record.asset_id,
@@ -140,6 +183,7 @@ def row_from(record: Row[Any]) -> AssetRow:
         block_scope=record.block_scope,
         upload_deadline=record.upload_deadline,
         upload_time_left_us=record.upload_time_left_us,
+        retention_started_at=record.retention_started_at,
         planned_operation=record.planned_operation,
         planned_operation_time=record.planned_operation_time,
         state_changed_at=record.state_changed_at,
@@ -187,14 +231,14 @@ class Repository:
         self._main_file_update = (
             update(files)
             .where(
-                files.c.asset_id == bindparam("f_asset_id"),
+                files.c.asset_id.in_(bindparam("f_asset_ids", expanding=True)),
                 files.c.asset_file_category == FileCategory.MAIN,
             )
             .values(state=bindparam("f_state", type_=files.c.state.type), update_time=bindparam("f_now"))
         )
         self._files_deleted = (
             update(files)
-            .where(files.c.asset_id == bindparam("f_asset_id"))
+            .where(files.c.asset_id.in_(bindparam("f_asset_ids", expanding=True)))
             .values(state=FileState.DELETED, update_time=bindparam("f_now"))
         )
 
@@ -234,40 +278,7 @@ class Repository:
         now: datetime,
     ) -> bool:
         """Apply ``move`` if the asset is still as read; False (nothing written) if not."""
-        params = {
-            "b_asset_id": move.asset_id,
-            "b_project_id": move.project_id,
-            "b_source": move.source,
-            "b_expected_version": move.expected_version,
-            "n_asset_state": move.dest,
-            "n_version": move.version,
-            "n_pre_freeze_state": move.pre_freeze,
-            "n_pre_delete_state": move.pre_delete,
-            "n_fail_type": move.fail_type,
-            "n_reason": move.reason,
-            "n_block_reason_code": move.block_reason_code,
-            "n_block_scope": move.block_scope,
-            "n_upload_deadline": move.upload_deadline,
-            "n_upload_time_left_us": move.upload_time_left_us,
-            "n_planned_operation": move.planned_operation,
-            "n_planned_operation_time": move.planned_operation_time,
-            "n_update_time": now,
-            "n_state_changed_at": move.state_changed_at,
-            "a_asset_id": move.asset_id,
-            "a_project_id": move.project_id,
-            "a_seq": move.version,
-            "a_event": move.event,
-            "a_from_state": move.source,
-            "a_to_state": move.dest,
-            "a_actor_kind": actor_kind,
-            "a_actor_id": actor_id,
-            "a_reason": move.request_reason,
-            "a_fail_type": move.fail_type if move.event is Event.REJECT_REVIEW else None,
-            "a_request_id": request_id,
-            "a_occurred_at": now,
-            "a_pre_freeze_state": move.pre_freeze,
-            "a_pre_delete_state": move.pre_delete,
-        }
+        params = _move_params(move, actor_kind, actor_id, request_id, now)
         if self._moved_and_audited is not None:
             if connection.execute(self._moved_and_audited, params).first() is None:
                 return False
@@ -275,14 +286,50 @@ class Repository:
             if connection.execute(self._guarded_update, params).rowcount != 1:
                 return False
             connection.execute(self._audit_insert, params)
-        if move.main_file_state is not None:
-            connection.execute(
-                self._main_file_update,
-                {"f_asset_id": move.asset_id, "f_state": move.main_file_state, "f_now": now},
-            )
-        if move.files_deleted:
-            connection.execute(self._files_deleted, {"f_asset_id": move.asset_id, "f_now": now})
+        self._follow_moves(connection, [move], actor_id, now)
         return True
+
+    def write_moves(
+        self, connection: Connection, moves: Sequence[Move], *, actor_kind: Role, actor_id: str, now: datetime
+    ) -> bool:
+        """Apply many moves with the same guarded write, executed in bulk; all or nothing.
+
+        The caller holds the rows (locked on PostgreSQL, the write lock on SQLite) and has seen
+        each at its expected version, so every guarded write must match. False, and the caller
+        rolls the transaction back, if any did not.
+        """
+        if not moves:
+            return True
+        params = [_move_params(move, actor_kind, actor_id, None, now) for move in moves]
+        if connection.execute(self._guarded_update, params).rowcount != len(moves):
+            return False
+        connection.execute(self._audit_insert, params)
+        self._follow_moves(connection, moves, actor_id, now)
+        return True
+
+    def _follow_moves(
+        self, connection: Connection, moves: Sequence[Move], actor_id: str, now: datetime
+    ) -> None:
+        """What moves do beyond the asset row: its files, and pending unfreeze applications."""
+        by_main_file_state: dict[FileState, list[str]] = {}
+        for move in moves:
+            if move.main_file_state is not None:
+                by_main_file_state.setdefault(move.main_file_state, []).append(move.asset_id)
+        for state, asset_ids in by_main_file_state.items():
+            connection.execute(
+                self._main_file_update, {"f_asset_ids": asset_ids, "f_state": state, "f_now": now}
+            )
+        deleted = [move.asset_id for move in moves if move.files_deleted]
+        if deleted:
+            connection.execute(self._files_deleted, {"f_asset_ids": deleted, "f_now": now})
+            self._close_pending(
+                connection, deleted, ApplicationState.REJECTED, actor_id, "the asset was deleted", now
+            )
+        for move in moves:
+            if move.event is Event.UNFREEZE:
+                self._close_pending(
+                    connection, [move.asset_id], ApplicationState.APPROVED, actor_id, move.request_reason, now
+                )
 
     # Creation ------------------------------------------------------------------------------
 
@@ -381,6 +428,36 @@ class Repository:
             statement = statement.with_for_update(of=assets)
         return [row_from(record) for record in connection.execute(statement)]
 
+    # Sweeps -------------------------------------------------------------------------------------
+
+    def find_due(
+        self,
+        connection: Connection,
+        due: ColumnElement[bool],
+        order: ColumnElement[Any],
+        limit: int,
+    ) -> list[AssetRow]:
+        """Up to ``limit`` rows matching ``due``, earliest first; on PostgreSQL, rows another
+        transaction holds (a sweeper writing them, a user moving them) are skipped."""
+        statement = decision_select().where(due).order_by(order).limit(limit)
+        if self.dialect_name == "postgresql":
+            statement = statement.with_for_update(of=assets, skip_locked=True)
+        return [row_from(record) for record in connection.execute(statement)]
+
+    def claim(self, connection: Connection, asset_ids: Sequence[str]) -> dict[str, int]:
+        """The current version of each of ``asset_ids``, locked for this transaction.
+
+        On PostgreSQL, rows another transaction holds are skipped (left out of the answer); on
+        SQLite the write transaction already holds the database.
+        """
+        statement = select(assets.c.asset_id, assets.c.version).where(assets.c.asset_id.in_(list(asset_ids)))
+        if self.dialect_name == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        return {record.asset_id: record.version for record in connection.execute(statement)}
+
+    def count(self, connection: Connection, where: ColumnElement[bool]) -> int:
+        return int(connection.execute(select(func.count()).select_from(assets).where(where)).scalar_one())
+
     # Unfreeze applications ---------------------------------------------------------------------
 
     def insert_application(self, connection: Connection, values: dict[str, Any]) -> None:
@@ -417,10 +494,10 @@ class Repository:
         )
         return result.rowcount == 1
 
-    def close_pending_applications(
+    def _close_pending(
         self,
         connection: Connection,
-        asset_id: str,
+        asset_ids: Sequence[str],
         state: ApplicationState,
         decided_by: str,
         reason: str | None,
@@ -428,7 +505,10 @@ class Repository:
     ) -> None:
         connection.execute(
             update(applications)
-            .where(applications.c.asset_id == asset_id, applications.c.state == ApplicationState.PENDING)
+            .where(
+                applications.c.asset_id.in_(list(asset_ids)),
+                applications.c.state == ApplicationState.PENDING,
+            )
             .values(state=state, decided_by=decided_by, decided_at=now, decision_reason=reason)
         )
 

@@ -1,0 +1,337 @@
+"""The moves time makes: sweeps over the stored deadlines, driven by ``TIME_RULES``.
+
+A sweep runs the rules in order, each in batches of two steps:
+
+1. **find**: up to ``batch_size`` due rows, earliest first: one range scan of the rule's index,
+   in a short transaction of its own. On PostgreSQL it is ``FOR UPDATE SKIP LOCKED``, so rows
+   another sweeper (or a user) is writing right now are passed over rather than waited for.
+2. **claim and write**, in one transaction: lock the rows found (``SKIP LOCKED`` again), keep
+   those still at the version found, decide each move with the same pure ``plan_move`` as every
+   other transition, and apply them all with the same guarded write (expected state and version
+   in the WHERE clause) plus one audit row each, the system as actor.
+
+A row that changed between being found and being written is left alone; if it is still due, the
+next sweep finds it again. Nothing is kept in memory between sweeps: the deadlines are columns,
+so a sweep after downtime catches up with everything that fell due, and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from threading import Event as StopSignal
+from typing import Any
+
+from sqlalchemy import Engine, and_
+from sqlalchemy.sql.elements import ColumnElement
+
+from lifecycle.actors import System
+from lifecycle.clock import Clock, as_utc
+from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
+from lifecycle.errors import InvalidDefinition, TransitionNotAllowed
+from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
+from lifecycle.store.database import transaction
+from lifecycle.store.repository import Repository, assets
+
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_SIZE = 10_000
+
+
+class SweepListener:
+    """Hooks into a running sweep, for progress bars and tests. Override what you need.
+
+    Both run in the sweeping thread, outside any transaction.
+    """
+
+    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
+        """A batch was found and is about to be claimed and written."""
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        """A batch was committed; ``moved`` assets moved (by whichever rule was due first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReport:
+    """What one time rule did in a sweep."""
+
+    rule: str
+    event: Event
+    moved: int
+    """Assets this rule moved (one audit row each)."""
+    changed: int
+    """Found due, but changed before they could be written: left alone."""
+    busy: int
+    """Found due, but held by another transaction (another sweeper) when claimed: left alone."""
+    refused: int
+    """Found due, but the transition table refused the move: reported, not moved."""
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    as_of: datetime
+    """What was due at this moment was moved (the moves are recorded at the clock's time)."""
+    rules: tuple[RuleReport, ...]
+    batches: int
+    seconds: float
+    stopped: bool
+    """Stopped on request between two batches; what is left waits for the next sweep."""
+
+    @property
+    def moved(self) -> int:
+        return sum(report.moved for report in self.rules)
+
+    def rule(self, name: str) -> RuleReport:
+        return next(report for report in self.rules if report.rule == name)
+
+
+@dataclass
+class _Tally:
+    moved: int = 0
+    changed: int = 0
+    busy: int = 0
+    refused: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Batch:
+    moves: list[Move] = field(default_factory=list)
+    fired: list[TimeRule] = field(default_factory=list)
+    changed: int = 0
+    busy: int = 0
+    refused: int = 0
+
+
+class Sweeper:
+    """Runs the time rules of a definition over one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        repository: Repository,
+        *,
+        clock: Clock,
+        settings: Any,
+        definition: Definition,
+        logger: Any,
+    ) -> None:
+        self._engine = engine
+        self._repo = repository
+        self._clock = clock
+        self._settings = settings
+        self._definition = definition
+        self._log = logger
+        self._rules = definition.time_rules
+        self._delays = {rule.name: _delay(rule, settings) for rule in self._rules}
+        self._states = {rule.name: definition.rule_states(rule) for rule in self._rules}
+
+    # The rules, as SQL and in Python ---------------------------------------------------------
+
+    def due_clause(self, rule: TimeRule, as_of: datetime) -> ColumnElement[bool]:
+        """The rule's query: in one of its states, not frozen, plan matching, basis + delay ≤ as_of."""
+        basis = assets.c[rule.basis.value]
+        clauses: list[ColumnElement[bool]] = [
+            assets.c.asset_state.in_(sorted(self._states[rule.name], key=list(AssetState).index)),
+            assets.c.pre_freeze_state.is_(None),
+            basis <= as_of - self._delays[rule.name],
+        ]
+        if rule.plan is not None:
+            clauses.append(assets.c.planned_operation == rule.plan)
+        return and_(*clauses)
+
+    def due_at(self, rule: TimeRule, row: AssetRow) -> datetime | None:
+        """When ``rule`` falls due for ``row``, or None if it does not apply (``due_clause`` in Python)."""
+        if row.state not in self._states[rule.name] or row.facts.pre_freeze is not None:
+            return None
+        if rule.plan is not None and row.planned_operation is not rule.plan:
+            return None
+        basis: datetime | None = getattr(row, rule.basis.value)
+        return None if basis is None else basis + self._delays[rule.name]
+
+    def first_due(self, row: AssetRow, as_of: datetime) -> TimeRule | None:
+        """The rule that fell due first for ``row`` (rule order breaks ties), so that a sweep
+        after downtime makes the moves in the order time made them due."""
+        due = [
+            (moment, index, rule)
+            for index, rule in enumerate(self._rules)
+            if (moment := self.due_at(rule, row)) is not None and moment <= as_of
+        ]
+        return min(due)[2] if due else None
+
+    def due_counts(self, as_of: datetime) -> dict[str, int]:
+        with transaction(self._engine, write=False) as connection:
+            return {
+                rule.name: self._repo.count(connection, self.due_clause(rule, as_of)) for rule in self._rules
+            }
+
+    # A sweep ---------------------------------------------------------------------------------
+
+    def sweep(
+        self,
+        as_of: datetime,
+        *,
+        batch_size: int,
+        actor: System,
+        listener: SweepListener,
+        stop: StopSignal | None,
+    ) -> SweepReport:
+        started = time.perf_counter()
+        tallies = {rule.name: _Tally() for rule in self._rules}
+        batches = 0
+        stopped = False
+        for rule in self._rules:
+            rule_started = time.perf_counter()
+            while True:
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
+                with transaction(self._engine, write=False) as connection:
+                    found = self._repo.find_due(
+                        connection,
+                        self.due_clause(rule, as_of),
+                        assets.c[rule.basis.value],
+                        batch_size,
+                    )
+                if not found:
+                    break
+                listener.found(rule, [row.asset_id for row in found])
+                moved = self._claim_and_write(rule, found, as_of, actor, tallies)
+                batches += 1
+                listener.written(rule, moved)
+                if moved == 0:
+                    break  # all left alone or refused: the next sweep looks again
+            tallies[rule.name].seconds += time.perf_counter() - rule_started
+            if stopped:
+                break
+        report = SweepReport(
+            as_of=as_of,
+            rules=tuple(
+                RuleReport(
+                    rule.name,
+                    rule.event,
+                    tallies[rule.name].moved,
+                    tallies[rule.name].changed,
+                    tallies[rule.name].busy,
+                    tallies[rule.name].refused,
+                    round(tallies[rule.name].seconds, 6),
+                )
+                for rule in self._rules
+            ),
+            batches=batches,
+            seconds=round(time.perf_counter() - started, 6),
+            stopped=stopped,
+        )
+        self._log.info(
+            "sweep_finished",
+            as_of=as_of.isoformat(),
+            moved=report.moved,
+            batches=batches,
+            duration_ms=round(report.seconds * 1000, 3),
+            stopped=stopped,
+            actor_id=actor.actor_id,
+            rules={
+                r.rule: {
+                    "moved": r.moved,
+                    "changed": r.changed,
+                    "busy": r.busy,
+                    "refused": r.refused,
+                    "duration_ms": round(r.seconds * 1000, 3),
+                }
+                for r in report.rules
+            },
+        )
+        return report
+
+    def _claim_and_write(
+        self,
+        rule: TimeRule,
+        found: Sequence[AssetRow],
+        as_of: datetime,
+        actor: System,
+        tallies: dict[str, _Tally],
+    ) -> int:
+        try:
+            with transaction(self._engine, write=True) as connection:
+                now = self._now()
+                claimed = self._repo.claim(connection, [row.asset_id for row in found])
+                batch = self._plan_batch(found, as_of, actor, claimed, now)
+                if not self._repo.write_moves(
+                    connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
+                ):
+                    raise _BatchLost
+        except _BatchLost:
+            # Cannot happen while the rows are held; if it did, nothing of the batch is written.
+            batch = _Batch(changed=len(found))
+        tally = tallies[rule.name]
+        tally.changed += batch.changed
+        tally.busy += batch.busy
+        tally.refused += batch.refused
+        for fired in batch.fired:
+            tallies[fired.name].moved += 1
+        self._log.debug(
+            "sweep_batch_written",
+            rule=rule.name,
+            found=len(found),
+            moved=len(batch.moves),
+            changed=batch.changed,
+            busy=batch.busy,
+            refused=batch.refused,
+        )
+        return len(batch.moves)
+
+    def _plan_batch(
+        self,
+        found: Sequence[AssetRow],
+        as_of: datetime,
+        actor: System,
+        claimed: dict[str, int],
+        now: datetime,
+    ) -> _Batch:
+        batch = _Batch()
+        for row in found:
+            version = claimed.get(row.asset_id)
+            if version is None:
+                batch.busy += 1
+                continue
+            fired = self.first_due(row, as_of) if version == row.version else None
+            if fired is None:
+                batch.changed += 1
+                continue
+            try:
+                move = plan_move(
+                    row,
+                    fired.event,
+                    actor,
+                    MoveRequest(reason=fired.reason),
+                    now,
+                    upload_window=self._settings.upload_window,
+                    definition=self._definition,
+                )
+            except TransitionNotAllowed as refusal:
+                batch.refused += 1
+                self._log.warning(
+                    "sweep_move_refused", rule=fired.name, asset_id=row.asset_id, reason=refusal.message
+                )
+                continue
+            batch.moves.append(move)
+            batch.fired.append(fired)
+        return batch
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock.now(), "clock.now()")
+
+
+class _BatchLost(Exception):
+    """A guarded write of the batch matched fewer rows than were claimed: roll it all back."""
+
+
+def _delay(rule: TimeRule, settings: Any) -> timedelta:
+    if rule.delay is None:
+        return timedelta(0)
+    delay = getattr(settings, rule.delay, None)
+    if not isinstance(delay, timedelta):
+        raise InvalidDefinition(f"time rule {rule.name}: Settings has no timedelta '{rule.delay}'")
+    return delay
