@@ -105,6 +105,9 @@ class Asset:
     activate_on_upload: bool
     review_required: bool
     upload_deadline: datetime | None
+    """When the upload window runs out; None while it is paused (frozen, in the bin) or over."""
+    retention_started_at: datetime | None
+    """While in the recycle bin: when its retention began counting (None while frozen there)."""
     planned_operation: PlannedOperation | None
     planned_operation_time: datetime | None
 
@@ -135,6 +138,7 @@ class Asset:
             activate_on_upload=row.activate_on_upload,
             review_required=row.review_required,
             upload_deadline=row.upload_deadline,
+            retention_started_at=row.retention_started_at,
             planned_operation=row.planned_operation,
             planned_operation_time=row.planned_operation_time,
         )
