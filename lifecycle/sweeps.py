@@ -51,6 +51,9 @@ class SweepListener:
     def written(self, rule: TimeRule, moved: int) -> None:
         """A batch was committed; ``moved`` assets moved (by whichever rule was due first)."""
 
+    def finished(self, report: SweepReport) -> None:
+        """The sweep is over (also when nothing was due)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RuleReport:
@@ -243,6 +246,7 @@ class Sweeper:
                 for r in report.rules
             },
         )
+        listener.finished(report)
         return report
 
     def _claim_and_write(

@@ -1,0 +1,179 @@
+"""Sweeping on a schedule, with APScheduler 3 (the only module that imports it).
+
+``SweepScheduler`` runs ``Lifecycle.sweep`` every ``interval`` (plus a random jitter, so that the
+instances of a service do not all sweep in lockstep) in a background thread. An embedding
+service starts it and stops it from its own start-up and shutdown hooks; ``run_blocking`` is the
+admin script's runner, which sweeps until SIGTERM or Ctrl-C.
+
+A sweep never overlaps itself in one process (APScheduler's ``max_instances=1``, and a lock for
+sweeps asked for by hand). Stopping sets the sweep's stop signal and waits: the batch in flight
+is committed whole, no further batch starts, and what remains waits for the next sweep. Sweeps in
+other processes are safe anyway: each due asset moves exactly once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from lifecycle.actors import System
+from lifecycle.engine import Lifecycle
+from lifecycle.errors import InvalidParameter, LifecycleError
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, SweepListener, SweepReport
+
+DEFAULT_INTERVAL = timedelta(minutes=1)
+JOB_ID = "lifecycle-sweep"
+
+
+class SweepScheduler:
+    """Sweeps every ``interval`` in a background thread until stopped.
+
+    ``jitter`` (default: a tenth of the interval) delays each run by a random amount up to it.
+    The first sweep runs at once when started, unless ``sweep_at_start`` is False.
+    """
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        *,
+        interval: timedelta = DEFAULT_INTERVAL,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        jitter: timedelta | None = None,
+        actor: System | None = None,
+        listener: SweepListener | None = None,
+        sweep_at_start: bool = True,
+    ) -> None:
+        if not isinstance(interval, timedelta) or interval <= timedelta(0):
+            raise InvalidParameter("interval", "must be a positive timedelta")
+        jitter = interval / 10 if jitter is None else jitter
+        if not isinstance(jitter, timedelta) or jitter < timedelta(0) or jitter >= interval:
+            raise InvalidParameter("jitter", "must be a timedelta from zero up to the interval")
+        self.lifecycle = lifecycle
+        self.interval = interval
+        self.jitter = jitter
+        self.batch_size = batch_size
+        self.actor = actor or System()
+        self.listener = listener or SweepListener()
+        self._sweep_at_start = sweep_at_start
+        self._stop = threading.Event()
+        self._sweeping = threading.Lock()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self.trigger = IntervalTrigger(
+            seconds=interval.total_seconds(), jitter=jitter.total_seconds() or None, timezone=UTC
+        )
+        self.last_report: SweepReport | None = None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Start sweeping in the background (idempotent while running)."""
+        if self.running:
+            return
+        self._stop.clear()
+        options: dict[str, Any] = {}
+        if self._sweep_at_start:
+            options["next_run_time"] = datetime.now(UTC)
+        self._scheduler.add_job(
+            self.sweep_now,
+            self.trigger,
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+            misfire_grace_time=None,
+            **options,
+        )
+        self._scheduler.start()
+        self.lifecycle.log.info(
+            "scheduler_started",
+            interval_s=self.interval.total_seconds(),
+            jitter_s=self.jitter.total_seconds(),
+            batch_size=self.batch_size,
+            actor_id=self.actor.actor_id,
+        )
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop: the sweep in flight finishes its batch and ends; with ``wait``, return after it."""
+        self._stop.set()
+        if self.running:
+            self._scheduler.shutdown(wait=wait)
+            self.lifecycle.log.info("scheduler_stopped", actor_id=self.actor.actor_id)
+
+    def sweep_now(self) -> SweepReport | None:
+        """One sweep, unless one is running in this process already (then None)."""
+        if not self._sweeping.acquire(blocking=False):
+            self.lifecycle.log.info("sweep_skipped", reason="a sweep is already running in this process")
+            return None
+        try:
+            if self._stop.is_set():
+                return None
+            self.last_report = self.lifecycle.sweep(
+                batch_size=self.batch_size, actor=self.actor, listener=self.listener, stop=self._stop
+            )
+            return self.last_report
+        except LifecycleError as error:
+            # The next run tries again; nothing of a failed batch was written.
+            self.lifecycle.log.error("sweep_failed", error_code=error.code, error=error.message)
+            return None
+        finally:
+            self._sweeping.release()
+
+    def __enter__(self) -> SweepScheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def run_blocking(
+    lifecycle: Lifecycle,
+    *,
+    interval: timedelta = DEFAULT_INTERVAL,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    jitter: timedelta | None = None,
+    actor: System | None = None,
+    listener: SweepListener | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Sweep on schedule until SIGTERM, SIGINT (Ctrl-C) or ``stop``; then finish the batch in
+    flight and return. Signal handlers are installed only when called from the main thread."""
+    stop = stop or threading.Event()
+    scheduler = SweepScheduler(
+        lifecycle, interval=interval, batch_size=batch_size, jitter=jitter, actor=actor, listener=listener
+    )
+    with _stopping_on_signals(stop):
+        scheduler.start()
+        try:
+            stop.wait()
+        finally:
+            scheduler.stop(wait=True)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+
+    def request_stop(_number: int, _frame: object) -> None:
+        stop.set()
+
+    for number in signals:
+        signal.signal(number, request_stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
