@@ -134,15 +134,19 @@ class Lifecycle:
         self.settings = settings or Settings()
         self.definition = definition
         self.log = logger if logger is not None else structlog.get_logger("lifecycle")
-        self._repo = Repository(self.engine.dialect.name)
-        self._sweeper = Sweeper(
-            self.engine,
-            self._repo,
-            clock=self.clock,
-            settings=self.settings,
-            definition=definition,
-            logger=self.log,
-        )
+        self._repo = Repository(self.engine.dialect)
+        try:
+            self._sweeper = Sweeper(
+                self.engine,
+                self._repo,
+                clock=self.clock,
+                settings=self.settings,
+                definition=definition,
+                logger=self.log,
+            )
+        except LifecycleError:
+            self.close()
+            raise
 
     # Set-up ----------------------------------------------------------------------------------
 

@@ -101,7 +101,7 @@ class _Tally:
 
 @dataclass
 class _Batch:
-    moves: list[Move] = field(default_factory=list)
+    moves: list[tuple[AssetRow, Move]] = field(default_factory=list)
     fired: list[TimeRule] = field(default_factory=list)
     changed: int = 0
     busy: int = 0
@@ -320,7 +320,7 @@ class Sweeper:
                     "sweep_move_refused", rule=fired.name, asset_id=row.asset_id, reason=refusal.message
                 )
                 continue
-            batch.moves.append(move)
+            batch.moves.append((row, move))
             batch.fired.append(fired)
         return batch
 

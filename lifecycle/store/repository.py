@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Insert,
     Row,
     Select,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -122,6 +124,32 @@ def decision_select() -> Select[Any]:
     )
 
 
+_GUARD = and_(
+    assets.c.asset_id == bindparam("b_asset_id"),
+    assets.c.project_id == bindparam("b_project_id"),
+    assets.c.asset_state == bindparam("b_source", type_=assets.c.asset_state.type),
+    assets.c.version == bindparam("b_expected_version"),
+)
+"""The guard of every state change: the asset, its tenant, and the state and version it was read at."""
+
+_ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at"})
+
+_ROW_ATTRIBUTES = {
+    "asset_state": "state",
+    "pre_freeze_state": "facts.pre_freeze",
+    "pre_delete_state": "facts.pre_delete",
+}
+
+
+def _row_value(row: AssetRow, column: str) -> Any:
+    """The value ``row`` holds for one of the moved columns."""
+    path = _ROW_ATTRIBUTES.get(column, column)
+    value: Any = row
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def _move_params(
     move: Move, actor_kind: Role, actor_id: str, request_id: str | None, now: datetime
 ) -> dict[str, Any]:
@@ -190,20 +218,95 @@ def row_from(record: Row[Any]) -> AssetRow:
     )
 
 
+class _Processors:
+    """Bind processors per parameter, applied once per distinct value of a batch.
+
+    A batch repeats most values (the same ``now``, reason, states), and converting a datetime for
+    SQLite costs microseconds, so the conversions are memoised for the batch.
+    """
+
+    def __init__(self, types: dict[str, Any], dialect: Dialect) -> None:
+        self.names = list(types)
+        self.processors = [types[name]._cached_bind_processor(dialect) for name in self.names]
+
+    def columns(self, params: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        result: list[list[Any]] = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            values = [row[name] for row in params]
+            if process is not None:
+                memo: dict[Any, Any] = {None: None}
+                values = [memo[v] if v in memo else memo.setdefault(v, process(v)) for v in values]
+            result.append(values)
+        return result
+
+
+class _PositionalStatement:
+    """A statement compiled once to the driver's SQL, for ``executemany`` of many rows without
+    SQLAlchemy's per-row parameter handling (SQLite)."""
+
+    def __init__(self, statement: Update | Insert, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if not compiled.positional or compiled.positiontup is None:  # pragma: no cover - SQLite is qmark
+            raise TypeError(f"{dialect.name} does not take positional parameters")
+        self.sql = str(compiled)
+        self._processors = _Processors(
+            {name: compiled.binds[name].type for name in compiled.positiontup}, dialect
+        )
+
+    def rows(self, params: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return list(zip(*self._processors.columns(params), strict=True))
+
+
+class _UnnestStatement:
+    """PostgreSQL: the guarded writes of a whole batch as one statement.
+
+    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), moved AS (UPDATE lifecycle_assets
+    … FROM v WHERE asset_id, project_id, asset_state, version match v) INSERT INTO lifecycle_audit
+    SELECT … FROM v JOIN moved RETURNING asset_id``: the same guard as the single write, per row.
+    """
+
+    def __init__(self, moved_columns: Sequence[str], dialect: Dialect) -> None:
+        guard = {
+            "b_asset_id": assets.c.asset_id,
+            "b_project_id": assets.c.project_id,
+            "b_source": assets.c.asset_state,
+            "b_expected_version": assets.c.version,
+        }
+        moved = {f"n_{name}": assets.c[name] for name in moved_columns}
+        audited = {f"a_{name}": audit.c[name] for name in _AUDIT_COLUMNS}
+        sources = {**guard, **moved, **audited}
+        self._processors = _Processors({name: column.type for name, column in sources.items()}, dialect)
+        arrays = ", ".join(
+            f"CAST(:{name} AS {column.type.compile(dialect=dialect)}[])" for name, column in sources.items()
+        )
+        sets = ", ".join(f"{name} = v.n_{name}" for name in moved_columns)
+        # Only the table's own column and table names are spliced in; every value is a parameter.
+        self.statement = text(
+            f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(sources)})),"  # noqa: S608
+            f" moved AS (UPDATE {assets.name} AS a SET {sets} FROM v"
+            " WHERE a.asset_id = v.b_asset_id AND a.project_id = v.b_project_id"
+            " AND a.asset_state = v.b_source AND a.version = v.b_expected_version"
+            " RETURNING a.asset_id)"
+            f" INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)})"
+            f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}"
+            " FROM v JOIN moved ON moved.asset_id = v.b_asset_id"
+            " RETURNING asset_id"
+        )
+
+    def parameters(self, params: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+        return dict(zip(self._processors.names, self._processors.columns(params), strict=True))
+
+
 class Repository:
     """The statements for one dialect, built once."""
 
-    def __init__(self, dialect_name: str) -> None:
+    def __init__(self, dialect: Dialect) -> None:
+        dialect_name = dialect.name
         self.dialect_name = dialect_name
         self._read = decision_select().where(assets.c.asset_id == bindparam("asset_id"))
         guarded = (
             update(assets)
-            .where(
-                assets.c.asset_id == bindparam("b_asset_id"),
-                assets.c.project_id == bindparam("b_project_id"),
-                assets.c.asset_state == bindparam("b_source", type_=assets.c.asset_state.type),
-                assets.c.version == bindparam("b_expected_version"),
-            )
+            .where(_GUARD)
             .values({name: bindparam(f"n_{name}", type_=assets.c[name].type) for name in _MOVED_COLUMNS})
         )
         self._guarded_update: Update = guarded
@@ -228,6 +331,11 @@ class Repository:
                 )
                 .returning(audit.c.seq)
             )
+        self._dialect = dialect
+        self._bulk_updates: dict[tuple[str, ...], _UnnestStatement | _PositionalStatement] = {}
+        self._bulk_audit = (
+            None if dialect_name == "postgresql" else _PositionalStatement(self._audit_insert, dialect)
+        )
         self._main_file_update = (
             update(files)
             .where(
@@ -290,22 +398,61 @@ class Repository:
         return True
 
     def write_moves(
-        self, connection: Connection, moves: Sequence[Move], *, actor_kind: Role, actor_id: str, now: datetime
+        self,
+        connection: Connection,
+        moves: Sequence[tuple[AssetRow, Move]],
+        *,
+        actor_kind: Role,
+        actor_id: str,
+        now: datetime,
     ) -> bool:
-        """Apply many moves with the same guarded write, executed in bulk; all or nothing.
+        """Apply many moves, each planned from the row given with it, set-based; all or nothing.
 
         The caller holds the rows (locked on PostgreSQL, the write lock on SQLite) and has seen
         each at its expected version, so every guarded write must match. False, and the caller
         rolls the transaction back, if any did not.
+
+        The same guard as ``write_move`` (asset, tenant, expected state and version), sent in
+        bulk: on PostgreSQL one ``UPDATE … FROM unnest(<one array per column>)`` that inserts the
+        audit rows in the same statement; on SQLite one ``executemany`` per statement,
+        in-process. Only the columns some move of the batch changes are set (the guard
+        guarantees the others already hold what the move would write), so that indexes on
+        untouched columns are left alone, as a hand-written sweep would leave them.
         """
         if not moves:
             return True
-        params = [_move_params(move, actor_kind, actor_id, None, now) for move in moves]
-        if connection.execute(self._guarded_update, params).rowcount != len(moves):
-            return False
-        connection.execute(self._audit_insert, params)
-        self._follow_moves(connection, moves, actor_id, now)
+        params = [_move_params(move, actor_kind, actor_id, None, now) for _, move in moves]
+        changed = tuple(
+            name
+            for name in _MOVED_COLUMNS
+            if name in _ALWAYS_SET
+            or any(params[i][f"n_{name}"] != _row_value(row, name) for i, (row, _) in enumerate(moves))
+        )
+        statement = self._bulk_update(changed)
+        if isinstance(statement, _UnnestStatement):
+            written = len(connection.execute(statement.statement, statement.parameters(params)).all())
+            if written != len(moves):
+                return False
+        else:
+            assert self._bulk_audit is not None
+            updated = connection.exec_driver_sql(statement.sql, statement.rows(params))
+            if updated.rowcount != len(moves):
+                return False
+            connection.exec_driver_sql(self._bulk_audit.sql, self._bulk_audit.rows(params))
+        self._follow_moves(connection, [move for _, move in moves], actor_id, now)
         return True
+
+    def _bulk_update(self, columns: tuple[str, ...]) -> _UnnestStatement | _PositionalStatement:
+        statement = self._bulk_updates.get(columns)
+        if statement is None:
+            if self.dialect_name == "postgresql":
+                statement = _UnnestStatement(columns, self._dialect)
+            else:
+                values = {name: bindparam(f"n_{name}", type_=assets.c[name].type) for name in columns}
+                guarded = update(assets).where(_GUARD).values(values)
+                statement = _PositionalStatement(guarded, self._dialect)
+            self._bulk_updates[columns] = statement
+        return statement
 
     def _follow_moves(
         self, connection: Connection, moves: Sequence[Move], actor_id: str, now: datetime

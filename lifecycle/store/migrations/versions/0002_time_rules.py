@@ -20,10 +20,16 @@ ASSETS = "lifecycle_assets"
 
 def upgrade() -> None:
     op.add_column(ASSETS, sa.Column("retention_started_at", sa.DateTime(timezone=True), nullable=True))
-    # Assets already in the bin count from the delete, unless they were deleted while frozen
-    # (time never moves a frozen asset: their retention starts when they are unfrozen).
+    # Assets already in the bin count from the delete; those deleted while frozen count from the
+    # unfreeze that left them in the bin (time never moves a frozen asset), and those still
+    # frozen there do not count yet (NULL).
     op.execute(
-        f"UPDATE {ASSETS} SET retention_started_at = state_changed_at"  # noqa: S608 - constants only
+        f"UPDATE {ASSETS} SET retention_started_at = COALESCE("  # noqa: S608 - constants only
+        " (SELECT MAX(a.occurred_at) FROM lifecycle_audit a"
+        f"  WHERE a.asset_id = {ASSETS}.asset_id AND a.event = 'unfreeze'"
+        "   AND a.from_state = 'DELETING' AND a.to_state = 'DELETING'"
+        f"   AND a.occurred_at >= {ASSETS}.state_changed_at),"
+        " state_changed_at)"
         " WHERE asset_state = 'DELETING' AND pre_freeze_state IS NULL"
     )
     op.drop_index(op.f("ix_lifecycle_assets_asset_state_state_changed_at"), table_name=ASSETS)

@@ -1,0 +1,406 @@
+"""What a sweep costs, next to the raw set-based SQL, on SQLite and PostgreSQL.
+
+Three measurements, each in the same run:
+
+* **Throughput** over ``--due`` assets (default 200,000) whose upload window has run out: the
+  engine's ``Lifecycle.sweep`` against the raw set-based statements a hand-written sweep would run,
+  written with SQLAlchemy Core, in batches of the same size, one transaction per batch:
+  ``UPDATE lifecycle_assets … WHERE asset_id IN (SELECT … due … LIMIT n [FOR UPDATE SKIP LOCKED])``
+  then ``INSERT INTO lifecycle_audit … SELECT`` of the moved rows, then the MAIN files' ``UPDATE``
+  (the engine's move fails the MAIN file too, so both sides write the same rows). Rounds alternate
+  (raw, engine, raw, engine), each on freshly seeded assets; each side's figure is its median
+  round, in assets moved per second, audit rows included. Target: the engine at least half the raw
+  throughput.
+* **Memory** of a sweep, with ``tracemalloc``: the peak over ``--memory-small`` and over
+  ``--memory-large`` due assets at the same batch size. Bounded by the batch size, the two peaks
+  are about the same, whatever the number of due assets.
+* **Nothing due** over ``--idle`` assets (default 1,000,000: CREATING with future deadlines, in the
+  bin since today, live with future plans): the time and memory of a sweep, and each rule's query
+  plan (``EXPLAIN ANALYZE, BUFFERS`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite), which reads
+  only the index.
+
+Assets are seeded with one server-side ``INSERT … SELECT`` over generated numbers (fast, and
+outside the timings); tables are ANALYZEd after seeding, as autovacuum keeps statistics on a live
+database. Logging: structlog filtered at WARNING, as a production service would run it.
+
+Run: ``.venv/bin/python bench/sweep.py [--postgres-url URL] [--due N] [--idle N] [--batch-size B]
+[--rounds R] [--json PATH]``. PostgreSQL's lifecycle tables are dropped and recreated: point it at a
+disposable database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, and_, bindparam, insert, literal, select, text, update
+from sqlalchemy import cast as sql_cast
+
+from lifecycle.clock import ManualClock
+from lifecycle.definition import UPLOAD_TIMEOUT_REASON, AssetState, Event, FileCategory, FileState, Role
+from lifecycle.engine import Lifecycle, Settings
+from lifecycle.store import schema
+from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.repository import assets, audit, files
+
+structlog.configure(
+    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    cache_logger_on_first_use=True,
+)
+
+TARGET_RATIO = 0.5
+POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+WINDOW = Settings().upload_window
+
+
+# Seeding --------------------------------------------------------------------------------------
+
+
+def _numbers(dialect: str, count: int) -> str:
+    if dialect == "postgresql":
+        return f"SELECT n FROM generate_series(1, {count}) AS n"
+    return f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {count}) SELECT n FROM g"
+
+
+def _ts(engine: Engine, moment: datetime) -> str:
+    """A timestamp literal stored the way the engine stores it (naive UTC text on SQLite)."""
+    if engine.dialect.name == "postgresql":
+        return f"TIMESTAMPTZ '{moment.isoformat()}'"
+    return f"'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
+
+
+def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
+    """``count`` assets named ``prefix-N``: ``due`` ones past their upload deadline (with a MAIN
+    file each), or ``idle`` ones of which none is due."""
+    dialect = engine.dialect.name
+    asset_id = f"'{prefix}-' || n"
+    created = _ts(engine, NOW - WINDOW - timedelta(hours=1))
+    later = _ts(engine, NOW + timedelta(days=30))
+    json_list = "'[]'::json" if dialect == "postgresql" else "'[]'"
+    if kind == "due":
+        state, deadline, retention, plan, plan_time = "'CREATING'", created, "NULL", "NULL", "NULL"
+        deadline = _ts(engine, NOW - timedelta(hours=1))
+    else:
+        # A third each: uploads still within their window, assets in the bin since now, live assets
+        # with a plan a month away. None is due at NOW.
+        state = "CASE n % 3 WHEN 0 THEN 'CREATING' WHEN 1 THEN 'DELETING' ELSE 'ACTIVED' END"
+        deadline = f"CASE n % 3 WHEN 0 THEN {later} END"
+        retention = f"CASE n % 3 WHEN 1 THEN {_ts(engine, NOW)} END"
+        plan = "CASE n % 3 WHEN 2 THEN CASE n % 2 WHEN 0 THEN 'BLOCK' ELSE 'DELETE' END END"
+        plan_time = f"CASE n % 3 WHEN 2 THEN {later} END"
+    statements = [
+        f"""INSERT INTO lifecycle_assets (asset_id, project_id, asset_name, asset_description, asset_type,
+            asset_state, version, activate_on_upload, review_required, tags, system_properties,
+            create_time, update_time, state_changed_at, upload_deadline, retention_started_at,
+            planned_operation, planned_operation_time)
+        SELECT {asset_id}, 'tenant-' || (n % 1000), 'bench asset', '', 'VIDEO', {state}, 1, false, false,
+            {json_list}, {json_list}, {created}, {created}, {created}, {deadline}, {retention}, {plan},
+            {plan_time}
+        FROM ({_numbers(dialect, count)}) AS numbers""",
+    ]
+    if kind == "due":
+        statements.append(
+            f"""INSERT INTO lifecycle_asset_files (file_id, asset_id, position, file_name, file_md5,
+                file_size, file_type, asset_file_category, state, create_time, update_time)
+            SELECT {asset_id} || '-main', {asset_id}, 0, 'main.mp4', 'OLjCwQk90P7Dg6nZrJQFFQ==', 1048576,
+                'mp4', 'MAIN', 'CREATING', {created}, {created}
+            FROM ({_numbers(dialect, count)}) AS numbers"""
+        )
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            for statement in statements:
+                connection.execute(text(statement))
+
+
+def reset(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            for table in (audit, files, assets):
+                connection.execute(table.delete())
+
+
+def analyze(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
+            else:
+                connection.exec_driver_sql("ANALYZE")
+
+
+# The two sides ---------------------------------------------------------------------------------
+
+
+def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
+    """The set-based sweep a careful hand-written job would run, batch by batch (SQLAlchemy Core)."""
+    due = select(assets.c.asset_id).where(
+        assets.c.asset_state == AssetState.CREATING,
+        assets.c.pre_freeze_state.is_(None),
+        assets.c.upload_deadline <= now,
+    )
+    due = due.order_by(assets.c.upload_deadline).limit(batch_size)
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    moved = (
+        update(assets)
+        .where(assets.c.asset_id.in_(due.scalar_subquery()), assets.c.asset_state == AssetState.CREATING)
+        .values(
+            asset_state=AssetState.FAILED,
+            version=assets.c.version + 1,
+            reason=UPLOAD_TIMEOUT_REASON,
+            upload_deadline=None,
+            update_time=now,
+            state_changed_at=now,
+        )
+        .returning(assets.c.asset_id)
+    )
+    audited = insert(audit).from_select(
+        [
+            "asset_id",
+            "project_id",
+            "seq",
+            "event",
+            "from_state",
+            "to_state",
+            "actor_kind",
+            "actor_id",
+            "reason",
+            "occurred_at",
+        ],
+        select(
+            assets.c.asset_id,
+            assets.c.project_id,
+            assets.c.version,
+            sql_cast(literal(Event.TIME_OUT_UPLOAD.value), audit.c.event.type),
+            sql_cast(literal(AssetState.CREATING.value), audit.c.from_state.type),
+            sql_cast(literal(AssetState.FAILED.value), audit.c.to_state.type),
+            sql_cast(literal(Role.SYSTEM.value), audit.c.actor_kind.type),
+            sql_cast(literal("scheduler"), audit.c.actor_id.type),
+            sql_cast(literal(UPLOAD_TIMEOUT_REASON), audit.c.reason.type),
+            sql_cast(bindparam("now", now, type_=audit.c.occurred_at.type), audit.c.occurred_at.type),
+        ).where(assets.c.asset_id.in_(bindparam("ids", expanding=True))),
+    )
+    main_failed = (
+        update(files)
+        .where(
+            files.c.asset_id.in_(bindparam("ids", expanding=True)),
+            files.c.asset_file_category == FileCategory.MAIN,
+        )
+        .values(state=FileState.FAILED, update_time=now)
+    )
+    total = 0
+    while True:
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                ids = list(connection.execute(moved).scalars())
+                if ids:
+                    connection.execute(audited, {"ids": ids, "now": now})
+                    connection.execute(main_failed, {"ids": ids})
+        if not ids:
+            return total
+        total += len(ids)
+
+
+def engine_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
+    lifecycle = Lifecycle(engine, clock=ManualClock(now))
+    return lifecycle.sweep(batch_size=batch_size).moved
+
+
+def timed_round(engine: Engine, side: str, due: int, batch_size: int, round_number: int) -> float:
+    reset(engine)
+    seed(engine, f"{side}{round_number}", due, "due")
+    analyze(engine)
+    gc.collect()
+    run = raw_sweep if side == "raw" else engine_sweep
+    started = time.perf_counter()
+    moved = run(engine, batch_size, NOW)
+    elapsed = time.perf_counter() - started
+    if moved != due:
+        raise SystemExit(f"{side} moved {moved} of {due} due assets")
+    with engine.connect() as connection:
+        rows = connection.execute(select(audit.c.id).where(audit.c.event == Event.TIME_OUT_UPLOAD)).all()
+    if len(rows) != due:
+        raise SystemExit(f"{side} wrote {len(rows)} audit rows for {due} moves")
+    return due / elapsed
+
+
+def measure_throughput(engine: Engine, due: int, batch_size: int, rounds: int) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {"raw": [], "engine": []}
+    for round_number in range(rounds):
+        for side in ("raw", "engine"):
+            rate = timed_round(engine, side, due, batch_size, round_number)
+            rates[side].append(rate)
+            print(f"    round {round_number + 1} {side:6}: {rate:>9,.0f} assets/s")
+    raw, eng = statistics.median(rates["raw"]), statistics.median(rates["engine"])
+    return {
+        "due": due,
+        "batch_size": batch_size,
+        "raw_per_s": round(raw),
+        "engine_per_s": round(eng),
+        "raw_rounds": [round(r) for r in rates["raw"]],
+        "engine_rounds": [round(r) for r in rates["engine"]],
+        "engine_over_raw": round(eng / raw, 3),
+        "target": TARGET_RATIO,
+        "target_met": eng / raw >= TARGET_RATIO,
+    }
+
+
+def traced_peak(engine: Engine, batch_size: int) -> int:
+    """The peak of Python memory allocated during one sweep (tracemalloc)."""
+    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+    lifecycle.due_counts()  # connect and compile outside the trace
+    gc.collect()
+    tracemalloc.start()
+    try:
+        lifecycle.sweep(batch_size=batch_size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def measure_memory(engine: Engine, small: int, large: int, batch_size: int) -> dict[str, Any]:
+    peaks = {}
+    for count in (small, large):
+        reset(engine)
+        seed(engine, f"mem{count}", count, "due")
+        analyze(engine)
+        peak = traced_peak(engine, batch_size)
+        peaks[count] = peak
+        print(f"    sweep over {count:>7,} due assets, batch {batch_size}: peak {peak / 1e6:6.1f} MB")
+    return {
+        "batch_size": batch_size,
+        "peak_bytes": {str(count): peak for count, peak in peaks.items()},
+        "large_over_small": round(peaks[large] / peaks[small], 2),
+    }
+
+
+def query_plans(engine: Engine) -> dict[str, list[str]]:
+    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+    sweeper = lifecycle._sweeper  # noqa: SLF001 - the benchmark shows the sweep's own queries
+    plans: dict[str, list[str]] = {}
+    for rule in lifecycle.definition.time_rules:
+        query = (
+            select(assets.c.asset_id)
+            .where(sweeper.due_clause(rule, NOW))
+            .order_by(assets.c[rule.basis.value])
+            .limit(500)
+        )
+        compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+        prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)" if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(f"{prefix} {compiled}").all()
+        plans[rule.name] = [str(row[0]) if engine.dialect.name == "postgresql" else str(row[-1]) for row in rows]
+    return plans
+
+
+def measure_idle(engine: Engine, idle: int) -> dict[str, Any]:
+    reset(engine)
+    started = time.perf_counter()
+    seed(engine, "idle", idle, "idle")
+    analyze(engine)
+    print(f"    {idle:,} assets seeded in {time.perf_counter() - started:.1f}s, none due")
+    timings = []
+    for _ in range(5):
+        lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+        started = time.perf_counter()
+        report = lifecycle.sweep()
+        timings.append(time.perf_counter() - started)
+        if report.moved:
+            raise SystemExit(f"an idle sweep moved {report.moved} assets")
+    peak = traced_peak(engine, 500)
+    plans = query_plans(engine)
+    print(f"    sweep with nothing due: median {statistics.median(timings) * 1000:.2f} ms, peak {peak / 1e3:.0f} KB")
+    for name, plan in plans.items():
+        print(f"      {name}:")
+        for line in plan:
+            print(f"        {line}")
+    return {
+        "assets": idle,
+        "sweep_ms_median": round(statistics.median(timings) * 1000, 3),
+        "sweep_ms_rounds": [round(t * 1000, 3) for t in timings],
+        "peak_bytes": peak,
+        "plans": plans,
+    }
+
+
+def bench(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"  throughput: {args.rounds} rounds per side over {args.due:,} due assets, batch {args.batch_size}")
+    throughput = measure_throughput(engine, args.due, args.batch_size, args.rounds)
+    print(
+        f"  engine {throughput['engine_per_s']:,}/s vs raw {throughput['raw_per_s']:,}/s:"
+        f" {throughput['engine_over_raw']:.2f}x of raw (target >= {TARGET_RATIO}x)"
+        f" {'TARGET MET' if throughput['target_met'] else 'TARGET MISSED'}"
+    )
+    print("  memory:")
+    memory = measure_memory(engine, args.memory_small, args.memory_large, args.batch_size)
+    print(f"  nothing due over {args.idle:,} assets:")
+    idle = measure_idle(engine, args.idle)
+    return {"throughput": throughput, "memory": memory, "idle": idle}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sqlite-path", type=Path, help="SQLite file to use (default: a temporary file)")
+    parser.add_argument(
+        "--postgres-url",
+        default=next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)), None),
+        help=f"PostgreSQL to measure too (default: ${' or $'.join(POSTGRES_ENV)})",
+    )
+    parser.add_argument("--due", type=int, default=200_000, help="due assets per throughput round")
+    parser.add_argument("--idle", type=int, default=1_000_000, help="assets, none due, for the idle sweep")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds per side, alternating")
+    parser.add_argument("--memory-small", type=int, default=10_000)
+    parser.add_argument("--memory-large", type=int, default=50_000)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="measure one backend only")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    results: dict[str, Any] = {}
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
+            path = args.sqlite_path or Path(scratch) / "sweep.db"
+            print(f"SQLite: {path}")
+            engine = open_engine(f"sqlite:///{path}")
+            schema.upgrade(engine)
+            results["sqlite"] = bench(engine, args)
+            engine.dispose()
+    if args.only != "sqlite":
+        if not args.postgres_url:
+            print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
+        else:
+            engine = open_engine(args.postgres_url)
+            print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
+            schema.drop(engine)
+            schema.upgrade(engine)
+            results["postgresql"] = bench(engine, args)
+            engine.dispose()
+    if args.json:
+        args.json.write_text(json.dumps({"python": sys.version.split()[0], "backends": results}, indent=2) + "\n")
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

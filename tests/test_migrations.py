@@ -1,0 +1,191 @@
+"""Migration 0002 on a database with assets in it: the recycle bin's retention clock is filled in
+from the delete (from the unfreeze for an asset deleted while frozen and since unfrozen; not at
+all for one still frozen), the sweep indexes are swapped, and the
+downgrade gives back the 0001 table with every row intact.
+
+The rows are written with Core against the table as reflected at revision 0001, not through the
+models (which describe the head revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, MetaData, Table, inspect, select
+
+from lifecycle.store import schema
+from lifecycle.store.database import open_engine
+from lifecycle.store.models import assets
+
+ASSETS = "lifecycle_assets"
+DELETED_AT = datetime(2026, 2, 20, 8, 30, 15, 123456, tzinfo=UTC)
+"""T: when the plain DELETING asset was deleted (its ``state_changed_at``)."""
+CREATED_AT = DELETED_AT - timedelta(days=3)
+NEW_INDEXES = {
+    "ix_lifecycle_assets_asset_state_retention_started_at": ["asset_state", "retention_started_at"],
+    "ix_lifecycle_assets_planned_operation_planned_operation_time": [
+        "planned_operation",
+        "planned_operation_time",
+    ],
+}
+OLD_INDEXES = {
+    "ix_lifecycle_assets_asset_state_state_changed_at": ["asset_state", "state_changed_at"],
+    "ix_lifecycle_assets_planned_operation_time": ["planned_operation_time"],
+}
+
+
+def _asset(asset_id: str, state: str, **columns: Any) -> dict[str, Any]:
+    """Every NOT NULL column of 0001's ``lifecycle_assets``; enums as their stored strings."""
+    return {
+        "asset_id": asset_id,
+        "project_id": "tenant-m",
+        "app_user_id": None,
+        "asset_name": asset_id,
+        "asset_description": "",
+        "asset_type": "HUMAN_MODEL",
+        "asset_state": state,
+        "version": 3,
+        "pre_freeze_state": None,
+        "pre_delete_state": None,
+        "activate_on_upload": False,
+        "review_required": False,
+        "tags": [],
+        "system_properties": [],
+        "create_time": CREATED_AT,
+        "update_time": DELETED_AT,
+        "state_changed_at": DELETED_AT,
+        "upload_deadline": None,
+        "upload_time_left_us": None,
+        "planned_operation": None,
+        "planned_operation_time": None,
+        **columns,
+    }
+
+
+ROWS = [
+    _asset("active", "ACTIVED", state_changed_at=DELETED_AT - timedelta(hours=5)),
+    _asset("in-bin", "DELETING", pre_delete_state="ACTIVED"),
+    _asset(
+        "deleted-while-frozen",
+        "DELETING",
+        pre_delete_state="BLOCK",
+        pre_freeze_state="ACTIVED",
+        state_changed_at=DELETED_AT + timedelta(hours=2),
+        planned_operation="DELETE",
+        planned_operation_time=DELETED_AT + timedelta(days=30),
+    ),
+    # Deleted while frozen, then unfrozen ten days later: still in the bin, no longer frozen.
+    _asset("unfrozen-in-bin", "DELETING", pre_delete_state="ACTIVED"),
+]
+UNFROZEN_AT = DELETED_AT + timedelta(days=10)
+
+
+def _audit(asset_id: str, seq: int, event: str, source: str, dest: str, at: datetime) -> dict[str, Any]:
+    return {
+        "asset_id": asset_id,
+        "project_id": "tenant-m",
+        "seq": seq,
+        "event": event,
+        "from_state": source,
+        "to_state": dest,
+        "actor_kind": "platform",
+        "actor_id": "operator",
+        "occurred_at": at,
+    }
+
+
+AUDIT_ROWS = [
+    # An older unfreeze, before the asset went to the bin, does not count.
+    _audit("unfrozen-in-bin", 2, "unfreeze", "BLOCK", "ACTIVED", DELETED_AT - timedelta(days=1)),
+    _audit("unfrozen-in-bin", 3, "unfreeze", "DELETING", "DELETING", UNFROZEN_AT),
+]
+RETENTION = {
+    "active": None,
+    "in-bin": DELETED_AT,
+    "deleted-while-frozen": None,
+    "unfrozen-in-bin": UNFROZEN_AT,
+}
+
+
+@pytest.fixture
+def engine_at_0001(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A database at revision 0001: a fresh SQLite file, or the shared PostgreSQL database rebuilt
+    (and left at head afterwards, whatever happened, for the tests that share it)."""
+    if engine.dialect.name == "sqlite":
+        fresh = open_engine(f"sqlite:///{tmp_path / 'at-0001.db'}")
+        schema.upgrade(fresh, "0001")
+        yield fresh
+        fresh.dispose()
+        return
+    schema.drop(engine)
+    schema.upgrade(engine, "0001")
+    try:
+        yield engine
+    finally:
+        schema.drop(engine)
+        schema.upgrade(engine)
+
+
+def _indexes(engine: Engine) -> dict[str, list[str]]:
+    return {index["name"]: list(index["column_names"]) for index in inspect(engine).get_indexes(ASSETS)}
+
+
+def _columns(engine: Engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(ASSETS)}
+
+
+def _reflected_rows(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Every row as the database gives it back, read through the table as it is now."""
+    table = Table(ASSETS, MetaData(), autoload_with=engine)
+    with engine.connect() as connection:
+        return {row["asset_id"]: dict(row) for row in connection.execute(select(table)).mappings()}
+
+
+def _retention(engine: Engine) -> dict[str, datetime | None]:
+    """``retention_started_at`` read through the models, so both backends answer in aware UTC."""
+    with engine.connect() as connection:
+        result = connection.execute(select(assets.c.asset_id, assets.c.retention_started_at))
+        return {row.asset_id: row.retention_started_at for row in result}
+
+
+def test_migration_0002_fills_the_retention_clock_swaps_the_indexes_and_downgrades(
+    engine_at_0001: Engine,
+) -> None:
+    engine = engine_at_0001
+    assert schema.current_revision(engine) == "0001"
+    assert "retention_started_at" not in _columns(engine)
+    table = Table(ASSETS, MetaData(), autoload_with=engine)
+    audit_table = Table("lifecycle_audit", MetaData(), autoload_with=engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), ROWS)
+        connection.execute(audit_table.insert(), AUDIT_ROWS)
+    at_0001 = _reflected_rows(engine)
+    assert set(at_0001) == set(RETENTION)
+
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision() == "0002"
+    assert _retention(engine) == RETENTION
+    indexes = _indexes(engine)
+    for name, columns in NEW_INDEXES.items():
+        assert indexes.get(name) == columns, name
+    assert "ix_lifecycle_assets_asset_state_state_changed_at" not in indexes
+    assert "ix_lifecycle_assets_planned_operation_time" not in indexes
+    assert indexes["ix_lifecycle_assets_asset_state_upload_deadline"] == ["asset_state", "upload_deadline"]
+
+    schema.downgrade(engine, "0001")
+    assert schema.current_revision(engine) == "0001"
+    assert "retention_started_at" not in _columns(engine)
+    indexes = _indexes(engine)
+    for name, columns in OLD_INDEXES.items():
+        assert indexes.get(name) == columns, name
+    assert not set(NEW_INDEXES) & set(indexes)
+    assert _reflected_rows(engine) == at_0001
+
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
+    assert _retention(engine) == RETENTION
+    assert set(NEW_INDEXES) <= set(_indexes(engine))
