@@ -17,6 +17,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) bench/transition.py
+	$(PYTHON) bench/sweep.py
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

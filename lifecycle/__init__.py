@@ -55,6 +55,7 @@ from lifecycle.results import (
     UnfreezeApplication,
     UploadConfirmed,
 )
+from lifecycle.sweeps import RuleReport, SweepListener, SweepReport
 
 __all__ = [
     "DEFINITION",
@@ -92,9 +93,12 @@ __all__ = [
     "PlannedOperation",
     "Platform",
     "Role",
+    "RuleReport",
     "SchemaOutOfDate",
     "Settings",
     "StoreUnavailable",
+    "SweepListener",
+    "SweepReport",
     "System",
     "SystemClock",
     "Tenant",

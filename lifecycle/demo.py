@@ -144,18 +144,10 @@ def _bin_and_freeze(lifecycle: Lifecycle, tenants: list[Tenant]) -> None:
 
 
 def _let_time_move(lifecycle: Lifecycle, tenants: list[Tenant]) -> None:
-    """The moves time makes, fired as the system fires them (the scheduler will do this)."""
-    now, retention = lifecycle.clock.now(), lifecycle.settings.recycle_retention
-    timed_out = purged = 0
-    for tenant in tenants:
-        for asset in lifecycle.list_assets(SYSTEM, project_id=tenant.project_id, limit=1000).items:
-            if asset.upload_deadline is not None and asset.upload_deadline <= now:
-                lifecycle.fire(SYSTEM, asset.asset_id, Event.TIME_OUT_UPLOAD)
-                timed_out += 1
-            elif asset.asset_state is AssetState.DELETING and asset.update_time <= now - retention:
-                lifecycle.fire(SYSTEM, asset.asset_id, Event.PURGE)
-                purged += 1
-    print(f"8 days later: {timed_out} uploads timed out, {purged} assets purged from the recycle bin")
+    """The moves time makes: one sweep, as the scheduler runs it, after eight days."""
+    report = lifecycle.sweep(batch_size=200)
+    moved = ", ".join(f"{rule.rule} {rule.moved}" for rule in report.rules)
+    print(f"8 days later, one sweep ({report.batches} batches, {report.seconds * 1000:.0f} ms): {moved}")
 
 
 def _report(lifecycle: Lifecycle, tenants: list[Tenant], featured: Asset) -> dict[str, int]:

@@ -3,16 +3,17 @@
 A sweep runs the rules in order, each in batches of two steps:
 
 1. **find**: up to ``batch_size`` due rows, earliest first: one range scan of the rule's index,
-   in a short transaction of its own. On PostgreSQL it is ``FOR UPDATE SKIP LOCKED``, so rows
-   another sweeper (or a user) is writing right now are passed over rather than waited for.
-2. **claim and write**, in one transaction: lock the rows found (``SKIP LOCKED`` again), keep
-   those still at the version found, decide each move with the same pure ``plan_move`` as every
-   other transition, and apply them all with the same guarded write (expected state and version
-   in the WHERE clause) plus one audit row each, the system as actor.
+   a plain read in a short transaction of its own.
+2. **write**, in one transaction: decide each move with the same pure ``plan_move`` as every
+   other transition, and apply them all with the same guard (expected state and version in the
+   WHERE clause) plus one audit row each, the system as actor. On PostgreSQL the write first
+   claims the rows with ``FOR UPDATE SKIP LOCKED``, so a row another sweeper (or a user) holds is
+   passed over, never waited for; on SQLite the write transaction holds the database.
 
-A row that changed between being found and being written is left alone; if it is still due, the
-next sweep finds it again. Nothing is kept in memory between sweeps: the deadlines are columns,
-so a sweep after downtime catches up with everything that fell due, and a restart loses nothing.
+A row that changed between being found and being written fails its guard and is left alone; if
+it is still due, the next sweep finds it again. Nothing is kept in memory between sweeps: the
+deadlines are columns, so a sweep after downtime catches up with everything that fell due, and a
+restart loses nothing.
 """
 
 from __future__ import annotations
@@ -257,51 +258,45 @@ class Sweeper:
         actor: System,
         tallies: dict[str, _Tally],
     ) -> int:
-        try:
-            with transaction(self._engine, write=True) as connection:
-                now = self._now()
-                claimed = self._repo.claim(connection, [row.asset_id for row in found])
-                batch = self._plan_batch(found, as_of, actor, claimed, now)
-                if not self._repo.write_moves(
-                    connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
-                ):
-                    raise _BatchLost
-        except _BatchLost:
-            # Cannot happen while the rows are held; if it did, nothing of the batch is written.
-            batch = _Batch(changed=len(found))
+        with transaction(self._engine, write=True) as connection:
+            now = self._now()
+            batch = self._plan_batch(found, as_of, actor, now)
+            result = self._repo.write_moves(
+                connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
+            )
+        written = result.written
+        # The guarded write left alone every row held elsewhere or changed since it was found.
+        batch.busy += result.busy
+        batch.changed += len(batch.moves) - len(written) - result.busy
         tally = tallies[rule.name]
         tally.changed += batch.changed
         tally.busy += batch.busy
         tally.refused += batch.refused
-        for fired in batch.fired:
-            tallies[fired.name].moved += 1
+        for (_, move), fired in zip(batch.moves, batch.fired, strict=True):
+            if move.asset_id in written:
+                tallies[fired.name].moved += 1
         self._log.debug(
             "sweep_batch_written",
             rule=rule.name,
             found=len(found),
-            moved=len(batch.moves),
+            moved=len(written),
             changed=batch.changed,
             busy=batch.busy,
             refused=batch.refused,
         )
-        return len(batch.moves)
+        return len(written)
 
     def _plan_batch(
         self,
         found: Sequence[AssetRow],
         as_of: datetime,
         actor: System,
-        claimed: dict[str, int],
         now: datetime,
     ) -> _Batch:
         batch = _Batch()
         for row in found:
-            version = claimed.get(row.asset_id)
-            if version is None:
-                batch.busy += 1
-                continue
-            fired = self.first_due(row, as_of) if version == row.version else None
-            if fired is None:
+            fired = self.first_due(row, as_of)
+            if fired is None:  # pragma: no cover - a row found due at as_of stays due at as_of
                 batch.changed += 1
                 continue
             try:
@@ -326,10 +321,6 @@ class Sweeper:
 
     def _now(self) -> datetime:
         return as_utc(self._clock.now(), "clock.now()")
-
-
-class _BatchLost(Exception):
-    """A guarded write of the batch matched fewer rows than were claimed: roll it all back."""
 
 
 def _delay(rule: TimeRule, settings: Any) -> timedelta:

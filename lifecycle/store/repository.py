@@ -10,13 +10,19 @@ Statements are built once per repository and reused, so SQLAlchemy compiles each
 
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import (
+    Column,
     Connection,
     Dialect,
+    Enum,
     Insert,
     Row,
     Select,
@@ -134,20 +140,15 @@ _GUARD = and_(
 
 _ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at"})
 
-_ROW_ATTRIBUTES = {
+_ROW_ATTRIBUTE = {
     "asset_state": "state",
     "pre_freeze_state": "facts.pre_freeze",
     "pre_delete_state": "facts.pre_delete",
 }
-
-
-def _row_value(row: AssetRow, column: str) -> Any:
-    """The value ``row`` holds for one of the moved columns."""
-    path = _ROW_ATTRIBUTES.get(column, column)
-    value: Any = row
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
+_ROW_VALUE = {
+    name: attrgetter(_ROW_ATTRIBUTE.get(name, name)) for name in _MOVED_COLUMNS if name not in _ALWAYS_SET
+}
+"""How to read each moved column's current value from an ``AssetRow``."""
 
 
 def _move_params(
@@ -191,19 +192,29 @@ def _move_params(
     }
 
 
-def row_from(record: Row[Any]) -> AssetRow:
+_Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  # type: ignore[misc]
+
+
+def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
+    if not memo:
+        return [None if value is None else process(value) for value in values]
+    seen: dict[Any, Any] = {None: None}
+    return [seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values]
+
+
+def row_from(record: Any) -> AssetRow:
     return AssetRow(
         asset_id=record.asset_id,
         project_id=record.project_id,
         version=record.version,
-        facts=AssetFacts(
-            state=record.asset_state,
-            pre_freeze=record.pre_freeze_state,
-            pre_delete=record.pre_delete_state,
-            activate_on_upload=record.activate_on_upload,
-            review_required=record.review_required,
-            main_file_state=record.main_file_state or FileState.CREATING,
-            frozen_by_tenant=record.block_scope is BlockScope.TENANT,
+        facts=_facts(
+            record.asset_state,
+            record.pre_freeze_state,
+            record.pre_delete_state,
+            record.activate_on_upload,
+            record.review_required,
+            record.main_file_state or FileState.CREATING,
+            record.block_scope is BlockScope.TENANT,
         ),
         fail_type=record.fail_type,
         reason=record.reason,
@@ -215,6 +226,22 @@ def row_from(record: Row[Any]) -> AssetRow:
         planned_operation=record.planned_operation,
         planned_operation_time=record.planned_operation_time,
         state_changed_at=record.state_changed_at,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _facts(
+    state: AssetState,
+    pre_freeze: AssetState | None,
+    pre_delete: AssetState | None,
+    activate_on_upload: bool,
+    review_required: bool,
+    main_file_state: FileState,
+    frozen_by_tenant: bool,
+) -> AssetFacts:
+    """Facts are few and immutable: rows read in bulk share them instead of building each."""
+    return AssetFacts(
+        state, pre_freeze, pre_delete, activate_on_upload, review_required, main_file_state, frozen_by_tenant
     )
 
 
@@ -240,29 +267,62 @@ class _Processors:
         return result
 
 
-class _PositionalStatement:
-    """A statement compiled once to the driver's SQL, for ``executemany`` of many rows without
-    SQLAlchemy's per-row parameter handling (SQLite)."""
+class _ValuesStatement:
+    """SQLite: the guarded writes of a batch as ``WITH v(...) AS (VALUES (...), ...) UPDATE … FROM
+    v WHERE <guard>``, or its audit rows as one multi-row ``INSERT``, in chunks that stay within
+    SQLite's limit on parameters per statement."""
 
-    def __init__(self, statement: Update | Insert, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if not compiled.positional or compiled.positiontup is None:  # pragma: no cover - SQLite is qmark
-            raise TypeError(f"{dialect.name} does not take positional parameters")
-        self.sql = str(compiled)
-        self._processors = _Processors(
-            {name: compiled.binds[name].type for name in compiled.positiontup}, dialect
+    MAX_PARAMETERS = 32_766
+
+    def __init__(
+        self, table: Table, columns: dict[str, Column[Any]], dialect: Dialect, *, update: bool
+    ) -> None:
+        self._processors = _Processors({name: column.type for name, column in columns.items()}, dialect)
+        self._table = table
+        self._names = list(columns)
+        self._update = update
+        self.chunk = self.MAX_PARAMETERS // len(self._names)
+
+    def sql(self, rows: int) -> str:
+        placeholders = ", ".join(["(" + ", ".join("?" * len(self._names)) + ")"] * rows)
+        if not self._update:
+            columns = ", ".join(name.removeprefix("a_") for name in self._names)
+            return f"INSERT INTO {self._table.name} ({columns}) VALUES {placeholders}"  # noqa: S608
+        # SQLite names the columns of a VALUES list column1, column2, ...; and the statement must
+        # begin with UPDATE (not WITH) for the driver to report how many rows it changed.
+        column = {name: f"v.column{position}" for position, name in enumerate(self._names, start=1)}
+        sets = ", ".join(f"{name[2:]} = {column[name]}" for name in self._names if name.startswith("n_"))
+        table = self._table.name
+        return (
+            f"UPDATE {table} SET {sets} FROM (VALUES {placeholders}) AS v"  # noqa: S608
+            f" WHERE {table}.asset_id = {column['b_asset_id']}"
+            f" AND {table}.project_id = {column['b_project_id']}"
+            f" AND {table}.asset_state = {column['b_source']}"
+            f" AND {table}.version = {column['b_expected_version']}"
+            f" RETURNING {table}.asset_id"
         )
 
-    def rows(self, params: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        return list(zip(*self._processors.columns(params), strict=True))
+    def execute(self, connection: Connection, params: Sequence[dict[str, Any]]) -> set[str]:
+        """Run over every row of ``params``; the ids of the assets written."""
+        written: set[str] = set()
+        for start in range(0, len(params), self.chunk):
+            chunk = params[start : start + self.chunk]
+            flat = tuple(value for row in zip(*self._processors.columns(chunk), strict=True) for value in row)
+            result = connection.exec_driver_sql(self.sql(len(chunk)), flat)
+            if self._update:
+                written.update(result.scalars())
+        return written
 
 
 class _UnnestStatement:
-    """PostgreSQL: the guarded writes of a whole batch as one statement.
+    """PostgreSQL: the claim and the guarded writes of a whole batch as one statement.
 
-    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), moved AS (UPDATE lifecycle_assets
-    … FROM v WHERE asset_id, project_id, asset_state, version match v) INSERT INTO lifecycle_audit
-    SELECT … FROM v JOIN moved RETURNING asset_id``: the same guard as the single write, per row.
+    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), locked AS (SELECT … FOR UPDATE
+    SKIP LOCKED), moved AS (UPDATE lifecycle_assets … FROM v JOIN locked WHERE asset_id,
+    project_id, asset_state, version match v), audited AS (INSERT INTO lifecycle_audit SELECT …
+    FROM v JOIN moved) SELECT <how many were locked>, <the ids moved>``: rows another transaction
+    holds are passed over (never waited for, so sweepers cannot deadlock), and the rest get the
+    same guard as the single write.
     """
 
     def __init__(self, moved_columns: Sequence[str], dialect: Dialect) -> None:
@@ -283,18 +343,31 @@ class _UnnestStatement:
         # Only the table's own column and table names are spliced in; every value is a parameter.
         self.statement = text(
             f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(sources)})),"  # noqa: S608
-            f" moved AS (UPDATE {assets.name} AS a SET {sets} FROM v"
-            " WHERE a.asset_id = v.b_asset_id AND a.project_id = v.b_project_id"
+            f" locked AS (SELECT asset_id FROM {assets.name} WHERE asset_id = ANY(:ids)"
+            "  FOR UPDATE SKIP LOCKED),"
+            f" moved AS (UPDATE {assets.name} AS a SET {sets}"
+            " FROM v WHERE a.asset_id = ANY(ARRAY(SELECT asset_id FROM locked))"
+            " AND a.asset_id = v.b_asset_id AND a.project_id = v.b_project_id"
             " AND a.asset_state = v.b_source AND a.version = v.b_expected_version"
-            " RETURNING a.asset_id)"
-            f" INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)})"
+            " RETURNING a.asset_id),"
+            f" audited AS (INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)})"
             f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}"
             " FROM v JOIN moved ON moved.asset_id = v.b_asset_id"
-            " RETURNING asset_id"
+            " RETURNING asset_id)"
+            " SELECT (SELECT count(*) FROM locked) AS locked, ARRAY(SELECT asset_id FROM audited) AS moved"
         )
 
     def parameters(self, params: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-        return dict(zip(self._processors.names, self._processors.columns(params), strict=True))
+        arrays = dict(zip(self._processors.names, self._processors.columns(params), strict=True))
+        return {**arrays, "ids": arrays["b_asset_id"]}
+
+
+@dataclass(frozen=True, slots=True)
+class BulkWrite:
+    written: set[str]
+    """The assets moved (one audit row each)."""
+    busy: int
+    """Rows left alone because another transaction held them (PostgreSQL)."""
 
 
 class Repository:
@@ -332,9 +405,13 @@ class Repository:
                 .returning(audit.c.seq)
             )
         self._dialect = dialect
-        self._bulk_updates: dict[tuple[str, ...], _UnnestStatement | _PositionalStatement] = {}
-        self._bulk_audit = (
-            None if dialect_name == "postgresql" else _PositionalStatement(self._audit_insert, dialect)
+        self._find_processors = [
+            (column.type._cached_result_processor(dialect, None), isinstance(column.type, Enum))
+            for column in _DECISION_COLUMNS
+        ]
+        self._bulk_updates: dict[tuple[str, ...], _UnnestStatement | _ValuesStatement] = {}
+        self._bulk_audit = _ValuesStatement(
+            audit, {f"a_{name}": audit.c[name] for name in _AUDIT_COLUMNS}, dialect, update=False
         )
         self._main_file_update = (
             update(files)
@@ -405,52 +482,60 @@ class Repository:
         actor_kind: Role,
         actor_id: str,
         now: datetime,
-    ) -> bool:
-        """Apply many moves, each planned from the row given with it, set-based; all or nothing.
+    ) -> BulkWrite:
+        """Apply many moves, each planned from the row given with it.
 
-        The caller holds the rows (locked on PostgreSQL, the write lock on SQLite) and has seen
-        each at its expected version, so every guarded write must match. False, and the caller
-        rolls the transaction back, if any did not.
-
-        The same guard as ``write_move`` (asset, tenant, expected state and version), sent in
-        bulk: on PostgreSQL one ``UPDATE … FROM unnest(<one array per column>)`` that inserts the
-        audit rows in the same statement; on SQLite one ``executemany`` per statement,
-        in-process. Only the columns some move of the batch changes are set (the guard
-        guarantees the others already hold what the move would write), so that indexes on
-        untouched columns are left alone, as a hand-written sweep would leave them.
+        Each move is guarded exactly as in ``write_move`` (asset, tenant, expected state and
+        version): a row that changed since it was read is left alone, without an audit row. The
+        writes are sent in bulk: on PostgreSQL one statement that claims the rows (``FOR UPDATE
+        SKIP LOCKED``: a row another transaction holds is left alone too, as ``busy``), updates
+        them ``FROM unnest(<one array per column>)`` and inserts their audit rows; on
+        SQLite one ``UPDATE … FROM (VALUES …) RETURNING`` and one multi-row audit ``INSERT``.
+        Only the columns some move of the batch changes are set (the guard guarantees the others
+        already hold what the move would write), so indexes on untouched columns are left alone,
+        as a hand-written sweep would leave them.
         """
         if not moves:
-            return True
+            return BulkWrite(set(), 0)
         params = [_move_params(move, actor_kind, actor_id, None, now) for _, move in moves]
         changed = tuple(
             name
             for name in _MOVED_COLUMNS
             if name in _ALWAYS_SET
-            or any(params[i][f"n_{name}"] != _row_value(row, name) for i, (row, _) in enumerate(moves))
+            or any(
+                new[f"n_{name}"] != _ROW_VALUE[name](row)
+                for new, (row, _) in zip(params, moves, strict=True)
+            )
         )
         statement = self._bulk_update(changed)
+        busy = 0
         if isinstance(statement, _UnnestStatement):
-            written = len(connection.execute(statement.statement, statement.parameters(params)).all())
-            if written != len(moves):
-                return False
+            locked, moved = connection.execute(statement.statement, statement.parameters(params)).one()
+            written, busy = set(moved), len(moves) - locked
         else:
-            assert self._bulk_audit is not None
-            updated = connection.exec_driver_sql(statement.sql, statement.rows(params))
-            if updated.rowcount != len(moves):
-                return False
-            connection.exec_driver_sql(self._bulk_audit.sql, self._bulk_audit.rows(params))
-        self._follow_moves(connection, [move for _, move in moves], actor_id, now)
-        return True
+            written = statement.execute(connection, params)
+            self._bulk_audit.execute(connection, [p for p in params if p["a_asset_id"] in written])
+        self._follow_moves(connection, [move for _, move in moves if move.asset_id in written], actor_id, now)
+        return BulkWrite(written, busy)
 
-    def _bulk_update(self, columns: tuple[str, ...]) -> _UnnestStatement | _PositionalStatement:
+    def _bulk_update(self, columns: tuple[str, ...]) -> _UnnestStatement | _ValuesStatement:
         statement = self._bulk_updates.get(columns)
         if statement is None:
             if self.dialect_name == "postgresql":
                 statement = _UnnestStatement(columns, self._dialect)
             else:
-                values = {name: bindparam(f"n_{name}", type_=assets.c[name].type) for name in columns}
-                guarded = update(assets).where(_GUARD).values(values)
-                statement = _PositionalStatement(guarded, self._dialect)
+                statement = _ValuesStatement(
+                    assets,
+                    {
+                        "b_asset_id": assets.c.asset_id,
+                        "b_project_id": assets.c.project_id,
+                        "b_source": assets.c.asset_state,
+                        "b_expected_version": assets.c.version,
+                        **{f"n_{name}": assets.c[name] for name in columns},
+                    },
+                    self._dialect,
+                    update=True,
+                )
             self._bulk_updates[columns] = statement
         return statement
 
@@ -584,23 +669,23 @@ class Repository:
         order: ColumnElement[Any],
         limit: int,
     ) -> list[AssetRow]:
-        """Up to ``limit`` rows matching ``due``, earliest first; on PostgreSQL, rows another
-        transaction holds (a sweeper writing them, a user moving them) are skipped."""
-        statement = decision_select().where(due).order_by(order).limit(limit)
-        if self.dialect_name == "postgresql":
-            statement = statement.with_for_update(of=assets, skip_locked=True)
-        return [row_from(record) for record in connection.execute(statement)]
+        """Up to ``limit`` rows matching ``due``, earliest first (a plain read: ``write_moves``
+        claims them).
 
-    def claim(self, connection: Connection, asset_ids: Sequence[str]) -> dict[str, int]:
-        """The current version of each of ``asset_ids``, locked for this transaction.
-
-        On PostgreSQL, rows another transaction holds are skipped (left out of the answer); on
-        SQLite the write transaction already holds the database.
+        Rows are read in bulk, so the columns are converted with their result processors applied
+        to the driver's rows directly, each enum value once per batch, instead of building a
+        SQLAlchemy ``Row`` per asset.
         """
-        statement = select(assets.c.asset_id, assets.c.version).where(assets.c.asset_id.in_(list(asset_ids)))
-        if self.dialect_name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
-        return {record.asset_id: record.version for record in connection.execute(statement)}
+        statement = decision_select().where(due).order_by(order).limit(limit)
+        result = connection.execute(statement)
+        processors = self._find_processors
+        records = result.cursor.fetchall()
+        result.close()
+        columns = [
+            values if process is None else _converted(values, process, memo=memo)
+            for values, (process, memo) in zip(zip(*records, strict=True), processors, strict=True)
+        ] if records else []
+        return [row_from(_Record(*record)) for record in zip(*columns, strict=True)]
 
     def count(self, connection: Connection, where: ColumnElement[bool]) -> int:
         return int(connection.execute(select(func.count()).select_from(assets).where(where)).scalar_one())
