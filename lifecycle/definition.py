@@ -380,7 +380,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         for cond, dest, wanted in _UPLOAD_TARGETS
     ),
     _edge(Event.REJECT_REVIEW, [_S.CREATING], _S.FAILED),
-    _edge(Event.TIME_OUT_UPLOAD, [_S.CREATING], _S.FAILED),
+    # An upload made in time and waiting for review has not run out of time.
+    _edge(Event.TIME_OUT_UPLOAD, [_S.CREATING], _S.FAILED, unless=["main_file_awaiting_review"]),
     # The tenant's switch.
     _edge(Event.ACTIVATE, [_S.UNACTIVED], _S.ACTIVED),
     _edge(Event.DEACTIVATE, [_S.ACTIVED], _S.UNACTIVED),

@@ -28,6 +28,7 @@ from lifecycle.errors import InvalidParameter, PermissionDenied, TransitionNotAl
 from lifecycle.inputs import check_actor
 
 HOLDING_STATES = frozenset({AssetState.BLOCK, AssetState.DELETING})
+_AWAITING_REVIEW = frozenset({FileState.UPLOADED, FileState.REVIEW})
 """States that hold an asset without ending it: the upload clock pauses here."""
 
 _REASON_EVENTS = frozenset(
@@ -161,7 +162,7 @@ def plan_move(
         )
     source, dest = row.state, edge.dest
     pre_freeze, pre_delete = _remember(row.facts, edge.remembers, dest)
-    deadline, time_left = _upload_clock(row, dest, now, upload_window)
+    deadline, time_left = _upload_clock(row, event, dest, now, upload_window)
 
     given_reason = request.reason or (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None)
     reason = given_reason if event in _REASON_EVENTS else row.reason
@@ -278,10 +279,13 @@ def _retention_clock(row: AssetRow, dest: AssetState, frozen_after: bool, now: d
 
 
 def _upload_clock(
-    row: AssetRow, dest: AssetState, now: datetime, upload_window: timedelta
+    row: AssetRow, event: Event, dest: AssetState, now: datetime, upload_window: timedelta
 ) -> tuple[datetime | None, int | None]:
-    """(deadline, time left) after a move: the upload window counts only time spent in CREATING."""
+    """(deadline, time left) after a move: the upload window counts only time spent in CREATING
+    waiting for the MAIN file; it stops for good once the file is uploaded for review."""
     source = row.state
+    if _MAIN_FILE_AFTER.get(event, row.facts.main_file_state) in _AWAITING_REVIEW:
+        return None, None
     if dest is AssetState.CREATING:
         if source is AssetState.CREATING:
             return row.upload_deadline, None

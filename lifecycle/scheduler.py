@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from lifecycle.actors import System
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, LifecycleError
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, SweepListener, SweepReport
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener, SweepReport
 
 DEFAULT_INTERVAL = timedelta(minutes=1)
 JOB_ID = "lifecycle-sweep"
@@ -49,12 +49,19 @@ class SweepScheduler:
         actor: System | None = None,
         listener: SweepListener | None = None,
         sweep_at_start: bool = True,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``, if given, is the sweep's stop signal too: setting it ends the sweep in flight
+        after its batch, as ``stop()`` does."""
         if not isinstance(interval, timedelta) or interval <= timedelta(0):
             raise InvalidParameter("interval", "must be a positive timedelta")
         jitter = interval / 10 if jitter is None else jitter
         if not isinstance(jitter, timedelta) or jitter < timedelta(0) or jitter >= interval:
             raise InvalidParameter("jitter", "must be a timedelta from zero up to the interval")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
         self.lifecycle = lifecycle
         self.interval = interval
         self.jitter = jitter
@@ -62,7 +69,7 @@ class SweepScheduler:
         self.actor = actor or System()
         self.listener = listener or SweepListener()
         self._sweep_at_start = sweep_at_start
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()
         self._sweeping = threading.Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self.trigger = IntervalTrigger(
@@ -79,6 +86,8 @@ class SweepScheduler:
         if self.running:
             return
         self._stop.clear()
+        # A scheduler that was shut down cannot run jobs again: each start gets a fresh one.
+        self._scheduler = BackgroundScheduler(timezone=UTC)
         options: dict[str, Any] = {}
         if self._sweep_at_start:
             options["next_run_time"] = datetime.now(UTC)
@@ -148,10 +157,17 @@ def run_blocking(
     """Sweep on schedule until SIGTERM, SIGINT (Ctrl-C) or ``stop``; then finish the batch in
     flight and return. Signal handlers are installed only when called from the main thread."""
     stop = stop or threading.Event()
+    sweep_stop = threading.Event()
     scheduler = SweepScheduler(
-        lifecycle, interval=interval, batch_size=batch_size, jitter=jitter, actor=actor, listener=listener
+        lifecycle,
+        interval=interval,
+        batch_size=batch_size,
+        jitter=jitter,
+        actor=actor,
+        listener=listener,
+        stop=sweep_stop,
     )
-    with _stopping_on_signals(stop):
+    with _stopping_on_signals(stop, sweep_stop):
         scheduler.start()
         try:
             stop.wait()
@@ -160,7 +176,9 @@ def run_blocking(
 
 
 @contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+def _stopping_on_signals(*events: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``events`` (the runner's wake-up and the sweep's stop signal, so the
+    sweep in flight stops after its batch at once); the previous handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -168,7 +186,8 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     previous = {number: signal.getsignal(number) for number in signals}
 
     def request_stop(_number: int, _frame: object) -> None:
-        stop.set()
+        for event in events:
+            event.set()
 
     for number in signals:
         signal.signal(number, request_stop)
@@ -176,4 +195,5 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            # None: a handler installed outside Python, which cannot be put back; use the default.
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)

@@ -70,6 +70,8 @@ def _apply(asset: RefAsset, event: str) -> RefAsset | None:  # noqa: PLR0911, PL
         if s == "CREATING" and asset.main_file in ("UPLOADED", "REVIEW"):
             return replace(asset, state=uploaded_state, main_file="CREATED")
         return None
+    if event == "time_out_upload" and asset.main_file in ("UPLOADED", "REVIEW"):
+        return None  # uploaded in time, waiting for review: the window no longer applies
     if event in ("fail_upload", "reject_review", "time_out_upload"):
         return replace(asset, state="FAILED", main_file="FAILED") if s == "CREATING" else None
     if event == "activate":

@@ -125,6 +125,7 @@ def test_stopping_lets_the_batch_in_flight_finish_and_starts_no_other(
     stopping = threading.Thread(target=stop)
     stopping.start()
     assert stop_called.wait(WAIT)
+    assert scheduler._stop.wait(WAIT)  # the sweep's stop signal is set before the batch goes on
     gate.release.set()
     stopping.join(WAIT)
     assert stop_returned.is_set() and not scheduler.running
@@ -142,6 +143,30 @@ def test_scheduler_settings_are_checked(lifecycle: Lifecycle) -> None:
     for jitter in (timedelta(seconds=-1), timedelta(minutes=1), 5):
         with pytest.raises(InvalidParameter, match="jitter"):
             SweepScheduler(lifecycle, interval=timedelta(minutes=1), jitter=jitter)  # type: ignore[arg-type]
+    for size in (0, 10_001, True, "5"):
+        with pytest.raises(InvalidParameter, match="batch_size"):
+            SweepScheduler(lifecycle, batch_size=size)  # type: ignore[arg-type]
+
+
+def test_a_stopped_scheduler_sweeps_again_when_started_again(
+    lifecycle: Lifecycle, clock: ManualClock
+) -> None:
+    first, second = _Gate(), _Gate()
+    first.release.set()
+    second.release.set()
+    scheduler = SweepScheduler(lifecycle, listener=first)
+    scheduler.start()
+    assert first.done.wait(WAIT)
+    scheduler.stop()
+    ids = _due_assets(lifecycle, clock, 2)
+    scheduler.listener = second
+    scheduler.start()
+    try:
+        assert second.done.wait(WAIT)
+    finally:
+        scheduler.stop()
+    assert second.reports[0].moved == 2
+    assert _states(lifecycle, ids) == [AssetState.FAILED] * 2
 
 
 def test_run_blocking_returns_after_its_stop_is_set(lifecycle: Lifecycle, clock: ManualClock) -> None:
@@ -161,6 +186,7 @@ def test_run_blocking_returns_after_its_stop_is_set(lifecycle: Lifecycle, clock:
 CHILD = textwrap.dedent(
     """
     import sys
+    import threading
     from datetime import UTC, datetime, timedelta
 
     import structlog
@@ -177,13 +203,21 @@ CHILD = textwrap.dedent(
     for _ in range(10):
         lifecycle.create_asset(Tenant("t"), new_asset())
     clock.advance(timedelta(days=2))
+    stop = threading.Event()
 
     class Pause(SweepListener):
+        paused = False
+
         def found(self, rule, asset_ids):
+            if self.paused:
+                return
+            self.paused = True
             print("FOUND", flush=True)
             sys.stdin.readline()
+            # Go on with the batch only once SIGTERM has been handled.
+            assert stop.wait(30), "SIGTERM was not handled"
 
-    run_blocking(lifecycle, batch_size=4, listener=Pause())
+    run_blocking(lifecycle, batch_size=4, listener=Pause(), stop=stop)
     print("RETURNED", lifecycle.due_counts()["upload_timeout"], flush=True)
     """
 )
@@ -206,10 +240,8 @@ def test_sigterm_stops_the_blocking_runner_after_the_batch_in_flight(tmp_path: P
                 pass
             assert line.strip() == "FOUND"
             child.send_signal(signal.SIGTERM)
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            output = child.stdout.read()
-            assert child.wait(WAIT) == 0
+            output, _ = child.communicate("go\n", timeout=WAIT)
+            assert child.returncode == 0
         finally:
             child.kill()
     assert "RETURNED 6" in output, output

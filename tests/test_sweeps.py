@@ -108,6 +108,23 @@ def test_an_uploaded_or_failed_asset_is_not_timed_out(
     assert _state(lifecycle, tenant, cancelled.asset_id) is AssetState.FAILED
 
 
+def test_an_upload_waiting_for_review_is_not_timed_out(
+    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, platform: Platform, system: System
+) -> None:
+    asset = lifecycle.create_asset(tenant, new_asset(review_required=True))
+    clock.advance(HOUR)
+    lifecycle.confirm_upload(tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED)
+    assert lifecycle.get_asset(tenant, asset.asset_id).upload_deadline is None, "the window stopped"
+    lifecycle.freeze(platform, asset.asset_id)
+    lifecycle.unfreeze(platform, asset.asset_id)
+    clock.advance(10 * DAY)
+    assert lifecycle.sweep().moved == 0, "uploaded in time; the review may take longer"
+    with pytest.raises(TransitionNotAllowed):
+        lifecycle.fire(system, asset.asset_id, Event.TIME_OUT_UPLOAD)
+    lifecycle.pass_review(platform, asset.asset_id)
+    assert _state(lifecycle, tenant, asset.asset_id) is AssetState.UNACTIVED
+
+
 def test_a_frozen_upload_keeps_its_time_left_and_times_out_after_the_unfreeze(
     lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, platform: Platform
 ) -> None:
@@ -228,7 +245,7 @@ def test_a_planned_operation_happens_at_its_time_through_the_usual_transition(
     last = lifecycle.history(tenant, asset_id)[-1]
     assert (last.actor_kind, last.reason) == (Role.SYSTEM, f"planned {operation.value} operation")
     clock.advance(HOUR)
-    assert lifecycle.sweep().rule("planned_freeze").moved == 0
+    assert lifecycle.sweep().moved == 0
 
 
 def test_a_plan_whose_asset_is_frozen_waits_and_fires_after_the_unfreeze(
