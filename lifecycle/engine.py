@@ -76,7 +76,7 @@ from lifecycle.results import (
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine, transaction
 from lifecycle.store.repository import Repository
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, Sweeper, SweepListener, SweepReport
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport, check_batch_size
 
 DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
@@ -714,10 +714,7 @@ class Lifecycle:
         ``stop``, once set, ends the sweep after the batch in flight.
         """
         as_of = self._as_of(as_of)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
+        check_batch_size(batch_size)
         actor = actor or System()
         self._require(actor, Role.SYSTEM, "sweep")
         return self._sweeper.sweep(

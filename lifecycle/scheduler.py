@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from lifecycle.actors import System
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, LifecycleError
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener, SweepReport
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, SweepListener, SweepReport, check_batch_size
 
 DEFAULT_INTERVAL = timedelta(minutes=1)
 JOB_ID = "lifecycle-sweep"
@@ -58,10 +58,7 @@ class SweepScheduler:
         jitter = interval / 10 if jitter is None else jitter
         if not isinstance(jitter, timedelta) or jitter < timedelta(0) or jitter >= interval:
             raise InvalidParameter("jitter", "must be a timedelta from zero up to the interval")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
+        check_batch_size(batch_size)
         self.lifecycle = lifecycle
         self.interval = interval
         self.jitter = jitter

@@ -31,13 +31,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from lifecycle.actors import System
 from lifecycle.clock import Clock, as_utc
 from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
-from lifecycle.errors import InvalidDefinition, TransitionNotAllowed
+from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
 from lifecycle.store.database import transaction
 from lifecycle.store.repository import Repository, assets
 
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 10_000
+
+
+def check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size <= MAX_BATCH_SIZE:
+        return batch_size
+    raise InvalidParameter("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}")
 
 
 class SweepListener:

@@ -130,13 +130,21 @@ def decision_select() -> Select[Any]:
     )
 
 
-_GUARD = and_(
-    assets.c.asset_id == bindparam("b_asset_id"),
-    assets.c.project_id == bindparam("b_project_id"),
-    assets.c.asset_state == bindparam("b_source", type_=assets.c.asset_state.type),
-    assets.c.version == bindparam("b_expected_version"),
-)
-"""The guard of every state change: the asset, its tenant, and the state and version it was read at."""
+_GUARD_COLUMNS: dict[str, Column[Any]] = {
+    "b_asset_id": assets.c.asset_id,
+    "b_project_id": assets.c.project_id,
+    "b_source": assets.c.asset_state,
+    "b_expected_version": assets.c.version,
+}
+"""The guard of every state change: the asset, its tenant, and the state and version it was read at
+(parameter name: the column it must equal)."""
+
+_GUARD = and_(*(column == bindparam(name, type_=column.type) for name, column in _GUARD_COLUMNS.items()))
+
+
+def _guard_sql(table: str, value: dict[str, str]) -> str:
+    """The guard in SQL text, ``table``'s columns against the expressions in ``value``."""
+    return " AND ".join(f"{table}.{column.name} = {value[name]}" for name, column in _GUARD_COLUMNS.items())
 
 _ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at"})
 
@@ -196,6 +204,8 @@ _Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  
 
 
 def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
+    """``values`` through a bind or result processor; with ``memo``, each distinct value once
+    (a batch repeats most values: its ``now``, reasons, states)."""
     if not memo:
         return [None if value is None else process(value) for value in values]
     seen: dict[Any, Any] = {None: None}
@@ -246,11 +256,7 @@ def _facts(
 
 
 class _Processors:
-    """Bind processors per parameter, applied once per distinct value of a batch.
-
-    A batch repeats most values (the same ``now``, reason, states), and converting a datetime for
-    SQLite costs microseconds, so the conversions are memoised for the batch.
-    """
+    """Bind processors per parameter, applied once per distinct value of a batch."""
 
     def __init__(self, types: dict[str, Any], dialect: Dialect) -> None:
         self.names = list(types)
@@ -260,17 +266,14 @@ class _Processors:
         result: list[list[Any]] = []
         for name, process in zip(self.names, self.processors, strict=True):
             values = [row[name] for row in params]
-            if process is not None:
-                memo: dict[Any, Any] = {None: None}
-                values = [memo[v] if v in memo else memo.setdefault(v, process(v)) for v in values]
-            result.append(values)
+            result.append(values if process is None else _converted(values, process, memo=True))
         return result
 
 
 class _ValuesStatement:
-    """SQLite: the guarded writes of a batch as ``WITH v(...) AS (VALUES (...), ...) UPDATE … FROM
-    v WHERE <guard>``, or its audit rows as one multi-row ``INSERT``, in chunks that stay within
-    SQLite's limit on parameters per statement."""
+    """SQLite: the guarded writes of a batch as ``UPDATE … FROM (VALUES (...), ...) AS v WHERE
+    <guard> RETURNING asset_id``, or its audit rows as one multi-row ``INSERT``, in chunks that
+    stay within SQLite's limit on parameters per statement."""
 
     MAX_PARAMETERS = 32_766
 
@@ -295,11 +298,7 @@ class _ValuesStatement:
         table = self._table.name
         return (
             f"UPDATE {table} SET {sets} FROM (VALUES {placeholders}) AS v"  # noqa: S608
-            f" WHERE {table}.asset_id = {column['b_asset_id']}"
-            f" AND {table}.project_id = {column['b_project_id']}"
-            f" AND {table}.asset_state = {column['b_source']}"
-            f" AND {table}.version = {column['b_expected_version']}"
-            f" RETURNING {table}.asset_id"
+            f" WHERE {_guard_sql(table, column)} RETURNING {table}.asset_id"
         )
 
     def execute(self, connection: Connection, params: Sequence[dict[str, Any]]) -> set[str]:
@@ -317,24 +316,19 @@ class _ValuesStatement:
 class _UnnestStatement:
     """PostgreSQL: the claim and the guarded writes of a whole batch as one statement.
 
-    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), locked AS (SELECT … FOR UPDATE
-    SKIP LOCKED), moved AS (UPDATE lifecycle_assets … FROM v JOIN locked WHERE asset_id,
-    project_id, asset_state, version match v), audited AS (INSERT INTO lifecycle_audit SELECT …
-    FROM v JOIN moved) SELECT <how many were locked>, <the ids moved>``: rows another transaction
-    holds are passed over (never waited for, so sweepers cannot deadlock), and the rest get the
-    same guard as the single write.
+    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), locked AS (SELECT … WHERE
+    asset_id = ANY(:ids) FOR UPDATE SKIP LOCKED), moved AS (UPDATE lifecycle_assets … FROM v WHERE
+    asset_id is locked AND <guard against v>), audited AS (INSERT INTO lifecycle_audit SELECT … FROM
+    v JOIN moved) SELECT <how many were locked>, <the ids moved>``: rows another transaction holds
+    are passed over (never waited for, so sweepers cannot deadlock), and the rest get the same
+    guard as the single write. The claim is a primary-key lookup by array, so the plan stays index
+    lookups however large the table.
     """
 
     def __init__(self, moved_columns: Sequence[str], dialect: Dialect) -> None:
-        guard = {
-            "b_asset_id": assets.c.asset_id,
-            "b_project_id": assets.c.project_id,
-            "b_source": assets.c.asset_state,
-            "b_expected_version": assets.c.version,
-        }
         moved = {f"n_{name}": assets.c[name] for name in moved_columns}
         audited = {f"a_{name}": audit.c[name] for name in _AUDIT_COLUMNS}
-        sources = {**guard, **moved, **audited}
+        sources = {**_GUARD_COLUMNS, **moved, **audited}
         self._processors = _Processors({name: column.type for name, column in sources.items()}, dialect)
         arrays = ", ".join(
             f"CAST(:{name} AS {column.type.compile(dialect=dialect)}[])" for name, column in sources.items()
@@ -347,8 +341,7 @@ class _UnnestStatement:
             "  FOR UPDATE SKIP LOCKED),"
             f" moved AS (UPDATE {assets.name} AS a SET {sets}"
             " FROM v WHERE a.asset_id = ANY(ARRAY(SELECT asset_id FROM locked))"
-            " AND a.asset_id = v.b_asset_id AND a.project_id = v.b_project_id"
-            " AND a.asset_state = v.b_source AND a.version = v.b_expected_version"
+            f" AND {_guard_sql('a', {name: f'v.{name}' for name in _GUARD_COLUMNS})}"
             " RETURNING a.asset_id),"
             f" audited AS (INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)})"
             f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}"
@@ -524,18 +517,8 @@ class Repository:
             if self.dialect_name == "postgresql":
                 statement = _UnnestStatement(columns, self._dialect)
             else:
-                statement = _ValuesStatement(
-                    assets,
-                    {
-                        "b_asset_id": assets.c.asset_id,
-                        "b_project_id": assets.c.project_id,
-                        "b_source": assets.c.asset_state,
-                        "b_expected_version": assets.c.version,
-                        **{f"n_{name}": assets.c[name] for name in columns},
-                    },
-                    self._dialect,
-                    update=True,
-                )
+                moved = {f"n_{name}": assets.c[name] for name in columns}
+                statement = _ValuesStatement(assets, {**_GUARD_COLUMNS, **moved}, self._dialect, update=True)
             self._bulk_updates[columns] = statement
         return statement
 
