@@ -8,6 +8,10 @@ a dictionary lookup: no state-machine object is ever built per asset.
 Returns to remembered states (restore, unfreeze) and the activate-on-upload choice are
 conditional edges: one edge per possible target, guarded by a named condition over the asset's
 ``AssetFacts``. The conditions are pure functions registered in ``CONDITIONS``.
+
+Files have a machine of their own, ``FILE_TRANSITIONS``, defined here too: the MAIN file follows
+its asset's moves, the other files move on their own upload confirmations, and every file is
+deleted with its asset. The engine's file moves are derived from it.
 """
 
 from __future__ import annotations
@@ -499,6 +503,103 @@ TIME_RULES: tuple[TimeRule, ...] = (
 such as an upload timeout followed by a planned delete)."""
 
 
+class FileScope(enum.Enum):
+    """Which of an asset's files a file transition moves."""
+
+    MAIN = "MAIN"
+    """The MAIN file: it follows its asset's moves."""
+    OTHER = "other"
+    """Every file but MAIN: each moves only on its own upload's confirmation."""
+    ALL = "all"
+    """Every file of the asset."""
+
+
+class Declared(enum.Enum):
+    """How a file reported uploaded compares with its declaration (size, MD5, name)."""
+
+    MATCHES = "matches its declaration"
+    DIFFERS = "differs from its declaration"
+
+
+@dataclass(frozen=True, slots=True)
+class FileTransition:
+    """One edge of the file machine: ``cause`` moves ``files`` from any of ``sources`` to ``dest``.
+
+    The cause is an asset ``Event`` (the MAIN file follows its asset's move), an ``UploadResult``
+    (a confirm-upload call reporting on a file other than MAIN), or an ``AssetState`` (the asset
+    entering that state, whatever event took it there).
+    """
+
+    cause: Event | UploadResult | AssetState
+    sources: frozenset[FileState]
+    dest: FileState
+    files: FileScope
+    declared: Declared | None = None
+    """For an upload reported CREATED: only when the upload matches (or differs from) what was
+    declared at creation; None where the declaration is not compared."""
+    asset_states: frozenset[AssetState] | None = None
+    """For a confirmation: the asset states that accept it. None where the cause is the asset's
+    own move (the asset table decides)."""
+
+
+def _file_edge(
+    cause: Event | UploadResult | AssetState,
+    sources: Iterable[FileState],
+    dest: FileState,
+    files: FileScope,
+    *,
+    declared: Declared | None = None,
+    asset_states: Iterable[AssetState] | None = None,
+) -> FileTransition:
+    return FileTransition(
+        cause,
+        frozenset(sources),
+        dest,
+        files,
+        declared,
+        None if asset_states is None else frozenset(asset_states),
+    )
+
+
+_F = FileState
+FILE_INITIAL_STATE = FileState.CREATING
+FILE_FINAL_STATES = frozenset({FileState.DELETED})
+
+FILE_TRANSITIONS: tuple[FileTransition, ...] = (
+    # The MAIN file follows its asset out of CREATING. (REVIEW also counts as awaiting review in
+    # ``main_file_awaiting_review``, but no move makes a file REVIEW.)
+    _file_edge(Event.ACCEPT_UPLOAD, _AWAITING_UPLOAD, _F.CREATED, FileScope.MAIN),
+    _file_edge(Event.SUBMIT_FOR_REVIEW, _AWAITING_UPLOAD, _F.UPLOADED, FileScope.MAIN),
+    _file_edge(Event.CANCEL_UPLOAD, _AWAITING_UPLOAD, _F.CANCELLED, FileScope.MAIN),
+    _file_edge(Event.FAIL_UPLOAD, [*_AWAITING_UPLOAD, _F.UPLOADED], _F.FAILED, FileScope.MAIN),
+    _file_edge(Event.PASS_REVIEW, [_F.UPLOADED], _F.CREATED, FileScope.MAIN),
+    _file_edge(Event.REJECT_REVIEW, [*_AWAITING_UPLOAD, _F.UPLOADED], _F.FAILED, FileScope.MAIN),
+    _file_edge(Event.TIME_OUT_UPLOAD, _AWAITING_UPLOAD, _F.FAILED, FileScope.MAIN),
+    # The other files move on their own confirmations, never the asset, while it is live (neither
+    # frozen nor in the recycle bin). An upload that differs from its declaration fails the file.
+    *(
+        _file_edge(
+            result, _AWAITING_UPLOAD, dest, FileScope.OTHER, declared=declared, asset_states=LIVE_STATES
+        )
+        for result, dest, declared in (
+            (UploadResult.CREATED, _F.CREATED, Declared.MATCHES),
+            (UploadResult.CREATED, _F.FAILED, Declared.DIFFERS),
+            (UploadResult.FAILED, _F.FAILED, None),
+            (UploadResult.CANCELLED, _F.CANCELLED, None),
+        )
+    ),
+    # Deleted for good: every file goes with its asset, whatever its state.
+    _file_edge(
+        AssetState.DELETED,
+        [_F.CREATING, _F.UPLOADED, _F.CREATED, _F.FAILED, _F.CANCELLED],
+        _F.DELETED,
+        FileScope.ALL,
+    ),
+)
+"""The file machine. File states no edge mentions (REVIEW, DELETING, BLOCK: the platform's
+enum has them) are not used by the engine."""
+
+
 @dataclass(frozen=True)
 class Definition:
     """A validated lifecycle: the machine built from a table, and the index decisions use."""
@@ -508,6 +609,7 @@ class Definition:
     machine: Machine
     _index: Mapping[tuple[Event, AssetState], tuple[Transition, ...]] = field(repr=False)
     time_rules: tuple[TimeRule, ...] = ()
+    file_transitions: tuple[FileTransition, ...] = ()
 
     def resolve(self, event: Event, facts: AssetFacts) -> Transition | None:
         """The edge ``event`` takes from ``facts``, or None where the table refuses it."""
@@ -533,6 +635,29 @@ class Definition:
         """Every state some edge of ``event`` leaves from."""
         return frozenset(state for edge in self.transitions if edge.event is event for state in edge.sources)
 
+    def main_file_moves(self) -> dict[Event, FileState]:
+        """The MAIN file's state after each asset event that moves it (the others leave it alone)."""
+        return {
+            edge.cause: edge.dest
+            for edge in self.file_transitions
+            if edge.files is FileScope.MAIN and isinstance(edge.cause, Event)
+        }
+
+    def confirmation(self, result: UploadResult, declared: Declared) -> FileTransition:
+        """The file transition a confirm-upload of a file other than MAIN makes."""
+        return next(
+            edge
+            for edge in self.file_transitions
+            if edge.files is FileScope.OTHER and edge.cause is result and edge.declared in (None, declared)
+        )
+
+    def unused_file_states(self) -> list[FileState]:
+        """File states of the platform's enum that no file transition reaches or leaves."""
+        used = {FILE_INITIAL_STATE}
+        for edge in self.file_transitions:
+            used |= {*edge.sources, edge.dest}
+        return [state for state in FileState if state not in used]
+
     def rule_states(self, rule: TimeRule) -> frozenset[AssetState]:
         """The states a time rule looks at: where its event may fire, BLOCK aside (time never
         moves a frozen asset)."""
@@ -546,6 +671,7 @@ def build_definition(
     initial: AssetState = INITIAL_STATE,
     final: frozenset[AssetState] = FINAL_STATES,
     time_rules: Sequence[TimeRule] = TIME_RULES,
+    file_transitions: Sequence[FileTransition] = FILE_TRANSITIONS,
 ) -> Definition:
     """Load a table into a ``transitions.Machine`` and check it; raise ``InvalidDefinition``."""
     machine = Machine(
@@ -567,6 +693,7 @@ def build_definition(
     specs = {spec.event: spec for spec in events}
     _check(transitions, specs, initial, final)
     _check_time_rules(time_rules, transitions, specs)
+    _check_file_transitions(file_transitions, specs)
 
     # The index is read back from the machine, so what decides is what was loaded.
     by_key: dict[tuple[Event, AssetState], list[Transition]] = {}
@@ -586,7 +713,7 @@ def build_definition(
                 edge = loaded[(event, source, dest, conditions, unless)]
                 by_key.setdefault((event, source), []).append(edge)
     index = {key: tuple(edges) for key, edges in by_key.items()}
-    return Definition(tuple(transitions), specs, machine, index, tuple(time_rules))
+    return Definition(tuple(transitions), specs, machine, index, tuple(time_rules), tuple(file_transitions))
 
 
 def _check(
@@ -648,6 +775,47 @@ def _check_time_rules(
     )
     if unruled:
         problems.append(f"time-driven events without a time rule: {', '.join(unruled)}")
+    if problems:
+        raise InvalidDefinition("; ".join(problems))
+
+
+def _check_file_transitions(edges: Sequence[FileTransition], specs: Mapping[Event, EventSpec]) -> None:
+    problems: list[str] = []
+    causes = {
+        FileScope.MAIN: (Event, "an asset event"),
+        FileScope.OTHER: (UploadResult, "an upload result"),
+        FileScope.ALL: (AssetState, "an asset state"),
+    }
+    for edge in edges:
+        kind, described = causes[edge.files]
+        if not isinstance(edge.cause, kind):
+            problems.append(
+                f"file transition to {edge.dest.value}: {edge.files.value} files move on {described}"
+            )
+        if isinstance(edge.cause, Event) and edge.cause not in specs:
+            problems.append(f"file transition on '{edge.cause.value}': no such event in the table")
+        if edge.declared is not None and edge.cause is not UploadResult.CREATED:
+            problems.append(
+                f"file transition to {edge.dest.value}: only an upload reported CREATED is compared"
+            )
+        if (edge.asset_states is None) != (edge.files is not FileScope.OTHER):
+            problems.append(
+                f"file transition to {edge.dest.value}: asset states go with confirmations, and only then"
+            )
+    main_events = [edge.cause.value for edge in edges if edge.files is FileScope.MAIN]
+    twice = sorted({event for event in main_events if main_events.count(event) > 1})
+    if twice:
+        problems.append(f"events moving the MAIN file twice: {', '.join(twice)}")
+    for result in UploadResult:
+        declared = sorted(
+            (edge.declared.value if edge.declared else "always")
+            for edge in edges
+            if edge.files is FileScope.OTHER and edge.cause is result
+        )
+        if declared not in (["always"], sorted(d.value for d in Declared)):
+            problems.append(
+                f"confirmations of {result.value}: one, or one per declaration check (found {declared})"
+            )
     if problems:
         raise InvalidDefinition("; ".join(problems))
 

@@ -28,6 +28,7 @@ from lifecycle.definition import (
     AssetState,
     BatchAction,
     BlockScope,
+    Declared,
     Definition,
     Event,
     FailType,
@@ -445,7 +446,8 @@ class Lifecycle:
         mismatches: list[str],
         reason: str | None,
     ) -> UploadConfirmed:
-        if row.state not in LIVE_STATES:
+        edge = self.definition.confirmation(result, Declared.DIFFERS if mismatches else Declared.MATCHES)
+        if edge.asset_states is not None and row.state not in edge.asset_states:
             raise TransitionNotAllowed(
                 row.asset_id,
                 Event.ACCEPT_UPLOAD,
@@ -453,17 +455,12 @@ class Lifecycle:
                 self.definition.allowed_events(row.facts),
                 "files of a frozen or deleted asset cannot be uploaded",
             )
-        state = {
-            UploadResult.CREATED: FileState.CREATED,
-            UploadResult.FAILED: FileState.FAILED,
-            UploadResult.CANCELLED: FileState.CANCELLED,
-        }[result]
-        if result is UploadResult.CREATED and mismatches:
-            state, reason = FileState.FAILED, _mismatch_reason("file", mismatches)
+        state = edge.dest
+        if edge.declared is Declared.DIFFERS:
+            reason = _mismatch_reason("file", mismatches)
         now = self._now()
-        expected = (FileState.CREATING, FileState.CANCELLED)
         if not self._repo.set_file_state(
-            connection, row.asset_id, file_row.file_id, expected, state, reason, now
+            connection, row.asset_id, file_row.file_id, edge.sources, state, reason, now
         ):
             raise InvalidParameter(
                 "file_id", f"file {file_row.file_id} is {file_row.state.value}, not awaiting upload"

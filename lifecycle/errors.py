@@ -169,6 +169,19 @@ class MissingDependency(LifecycleError):
         super().__init__(f"{package} is not installed: pip install 'lifecycle[{extra}]'")
 
 
+class MissingProgram(LifecycleError):
+    """An external program this feature needs is not on the PATH."""
+
+    code = "LIFECYCLE.MISSING_DEPENDENCY"
+    http_status = 500
+
+    def __init__(self, program: str, needed_for: str, install: str) -> None:
+        self.program = program
+        self.needed_for = needed_for
+        self.install = install
+        super().__init__(f"{program} is not on the PATH; {needed_for} needs it: {install}")
+
+
 class FileNotFound(LifecycleError):
     """Not Found."""
 

@@ -42,16 +42,8 @@ _REASON_EVENTS = frozenset(
 )
 """Events whose cause is the asset's ``reason`` ("freezing, unfreezing, and failure causes")."""
 
-_MAIN_FILE_AFTER: dict[Event, FileState] = {
-    Event.ACCEPT_UPLOAD: FileState.CREATED,
-    Event.PASS_REVIEW: FileState.CREATED,
-    Event.SUBMIT_FOR_REVIEW: FileState.UPLOADED,
-    Event.CANCEL_UPLOAD: FileState.CANCELLED,
-    Event.FAIL_UPLOAD: FileState.FAILED,
-    Event.REJECT_REVIEW: FileState.FAILED,
-    Event.TIME_OUT_UPLOAD: FileState.FAILED,
-}
-
+_MAIN_FILE_AFTER: dict[Event, FileState] = DEFINITION.main_file_moves()
+"""The MAIN file's state after each asset event that moves it (``FILE_TRANSITIONS``)."""
 
 
 @dataclass(frozen=True, slots=True)
