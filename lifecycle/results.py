@@ -7,8 +7,9 @@ value are left out, as in the platform's example response.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row
@@ -32,6 +33,15 @@ T = TypeVar("T")
 def api_time(moment: datetime) -> str:
     """The platform's time format: ``2021-10-30T12:30:35Z``."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audit_time(moment: datetime) -> str:
+    """Full precision for records of what happened: ``2021-10-30T12:30:35.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _value(member: enum.Enum | None) -> Any:
+    return None if member is None else member.value
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +217,21 @@ class Transitioned:
             replayed=replayed,
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """A stable shape: every key always present (null where nothing applies)."""
+        return {
+            "asset_id": self.asset_id,
+            "project_id": self.project_id,
+            "event": self.event.value,
+            "from_state": self.from_state.value,
+            "to_state": self.to_state.value,
+            "version": self.version,
+            "pre_freeze_state": _value(self.pre_freeze_state),
+            "pre_delete_state": _value(self.pre_delete_state),
+            "occurred_at": audit_time(self.occurred_at),
+            "replayed": self.replayed,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class UploadConfirmed:
@@ -214,6 +239,12 @@ class UploadConfirmed:
 
     file: AssetFile
     transition: Transitioned | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file.to_details(),
+            "transition": None if self.transition is None else self.transition.to_json(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +285,23 @@ class AuditEntry:
             pre_delete_state=row.pre_delete_state,
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """A stable shape: every key always present (null where nothing applies)."""
+        return {
+            "seq": self.seq,
+            "event": self.event.value,
+            "from_state": _value(self.from_state),
+            "to_state": self.to_state.value,
+            "actor_kind": self.actor_kind.value,
+            "actor_id": self.actor_id,
+            "reason": self.reason,
+            "fail_type": _value(self.fail_type),
+            "request_id": self.request_id,
+            "occurred_at": audit_time(self.occurred_at),
+            "pre_freeze_state": _value(self.pre_freeze_state),
+            "pre_delete_state": _value(self.pre_delete_state),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -277,6 +325,16 @@ class BatchResult:
     def succeeded(self) -> bool:
         return self.status == "SUCCESS"
 
+    def to_json(self) -> dict[str, Any]:
+        """The platform's per-asset answer, plus the move made: every key always present."""
+        return {
+            "asset_id": self.asset_id,
+            "status": self.status,
+            "error_code": self.error_code,
+            "error_msg": self.error_msg,
+            "transition": None if self.transition is None else self.transition.to_json(),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TenantOperation:
@@ -287,6 +345,14 @@ class TenantOperation:
     moved: tuple[Transitioned, ...]
     skipped: tuple[tuple[str, str], ...]
     """(asset_id, why) for each asset the operation left alone."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "event": self.event.value,
+            "moved": [transition.to_json() for transition in self.moved],
+            "skipped": [{"asset_id": asset_id, "reason": why} for asset_id, why in self.skipped],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,3 +382,18 @@ class UnfreezeApplication:
             decided_at=row.decided_at,
             decision_reason=row.decision_reason,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """A stable shape: every key always present (null until decided)."""
+        return {
+            "application_id": self.application_id,
+            "asset_id": self.asset_id,
+            "project_id": self.project_id,
+            "state": self.state.value,
+            "reason": self.reason,
+            "applied_by": self.applied_by,
+            "applied_at": audit_time(self.applied_at),
+            "decided_by": self.decided_by,
+            "decided_at": None if self.decided_at is None else audit_time(self.decided_at),
+            "decision_reason": self.decision_reason,
+        }

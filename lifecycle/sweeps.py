@@ -33,6 +33,7 @@ from lifecycle.clock import Clock, as_utc
 from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
 from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
+from lifecycle.results import audit_time
 from lifecycle.store.database import transaction
 from lifecycle.store.repository import Repository, assets
 
@@ -78,6 +79,17 @@ class RuleReport:
     """Found due, but the transition table refused the move: reported, not moved."""
     seconds: float
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "event": self.event.value,
+            "moved": self.moved,
+            "changed": self.changed,
+            "busy": self.busy,
+            "refused": self.refused,
+            "seconds": round(self.seconds, 6),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SweepReport:
@@ -95,6 +107,16 @@ class SweepReport:
 
     def rule(self, name: str) -> RuleReport:
         return next(report for report in self.rules if report.rule == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": audit_time(self.as_of),
+            "moved": self.moved,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 6),
+            "stopped": self.stopped,
+            "rules": [report.to_json() for report in self.rules],
+        }
 
 
 @dataclass

@@ -1,0 +1,985 @@
+"""``lifecycle``, the admin script: every operation of the engine, for the platform's operators.
+
+Built on click (commands, options, validation) and rich (tables, progress). Who acts is always
+explicit (``--tenant`` or ``--operator``) and lands in the audit trail. Tables by default;
+``--json`` prints the documented shapes (docs/cli.md). Errors are one line on stderr with the
+platform's error code, and a distinct exit code per kind of failure (``ExitCode``).
+
+This is an application, so unlike the library it configures logging: human-readable lines on
+stderr, or JSON lines with ``--log-json``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TextIO, TypeVar
+
+import click
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import exc as sqlalchemy_errors
+
+from lifecycle import render
+from lifecycle.actors import Actor, Platform, Tenant
+from lifecycle.definition import (
+    ApplicationState,
+    AssetState,
+    AssetType,
+    BatchAction,
+    FailType,
+    FileCategory,
+    PlannedOperation,
+    TimeRule,
+    UploadResult,
+)
+from lifecycle.engine import DEFAULT_DATABASE_URL, MAX_PAGE, Lifecycle
+from lifecycle.errors import Conflict, LifecycleError, StoreUnavailable
+from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.scheduler import DEFAULT_INTERVAL, run_blocking
+from lifecycle.store import schema
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener, SweepReport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DATABASE_ENV = "LIFECYCLE_DATABASE_URL"
+OPERATOR_ENV = "LIFECYCLE_OPERATOR"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ExitCode(enum.IntEnum):
+    """What the admin script's exit status means; scripts can tell the failures apart."""
+
+    OK = 0
+    INTERNAL_ERROR = 1
+    INVALID_INPUT = 2
+    NOT_FOUND = 3
+    PERMISSION_DENIED = 4
+    REFUSED = 5
+    CONFLICT = 6
+    UNAVAILABLE = 7
+    BATCH_INCOMPLETE = 8
+    INTERRUPTED = 130
+
+
+EXIT_CODE_HELP = """\b
+Exit codes:
+  0  done
+  1  internal error (a bug: please report it)
+  2  invalid input (a bad option, argument or value)
+  3  not found (no such asset, file or application, or another tenant's)
+  4  permission denied (this actor's role may not do this)
+  5  refused transition (the asset's state does not allow it)
+  6  conflict (the asset changed meanwhile; nothing was written)
+  7  database unavailable, or its schema is not up to date
+  8  a batch action failed for some of its assets (each result is printed)
+  130  interrupted (Ctrl-C) before the command finished; a move is all or nothing"""
+
+_EXIT_CODES_BY_STATUS = {
+    400: ExitCode.INVALID_INPUT,
+    403: ExitCode.PERMISSION_DENIED,
+    404: ExitCode.NOT_FOUND,
+    409: ExitCode.REFUSED,
+}
+
+
+def exit_code_for(error: LifecycleError) -> ExitCode:
+    """The exit code of an engine error, from the HTTP status it carries (409 is a refusal of the
+    asset's state, except a lost race, which is a conflict); 5xx: the database or the install."""
+    if isinstance(error, Conflict):
+        return ExitCode.CONFLICT
+    return _EXIT_CODES_BY_STATUS.get(error.http_status, ExitCode.UNAVAILABLE)
+
+
+def _fail(code: ExitCode, error_code: str, message: str) -> NoReturn:
+    click.echo(f"error {error_code}: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+class AdminScript(click.Group):
+    """The root command: turns every failure into one line on stderr and an ``ExitCode``."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        try:
+            result = super().main(
+                args, prog_name or "lifecycle", complete_var, standalone_mode=False, **extra
+            )
+        except click.UsageError as error:
+            hint = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
+            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", error.format_message() + hint)
+        except click.Abort:
+            _fail(ExitCode.INTERRUPTED, "LIFECYCLE.INTERRUPTED", "interrupted")
+        except click.ClickException as error:
+            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", error.format_message())
+        except LifecycleError as error:
+            _fail(exit_code_for(error), error.code, error.message)
+        except sqlalchemy_errors.ArgumentError as error:
+            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", f"invalid database URL: {error}")
+        except sqlalchemy_errors.SQLAlchemyError as error:
+            _fail(ExitCode.UNAVAILABLE, StoreUnavailable.code, f"the database failed: {error}")
+        except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for operators
+            _fail(ExitCode.INTERNAL_ERROR, "LIFECYCLE.INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+        sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+# Session and output ---------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """What every command shares: the database URL and, once opened, the engine."""
+
+    database_url: str
+    _lifecycle: Lifecycle | None = field(default=None, repr=False)
+
+    def lifecycle(self, *, check_schema: bool = True) -> Lifecycle:
+        if self._lifecycle is None:
+            self._lifecycle = Lifecycle(self.database_url)
+            if check_schema:
+                self._lifecycle.check_schema()
+        return self._lifecycle
+
+    def close(self) -> None:
+        if self._lifecycle is not None:
+            self._lifecycle.close()
+
+
+def _session() -> Session:
+    return click.get_current_context().find_object(Session) or _missing_session()
+
+
+def _missing_session() -> NoReturn:
+    raise click.UsageError("run through the lifecycle command")
+
+
+def _engine() -> Lifecycle:
+    return _session().lifecycle()
+
+
+def _stdout() -> Console:
+    return render.console(sys.stdout)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def configure_logging(*, json_lines: bool, level: str, stream: TextIO) -> None:
+    """The admin script's logging: structlog to stderr, human-readable or JSON lines."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([structlog.processors.dict_tracebacks] if json_lines else []),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+# Options ----------------------------------------------------------------------------------------
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (shapes in docs/cli.md).")(
+        function
+    )
+
+
+def _tenant_options(function: F, *, required: bool) -> F:
+    function = click.option(
+        "--app-user", metavar="USER_ID", help="The tenant's third-party user acting (X-App-UserId)."
+    )(function)
+    return click.option(
+        "--tenant", metavar="PROJECT_ID", required=required, help="Act as this tenant (project_id)."
+    )(function)
+
+
+def _operator_option(function: F, *, required: bool) -> F:
+    return click.option(
+        "--operator",
+        metavar="NAME",
+        envvar=OPERATOR_ENV,
+        required=required,
+        help=f"Act as the platform, through this operator (or ${OPERATOR_ENV}).",
+    )(function)
+
+
+def as_tenant(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The command acts as a tenant: ``--tenant`` (and ``--app-user``) become ``actor``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, tenant: str, app_user: str | None, **kwargs: Any) -> Any:
+        return function(*args, actor=Tenant(tenant, app_user), **kwargs)
+
+    return _tenant_options(wrapper, required=True)
+
+
+def as_platform(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The command acts as the platform: ``--operator`` becomes ``actor``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, operator: str, **kwargs: Any) -> Any:
+        return function(*args, actor=Platform(operator), **kwargs)
+
+    return _operator_option(wrapper, required=True)
+
+
+def as_tenant_or_platform(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Either a tenant (its own assets) or the platform (any tenant's): exactly one of the two."""
+
+    @functools.wraps(function)
+    def wrapper(
+        *args: Any, tenant: str | None, app_user: str | None, operator: str | None, **kwargs: Any
+    ) -> Any:
+        if (tenant is None) == (operator is None):
+            raise click.UsageError("say who acts: exactly one of --tenant PROJECT_ID or --operator NAME")
+        if operator is not None and app_user is not None:
+            raise click.UsageError("--app-user goes with --tenant, not --operator")
+        actor: Actor = Tenant(tenant, app_user) if tenant is not None else Platform(operator or "")
+        return function(*args, actor=actor, **kwargs)
+
+    return _operator_option(_tenant_options(wrapper, required=False), required=False)
+
+
+def move_options(function: F) -> F:
+    """What every move accepts besides its actor and asset."""
+    function = click.option(
+        "--expected-version",
+        type=click.IntRange(min=1),
+        help="Apply only if the asset is still at this version.",
+    )(function)
+    function = click.option(
+        "--request-id",
+        help="Your id for this request: recorded, and a retry with it is answered, not redone.",
+    )(function)
+    return click.option("--reason", help="Why: recorded in the audit trail.")(function)
+
+
+def _choice(members: type[enum.Enum]) -> click.Choice[str]:
+    return click.Choice([member.value for member in members], case_sensitive=False)
+
+
+class Moment(click.ParamType[datetime, Any]):
+    """An ISO 8601 time; without an offset it is read as UTC."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-03-09T09:00:00Z", param, ctx)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+MOMENT = Moment()
+ASSET_ID = click.argument("asset_id", metavar="ASSET_ID")
+
+
+# The commands ---------------------------------------------------------------------------------
+
+
+@click.group(
+    cls=AdminScript,
+    epilog=EXIT_CODE_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--db",
+    "database_url",
+    envvar=DATABASE_ENV,
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    metavar="URL",
+    help=f"The database (SQLAlchemy URL), or ${DATABASE_ENV}.",
+)
+@click.option("--log-json", is_flag=True, help="Logs as JSON lines on stderr (else human-readable).")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="warning", show_default=True
+)
+@click.version_option(package_name="lifecycle")
+@click.pass_context
+def main(ctx: click.Context, database_url: str, log_json: bool, log_level: str) -> None:
+    """Operate the asset lifecycle: assets, freezes, the recycle bin, sweeps and the audit trail."""
+    configure_logging(json_lines=log_json, level=log_level, stream=sys.stderr)
+    session = Session(database_url)
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+# The database ---------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the schema up to date (safe to run again)."""
+    lifecycle = _session().lifecycle(check_schema=False)
+    before = schema.current_revision(lifecycle.engine)
+    lifecycle.upgrade()
+    after = schema.current_revision(lifecycle.engine)
+    change = "already up to date" if before == after else f"upgraded from {before or 'an empty database'}"
+    click.echo(f"schema at revision {after} ({change})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema's revision; exit 7 when it is not up to date."""
+    lifecycle = _session().lifecycle(check_schema=False)
+    current, head = schema.current_revision(lifecycle.engine), schema.head_revision()
+    click.echo(f"schema at revision {current or 'none'}; this version of lifecycle needs {head}")
+    if current != head:
+        sys.exit(ExitCode.UNAVAILABLE)
+
+
+# Assets -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@as_tenant
+@click.option("--name", "asset_name", required=True, help="asset_name (1-128 characters).")
+@click.option("--type", "asset_type", type=_choice(AssetType), required=True, help="asset_type.")
+@click.option(
+    "--main-file",
+    nargs=3,
+    type=(str, int, str),
+    required=True,
+    metavar="NAME SIZE MD5",
+    help="The MAIN file as declared: name, size in bytes, MD5 (32 hex digits or 24 base64).",
+)
+@click.option(
+    "--file",
+    "other_files",
+    nargs=4,
+    type=(_choice(FileCategory), str, int, str),
+    multiple=True,
+    metavar="CATEGORY NAME SIZE MD5",
+    help="Another file (COVER, SAMPLE, PAGE, OTHER…, as the asset type allows). Repeatable.",
+)
+@click.option("--description", default="", help="asset_description.")
+@click.option("--tag", "tags", multiple=True, help="A tag. Repeatable.")
+@click.option("--review-required", is_flag=True, help="The uploaded MAIN file waits for a review verdict.")
+@click.option(
+    "--activate-on-upload/--no-activate-on-upload",
+    default=None,
+    help="Land in ACTIVED (or UNACTIVED) once the upload is accepted; default: the engine's setting.",
+)
+@click.option(
+    "--plan",
+    nargs=2,
+    type=(_choice(PlannedOperation), MOMENT),
+    default=None,
+    metavar="BLOCK|DELETE TIME",
+    help="auto_operation_config: the system freezes or deletes the asset at TIME.",
+)
+@click.option("--request-id", help="Your id for this request: a retry returns the asset it created.")
+@json_option
+def create(
+    actor: Tenant,
+    asset_name: str,
+    asset_type: str,
+    main_file: tuple[str, int, str],
+    other_files: tuple[tuple[str, str, int, str], ...],
+    description: str,
+    tags: tuple[str, ...],
+    review_required: bool,
+    activate_on_upload: bool | None,
+    plan: tuple[str, datetime] | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """Create an asset in CREATING; its files are declared, its upload window starts."""
+    name, size, md5 = main_file
+    files = [
+        NewFile(name, size, md5),
+        *(NewFile(n, s, m, FileCategory(c.upper())) for c, n, s, m in other_files),
+    ]
+    new = NewAsset(
+        asset_name=asset_name,
+        asset_type=AssetType(asset_type.upper()),
+        files=files,
+        asset_description=description,
+        tags=tags,
+        activate_on_upload=activate_on_upload,
+        review_required=review_required,
+        auto_operation=None if plan is None else AutoOperation(PlannedOperation(plan[0].upper()), plan[1]),
+    )
+    asset = _engine().create_asset(actor, new, request_id=request_id)
+    if as_json:
+        _print_json(asset.to_details())
+    else:
+        _stdout().print(render.asset_view(asset))
+
+
+@main.command()
+@ASSET_ID
+@as_tenant_or_platform
+@json_option
+def show(asset_id: str, actor: Actor, as_json: bool) -> None:
+    """Show an asset (--json: the platform's asset-details shape)."""
+    asset = _engine().get_asset(actor, asset_id)
+    if as_json:
+        _print_json(asset.to_details())
+    else:
+        _stdout().print(render.asset_view(asset))
+
+
+@main.command("list")
+@as_tenant_or_platform
+@click.option("--project", "project_id", metavar="PROJECT_ID", help="The tenant to list (with --operator).")
+@click.option(
+    "--state", "states", type=_choice(AssetState), multiple=True, help="Only this state. Repeatable."
+)
+@click.option(
+    "--order-by", type=click.Choice(["create_time", "update_time"]), default="create_time", show_default=True
+)
+@click.option("--ascending", is_flag=True, help="Oldest first (default: newest first).")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@json_option
+def list_assets(
+    actor: Actor,
+    project_id: str | None,
+    states: tuple[str, ...],
+    order_by: str,
+    ascending: bool,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List a tenant's assets: filtered by state, sorted by time, a page at a time."""
+    page = _engine().list_assets(
+        actor,
+        project_id=project_id,
+        states=[AssetState(state.upper()) for state in states],
+        order_by=order_by,
+        descending=not ascending,
+        limit=limit,
+        offset=offset,
+    )
+    if as_json:
+        _print_json(
+            {
+                "count": page.total,
+                "limit": page.limit,
+                "offset": page.offset,
+                "assets": [asset.to_details() for asset in page.items],
+            }
+        )
+    else:
+        _stdout().print(render.assets_table(page))
+
+
+@main.command()
+@ASSET_ID
+@as_tenant_or_platform
+@json_option
+def history(asset_id: str, actor: Actor, as_json: bool) -> None:
+    """The asset's audit trail, oldest first."""
+    entries = _engine().history(actor, asset_id)
+    if as_json:
+        _print_json({"asset_id": asset_id, "entries": [entry.to_json() for entry in entries]})
+    else:
+        _stdout().print(render.history_table(entries))
+
+
+@main.command("confirm-upload")
+@ASSET_ID
+@as_tenant
+@click.option("--result", type=_choice(UploadResult), required=True, help="What the upload came to.")
+@click.option("--file-id", metavar="FILE_ID", help="The file uploaded (default: the MAIN file).")
+@click.option("--size", "file_size", type=int, help="The uploaded size, checked against the declaration.")
+@click.option("--md5", "file_md5", help="The uploaded MD5, checked against the declaration.")
+@click.option("--file-name", help="The uploaded name, checked against the declaration.")
+@click.option("--reason", help="Why (for a failed upload).")
+@click.option("--request-id", help="Your id for this request.")
+@json_option
+def confirm_upload(
+    asset_id: str,
+    actor: Tenant,
+    result: str,
+    file_id: str | None,
+    file_size: int | None,
+    file_md5: str | None,
+    file_name: str | None,
+    reason: str | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """Report a file's upload; the MAIN file's report moves the asset out of CREATING."""
+    engine = _engine()
+    if file_id is None:
+        file_id = engine.get_asset(actor, asset_id).main_file.file_id
+    confirmed = engine.confirm_upload(
+        actor,
+        asset_id,
+        file_id,
+        UploadResult(result.upper()),
+        file_size=file_size,
+        file_md5=file_md5,
+        file_name=file_name,
+        reason=reason,
+        request_id=request_id,
+    )
+    if as_json:
+        _print_json(confirmed.to_json())
+        return
+    uploaded = confirmed.file
+    _stdout().print(
+        f"file {uploaded.file_id} ({uploaded.asset_file_category.value}) is {uploaded.state.value}"
+    )
+    if confirmed.transition is not None:
+        _stdout().print(render.transition_line(confirmed.transition))
+
+
+def _move_command(
+    name: str, summary: str, acting: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command for one move: ASSET_ID, who acts, the move options, --json; prints the move."""
+
+    def decorate(fire: Callable[..., Any]) -> click.Command:
+        @functools.wraps(fire)
+        def command(as_json: bool, **kwargs: Any) -> None:
+            transition = fire(_engine(), **kwargs)
+            if as_json:
+                _print_json(transition.to_json())
+            else:
+                _stdout().print(render.transition_line(transition))
+
+        command.__doc__ = summary
+        return main.command(name)(ASSET_ID(acting(move_options(json_option(command)))))
+
+    return decorate
+
+
+@_move_command("activate", "ACTIVED: usable as material for content generation.", as_tenant)
+def activate(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
+    return engine.activate(actor, asset_id, **options)
+
+
+@_move_command("deactivate", "UNACTIVED: no longer usable.", as_tenant)
+def deactivate(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
+    return engine.deactivate(actor, asset_id, **options)
+
+
+@_move_command("restore", "Out of the recycle bin, to the state it was deleted from.", as_tenant)
+def restore(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
+    return engine.restore(actor, asset_id, **options)
+
+
+@_move_command("unfreeze", "Unfreeze: back to the state it was frozen from.", as_platform)
+def unfreeze(engine: Lifecycle, asset_id: str, actor: Platform, **options: Any) -> Any:
+    return engine.unfreeze(actor, asset_id, **options)
+
+
+@main.command()
+@ASSET_ID
+@as_tenant_or_platform
+@click.option("--force", is_flag=True, help="Delete for good (DELETED) instead of to the recycle bin.")
+@move_options
+@json_option
+def delete(asset_id: str, actor: Actor, force: bool, as_json: bool, **options: Any) -> None:
+    """To the recycle bin (DELETING); with --force, deleted for good (the platform may force only)."""
+    transition = _engine().delete(actor, asset_id, force=force, **options)
+    _print_move(transition, as_json=as_json)
+
+
+@main.command()
+@ASSET_ID
+@as_platform
+@click.option("--block-reason-code", help="The platform's code for why.")
+@move_options
+@json_option
+def freeze(
+    asset_id: str, actor: Platform, block_reason_code: str | None, as_json: bool, **options: Any
+) -> None:
+    """Freeze (BLOCK): unavailable until unfrozen; remembers where it was."""
+    transition = _engine().freeze(actor, asset_id, block_reason_code=block_reason_code, **options)
+    _print_move(transition, as_json=as_json)
+
+
+def _print_move(transition: Any, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(transition.to_json())
+    else:
+        _stdout().print(render.transition_line(transition))
+
+
+@main.group()
+def review() -> None:
+    """The platform's verdict on an upload waiting for review."""
+
+
+@review.command("pass")
+@ASSET_ID
+@as_platform
+@move_options
+@json_option
+def review_pass(asset_id: str, actor: Platform, as_json: bool, **options: Any) -> None:
+    """The review passed: the asset becomes UNACTIVED (or ACTIVED if it activates on upload)."""
+    _print_move(_engine().pass_review(actor, asset_id, **options), as_json=as_json)
+
+
+@review.command("reject")
+@ASSET_ID
+@as_platform
+@click.option("--fail-type", type=_choice(FailType), required=True)
+@move_options
+@json_option
+def review_reject(asset_id: str, actor: Platform, fail_type: str, as_json: bool, **options: Any) -> None:
+    """The review failed: the asset becomes FAILED, with the fail type and the reason."""
+    transition = _engine().reject_review(actor, asset_id, FailType(fail_type.upper()), **options)
+    _print_move(transition, as_json=as_json)
+
+
+# A whole tenant -----------------------------------------------------------------------------------
+
+
+@main.group()
+def tenant() -> None:
+    """Freeze or unfreeze every asset of a tenant at once."""
+
+
+@tenant.command("freeze")
+@click.argument("project_id", metavar="PROJECT_ID")
+@as_platform
+@click.option("--reason", help="Why: recorded in every asset's audit trail.")
+@click.option("--block-reason-code", help="The platform's code for why.")
+@click.option("--request-id", help="Your id for this request.")
+@json_option
+def tenant_freeze(
+    project_id: str,
+    actor: Platform,
+    reason: str | None,
+    block_reason_code: str | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """Freeze all of a tenant's assets in one transaction; each remembers its own state."""
+    operation = _engine().freeze_tenant(
+        actor, project_id, reason=reason, block_reason_code=block_reason_code, request_id=request_id
+    )
+    _print_tenant_operation(operation, as_json=as_json)
+
+
+@tenant.command("unfreeze")
+@click.argument("project_id", metavar="PROJECT_ID")
+@as_platform
+@click.option("--reason", help="Why: recorded in every asset's audit trail.")
+@click.option("--request-id", help="Your id for this request.")
+@json_option
+def tenant_unfreeze(
+    project_id: str,
+    actor: Platform,
+    reason: str | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """Unfreeze what the tenant-wide freeze froze; assets frozen on their own stay frozen."""
+    operation = _engine().unfreeze_tenant(actor, project_id, reason=reason, request_id=request_id)
+    _print_tenant_operation(operation, as_json=as_json)
+
+
+def _print_tenant_operation(operation: Any, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(operation.to_json())
+    else:
+        _stdout().print(render.tenant_operation_view(operation))
+
+
+# Unfreeze applications ---------------------------------------------------------------------------
+
+
+@main.group()
+def application() -> None:
+    """A tenant's application to unfreeze an asset, and the platform's decision."""
+
+
+@application.command("apply")
+@ASSET_ID
+@as_tenant
+@click.option("--reason", help="Why the asset should be unfrozen.")
+@json_option
+def application_apply(asset_id: str, actor: Tenant, reason: str | None, as_json: bool) -> None:
+    """Apply to unfreeze a frozen asset (one pending application per asset)."""
+    _print_applications(
+        [_engine().apply_for_unfreeze(actor, asset_id, reason=reason)], as_json=as_json, one=True
+    )
+
+
+@application.command("show")
+@click.argument("application_id", metavar="APPLICATION_ID")
+@as_tenant_or_platform
+@json_option
+def application_show(application_id: str, actor: Actor, as_json: bool) -> None:
+    """Show one application."""
+    found = _engine().get_unfreeze_application(actor, application_id)
+    _print_applications([found], as_json=as_json, one=True)
+
+
+@application.command("list")
+@as_tenant_or_platform
+@click.option("--project", "project_id", metavar="PROJECT_ID", help="Only this tenant's (with --operator).")
+@click.option("--state", "states", type=_choice(ApplicationState), multiple=True, help="Only this state.")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@json_option
+def application_list(
+    actor: Actor,
+    project_id: str | None,
+    states: tuple[str, ...],
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List applications, oldest first."""
+    found = _engine().list_unfreeze_applications(
+        actor,
+        project_id=project_id,
+        states=[ApplicationState(state.upper()) for state in states],
+        limit=limit,
+        offset=offset,
+    )
+    _print_applications(found, as_json=as_json, one=False)
+
+
+@application.command("approve")
+@click.argument("application_id", metavar="APPLICATION_ID")
+@as_platform
+@click.option("--reason", help="Why: recorded with the decision and in the audit trail.")
+@click.option("--request-id", help="Your id for this request.")
+@json_option
+def application_approve(
+    application_id: str,
+    actor: Platform,
+    reason: str | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """Approve: the asset is unfrozen in the same transaction."""
+    transition = _engine().approve_unfreeze(actor, application_id, reason=reason, request_id=request_id)
+    _print_move(transition, as_json=as_json)
+
+
+@application.command("reject")
+@click.argument("application_id", metavar="APPLICATION_ID")
+@as_platform
+@click.option("--reason", help="Why: recorded with the decision.")
+@json_option
+def application_reject(application_id: str, actor: Platform, reason: str | None, as_json: bool) -> None:
+    """Reject: the asset stays frozen."""
+    _print_applications(
+        [_engine().reject_unfreeze(actor, application_id, reason=reason)], as_json=as_json, one=True
+    )
+
+
+def _print_applications(applications: Sequence[Any], *, as_json: bool, one: bool) -> None:
+    if as_json:
+        shapes = [found.to_json() for found in applications]
+        _print_json(shapes[0] if one else {"applications": shapes})
+    else:
+        _stdout().print(render.applications_table(applications))
+
+
+# Batch actions ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("action", type=_choice(BatchAction), metavar="ACTION")
+@click.argument("asset_ids", nargs=-1, metavar="ASSET_ID...")
+@as_tenant_or_platform
+@click.option(
+    "--ids-from",
+    type=click.File("r"),
+    help="Also read asset ids from this file, one per line ('-' for stdin).",
+)
+@click.option("--request-id", help="Your id for this request.")
+@json_option
+def batch(
+    action: str,
+    asset_ids: tuple[str, ...],
+    actor: Actor,
+    ids_from: TextIO | None,
+    request_id: str | None,
+    as_json: bool,
+) -> None:
+    """One ACTION (DELETE, DELETE_FORCE, RESTORE, ACTIVE, UNACTIVE) over many assets.
+
+    Each asset succeeds or fails on its own; exit 8 when any failed.
+    """
+    ids = [*asset_ids, *(line.strip() for line in (ids_from or ()) if line.strip())]
+    results = _engine().batch(actor, BatchAction(action.upper()), ids, request_id=request_id)
+    failed = sum(not result.succeeded for result in results)
+    if as_json:
+        _print_json(
+            {
+                "action": action.upper(),
+                "succeeded": len(results) - failed,
+                "failed": failed,
+                "results": [result.to_json() for result in results],
+            }
+        )
+    else:
+        _stdout().print(render.batch_table(results))
+    if failed:
+        sys.exit(ExitCode.BATCH_INCOMPLETE)
+
+
+# Time ---------------------------------------------------------------------------------------------
+
+
+class _ProgressListener(SweepListener):
+    """Advances a rich progress bar as each batch commits."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("sweeping", total=total)
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        self.progress.update(self.task, advance=moved, description=f"sweeping: {rule.name}")
+
+
+@contextmanager
+def _sweep_progress(enabled: bool | None, total: int, batch_size: int) -> Iterator[SweepListener]:
+    """A progress bar on stderr for sweeps larger than a batch (on a terminal, or when asked)."""
+    stderr = Console(stderr=True, force_terminal=True if enabled else None)
+    show = enabled if enabled is not None else stderr.is_terminal and total > batch_size
+    if not show:
+        yield SweepListener()
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        yield _ProgressListener(progress, total)
+
+
+@main.command()
+@click.option("--as-of", type=MOMENT, help="Move what was due at this time (not later than now).")
+@click.option(
+    "--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=DEFAULT_BATCH_SIZE, show_default=True
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr (default: on a terminal, when more than a batch is due).",
+)
+@json_option
+def sweep(as_of: datetime | None, batch_size: int, progress: bool | None, as_json: bool) -> None:
+    """Make every move that time has made due, once: upload timeouts, planned operations, the bin."""
+    engine = _engine()
+    total = sum(engine.due_counts(as_of=as_of).values())
+    with _sweep_progress(progress, total, batch_size) as listener:
+        report = engine.sweep(as_of=as_of, batch_size=batch_size, listener=listener)
+    _print_sweep(report, as_json=as_json)
+
+
+def _print_sweep(report: SweepReport, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _stdout().print(render.sweep_table(report))
+
+
+@main.command()
+@click.option("--as-of", type=MOMENT, help="As of this time (not later than now).")
+@json_option
+def due(as_of: datetime | None, as_json: bool) -> None:
+    """How many assets each time rule would move now: what a sweep would do."""
+    counts = _engine().due_counts(as_of=as_of)
+    if as_json:
+        _print_json({"due": counts, "total": sum(counts.values())})
+    else:
+        _stdout().print(render.due_table(counts))
+
+
+@main.group()
+def scheduler() -> None:
+    """Sweeps on a schedule."""
+
+
+@scheduler.command("run")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_INTERVAL.total_seconds(),
+    show_default=True,
+    help="Seconds between sweeps.",
+)
+@click.option(
+    "--jitter",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Up to this many random seconds added to each wait (default: a tenth of the interval).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=DEFAULT_BATCH_SIZE, show_default=True
+)
+def scheduler_run(interval: float, jitter: float | None, batch_size: int) -> None:
+    """Sweep on schedule in the foreground until Ctrl-C or SIGTERM; the batch in flight finishes."""
+    engine = _engine()
+    click.echo(f"sweeping every {interval:g} s; Ctrl-C or SIGTERM stops after the batch in flight", err=True)
+    run_blocking(
+        engine,
+        interval=timedelta(seconds=interval),
+        jitter=None if jitter is None else timedelta(seconds=jitter),
+        batch_size=batch_size,
+        stop=threading.Event(),
+    )
+    click.echo("scheduler stopped", err=True)
+
+
+# Diagrams ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/state-diagrams"),
+    show_default=True,
+    help="The directory to write into.",
+)
+@click.option(
+    "--svg/--no-svg", default=None, help="Also render SVG with Graphviz (default: where installed)."
+)
+def diagrams(out: Path, svg: bool | None) -> None:
+    """Write the state diagrams generated from the transition table (Mermaid, DOT, SVG)."""
+    from lifecycle.diagrams import write_diagrams  # noqa: PLC0415 - only this command needs it
+
+    for path in write_diagrams(out, svg=svg):
+        click.echo(str(path))
+
+
+if __name__ == "__main__":
+    main()

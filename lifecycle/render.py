@@ -1,0 +1,288 @@
+"""Tables for people: the counts per state, a sweep's report and an audit trail, as ``rich`` tables.
+
+The builders return tables and print nothing, so any application (the main job, the admin script)
+decides where they go. ``console()`` gives a console whose output does not depend on the terminal
+it happens to run in when it is piped or redirected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TextIO
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+
+from lifecycle.definition import AssetState, Event
+from lifecycle.results import (
+    Asset,
+    AuditEntry,
+    BatchResult,
+    Page,
+    TenantOperation,
+    Transitioned,
+    UnfreezeApplication,
+)
+from lifecycle.sweeps import SweepReport
+
+WIDTH = 160
+"""The console width when the output is not a terminal (a file, a pipe): stable, and wide enough
+for an audit trail's rows to fit on one line each (a reason may wrap)."""
+
+
+def console(file: TextIO | None = None, *, width: int | None = None) -> Console:
+    """A console on ``file`` (default: standard output, looked up when written to).
+
+    In a terminal it takes the terminal's width; otherwise ``width`` (default ``WIDTH``) so that
+    what is written to a file or a pipe is the same wherever it runs. No highlighting: values are
+    shown as they are.
+    """
+    result = Console(file=file, highlight=False)
+    if width is not None or not result.is_terminal:
+        result.width = width or WIDTH
+    return result
+
+
+def state_counts_table(counts: Mapping[AssetState, int], *, title: str | None = "assets per state") -> Table:
+    """One row per state, in the lifecycle's order (a state missing from ``counts`` counts 0),
+    with each state's share and the total."""
+    total = sum(counts.values())
+    table = Table(title=title, title_justify="left")
+    table.add_column("state")
+    table.add_column("assets", justify="right")
+    table.add_column("share", justify="right")
+    for state in AssetState:
+        count = counts.get(state, 0)
+        table.add_row(state.value, f"{count:,}", _share(count, total))
+    table.add_section()
+    table.add_row("total", f"{total:,}", _share(total, total))
+    return table
+
+
+def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
+    """One row per time rule (what it moved, and what it found due but left alone, and why), then
+    the sweep's total; the caption gives the sweep's moment and batches."""
+    caption = (
+        f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC, {report.batches} batch"
+        f"{'' if report.batches == 1 else 'es'}" + (", stopped on request" if report.stopped else "")
+    )
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("rule")
+    table.add_column("fires")
+    for name in ("moved", "changed", "busy", "refused"):
+        table.add_column(name, justify="right")
+    table.add_column("seconds", justify="right")
+    for rule in report.rules:
+        table.add_row(
+            rule.rule,
+            rule.event.value,
+            f"{rule.moved:,}",
+            f"{rule.changed:,}",
+            f"{rule.busy:,}",
+            f"{rule.refused:,}",
+            f"{rule.seconds:.3f}",
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        f"{report.moved:,}",
+        f"{sum(rule.changed for rule in report.rules):,}",
+        f"{sum(rule.busy for rule in report.rules):,}",
+        f"{sum(rule.refused for rule in report.rules):,}",
+        f"{report.seconds:.3f}",
+    )
+    return table
+
+
+def history_table(entries: Sequence[AuditEntry], *, title: str | None = None) -> Table:
+    """An audit trail, one row per applied move, in the order given (``history`` gives oldest
+    first).
+
+    The default title names the asset when every entry is about the same one (a title given is
+    rich markup). "pre-freeze" and "pre-delete" are what the asset remembered after the move; a
+    fail type is shown before the reason. Text from callers (actor ids, reasons) is shown as is.
+    """
+    assets = {entry.asset_id for entry in entries}
+    if title is None:
+        title = f"audit trail of asset {next(iter(assets))}" if len(assets) == 1 else "audit trail"
+    table = Table(title=title, title_justify="left")
+    table.add_column("seq", justify="right", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("from → to", no_wrap=True)
+    table.add_column("actor", no_wrap=True)
+    table.add_column("pre-freeze", no_wrap=True)
+    table.add_column("pre-delete", no_wrap=True)
+    table.add_column("reason")
+    for entry in entries:
+        source = entry.from_state.value if entry.from_state is not None else "-"
+        reason = ": ".join(
+            part for part in (entry.fail_type.value if entry.fail_type else None, entry.reason) if part
+        )
+        table.add_row(
+            str(entry.seq),
+            f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
+            entry.event.value,
+            f"{source} → {entry.to_state.value}",
+            escape(f"{entry.actor_kind.value}:{entry.actor_id}"),
+            entry.pre_freeze_state.value if entry.pre_freeze_state is not None else "",
+            entry.pre_delete_state.value if entry.pre_delete_state is not None else "",
+            escape(reason),
+        )
+    return table
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count / total:.1%}" if total else "-"
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _memory(pre_freeze: AssetState | None, pre_delete: AssetState | None) -> str:
+    remembered = [("pre-freeze", pre_freeze), ("pre-delete", pre_delete)]
+    return ", ".join(f"{name} {state.value}" for name, state in remembered if state is not None)
+
+
+def asset_view(asset: Asset) -> Group:
+    """One asset: its fields, what it remembers, its clocks, then its files."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    block = f"{asset.block_scope.value} {asset.block_reason_code or ''}" if asset.block_scope else None
+    plan = (
+        f"{asset.planned_operation.value} at {_when(asset.planned_operation_time)}"
+        if asset.planned_operation is not None
+        else None
+    )
+    rows: list[tuple[str, str | None]] = [
+        ("asset_id", asset.asset_id),
+        ("project_id", asset.project_id),
+        ("app_user_id", asset.app_user_id),
+        ("name", asset.asset_name),
+        ("description", asset.asset_description or None),
+        ("type", asset.asset_type.value),
+        ("state", f"{asset.asset_state.value} (version {asset.version})"),
+        ("remembers", _memory(asset.pre_freeze_state, asset.pre_delete_state) or None),
+        ("fail_type", asset.fail_type.value if asset.fail_type else None),
+        ("reason", asset.reason),
+        ("block", block.strip() if block else None),
+        ("tags", ", ".join(asset.tags) or None),
+        ("created", _when(asset.create_time)),
+        ("updated", _when(asset.update_time)),
+        ("upload deadline", _when(asset.upload_deadline) if asset.upload_deadline else None),
+        ("in the bin since", _when(asset.retention_started_at) if asset.retention_started_at else None),
+        ("planned", plan),
+    ]
+    for name, value in rows:
+        if value is not None:
+            fields.add_row(name, escape(value))
+    files = Table(title="files", title_justify="left")
+    for column in ("file_id", "category", "name", "size", "md5", "state", "reason"):
+        files.add_column(column, justify="right" if column == "size" else "left")
+    for f in asset.files:
+        files.add_row(
+            f.file_id,
+            f.asset_file_category.value,
+            escape(f.file_name),
+            f"{f.file_size:,}",
+            f.file_md5,
+            f.state.value,
+            escape(f.reason or ""),
+        )
+    return Group(fields, files)
+
+
+def assets_table(page: Page[Asset]) -> Table:
+    """A page of assets, with where the page sits in the whole."""
+    first = page.offset + 1 if page.items else page.offset
+    table = Table(caption=f"{first}-{page.offset + len(page.items)} of {page.total}", caption_justify="left")
+    for column in ("asset_id", "name", "type", "state", "version", "updated"):
+        table.add_column(column)
+    for asset in page.items:
+        table.add_row(
+            asset.asset_id,
+            escape(asset.asset_name),
+            asset.asset_type.value,
+            asset.asset_state.value,
+            str(asset.version),
+            _when(asset.update_time),
+        )
+    return table
+
+
+def transition_line(transition: Transitioned) -> str:
+    """``asset …: ACTIVED -> BLOCK (freeze, version 3; remembers pre-freeze ACTIVED)``."""
+    memory = _memory(transition.pre_freeze_state, transition.pre_delete_state)
+    replayed = "; a retry: already done by this request" if transition.replayed else ""
+    return escape(
+        f"asset {transition.asset_id}: {transition.from_state.value} -> {transition.to_state.value}"
+        f" ({transition.event.value}, version {transition.version}"
+        + (f"; remembers {memory}" if memory else "")
+        + f"{replayed})"
+    )
+
+
+def tenant_operation_view(operation: TenantOperation) -> Group:
+    """What a tenant-wide freeze or unfreeze moved, and what it left alone and why."""
+    verb = "frozen" if operation.event is Event.FREEZE else "unfrozen"
+    by_target = Counter(t.to_state.value for t in operation.moved)
+    targets = ", ".join(f"{count} to {state}" for state, count in sorted(by_target.items()))
+    summary = f"tenant {operation.project_id}: {len(operation.moved)} assets {verb}" + (
+        f" ({targets})" if targets else ""
+    )
+    skipped = Table(title=f"left alone: {len(operation.skipped)}", title_justify="left")
+    skipped.add_column("asset_id")
+    skipped.add_column("why")
+    for asset_id, why in operation.skipped:
+        skipped.add_row(asset_id, escape(why))
+    return Group(escape(summary), skipped) if operation.skipped else Group(escape(summary))
+
+
+def applications_table(applications: Sequence[UnfreezeApplication]) -> Table:
+    table = Table()
+    for column in ("application_id", "asset_id", "project_id", "state", "applied", "decided", "reason"):
+        table.add_column(column)
+    for found in applications:
+        decided = f"{found.decided_by} {_when(found.decided_at)}" if found.decided_by else "-"
+        reason = found.decision_reason or found.reason or ""
+        table.add_row(
+            found.application_id,
+            found.asset_id,
+            found.project_id,
+            found.state.value,
+            f"{escape(found.applied_by)} {_when(found.applied_at)}",
+            escape(decided),
+            escape(reason),
+        )
+    return table
+
+
+def batch_table(results: Sequence[BatchResult]) -> Table:
+    """Each asset's outcome: SUCCESS with its move, or FAILED with the error."""
+    failed = sum(not result.succeeded for result in results)
+    table = Table(caption=f"{len(results) - failed} succeeded, {failed} failed", caption_justify="left")
+    for column in ("asset_id", "status", "outcome"):
+        table.add_column(column)
+    for result in results:
+        if result.transition is not None:
+            outcome = f"{result.transition.from_state.value} -> {result.transition.to_state.value}"
+        else:
+            outcome = f"{result.error_code}: {result.error_msg}"
+        table.add_row(escape(result.asset_id), result.status, escape(outcome))
+    return table
+
+
+def due_table(counts: Mapping[str, int]) -> Table:
+    """What a sweep would move, per time rule."""
+    table = Table(caption=f"{sum(counts.values())} due in all", caption_justify="left")
+    table.add_column("rule")
+    table.add_column("due", justify="right")
+    for rule, count in counts.items():
+        table.add_row(rule, f"{count:,}")
+    return table

@@ -1,0 +1,758 @@
+"""The admin script, through its real console entry point, on every backend.
+
+Most tests load the installed ``lifecycle`` entry point and run it in-process with click's runner
+(fast, separate stdout and stderr); those that need a real process (signals, the executable on
+PATH) run the installed script itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
+
+from lifecycle.actors import Tenant
+from lifecycle.cli import EXIT_CODE_HELP, ExitCode
+from lifecycle.clock import ManualClock
+from lifecycle.engine import Lifecycle
+from lifecycle.store import schema
+from lifecycle.store.database import open_engine
+from lifecycle.store.models import assets, audit
+from tests.conftest import BACKENDS, MD5, POSTGRES_URL, TABLES, new_asset
+
+SEED_003 = Path(__file__).parents[2] / "shared" / "seeds" / "003_b9737f292efd726f.txt"
+(ENTRY_POINT,) = entry_points(group="console_scripts", name="lifecycle")
+ADMIN_SCRIPT = ENTRY_POINT.load()
+EXECUTABLE = Path(sys.executable).parent / "lifecycle"
+TENANT = "tenant-a"
+OPERATOR = "ops-alice"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The admin script configures structlog (it is an application); put the suite's back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "lifecycle.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    postgres = request.getfixturevalue("postgres_engine")
+    with postgres.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
+    assert POSTGRES_URL is not None
+    return POSTGRES_URL
+
+
+@dataclass
+class Admin:
+    """``lifecycle --db URL …`` through the installed entry point."""
+
+    url: str
+
+    def __call__(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(
+            ADMIN_SCRIPT, ["--db", self.url, *args], input=stdin, env=env, catch_exceptions=False
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> Result:
+        result = self(*args, stdin=stdin)
+        assert result.exit_code == 0, f"exit {result.exit_code}: {result.stderr}"
+        assert result.stderr == ""
+        return result
+
+    def json(self, *args: str, stdin: str | None = None) -> Any:
+        return json.loads(self.ok(*args, "--json", stdin=stdin).stdout)
+
+    def fails(self, code: ExitCode, *args: str, stdin: str | None = None) -> str:
+        """Run a command that must fail with ``code``; return its one-line error."""
+        result = self(*args, stdin=stdin)
+        assert result.exit_code == code, f"exit {result.exit_code}, wanted {code!r}: {result.stderr}"
+        assert result.stdout == ""
+        assert "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1, f"not one line: {result.stderr!r}"
+        assert result.stderr.startswith("error ")
+        return result.stderr.strip()
+
+    def create(self, *extra: str, name: str = "Male Teacher", tenant: str = TENANT) -> dict[str, Any]:
+        details: dict[str, Any] = self.json(
+            "create", "--tenant", tenant, "--name", name, "--type", "HUMAN_MODEL",
+            "--main-file", "male001.bin", "31032142", MD5,
+            "--file", "COVER", "male001.png", "110321", MD5,
+            *extra,
+        )  # fmt: skip
+        return details
+
+    def uploaded(self, *extra: str, tenant: str = TENANT) -> str:
+        """A new asset whose MAIN file was uploaded (UNACTIVED)."""
+        asset_id = str(self.create(*extra, tenant=tenant)["asset_id"])
+        self.ok("confirm-upload", asset_id, "--tenant", tenant, "--result", "CREATED")
+        return asset_id
+
+    def state(self, asset_id: str) -> str:
+        return str(self.json("show", asset_id, "--operator", OPERATOR)["asset_state"])
+
+
+@pytest.fixture
+def admin(database_url: str) -> Admin:
+    return Admin(database_url)
+
+
+def audit_rows(url: str) -> int:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sql_select(func.count()).select_from(audit)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def asset_rows(url: str) -> int:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sql_select(func.count()).select_from(assets)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+# The script itself ------------------------------------------------------------------------------
+
+
+def test_the_console_script_is_installed_and_names_every_command() -> None:
+    assert ENTRY_POINT.value == "lifecycle.cli:main"
+    result = CliRunner().invoke(ADMIN_SCRIPT, ["--help"])
+    assert result.exit_code == 0
+    commands = set(re.findall(r"^  ([a-z-]+)\s", result.stdout.split("Commands:")[1], re.MULTILINE))
+    assert commands == {
+        "activate", "application", "batch", "confirm-upload", "create", "db", "deactivate", "delete",
+        "diagrams", "due", "freeze", "history", "list", "restore", "review", "scheduler", "show",
+        "sweep", "tenant", "unfreeze",
+    }  # fmt: skip
+    for code in ExitCode:
+        assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"
+
+
+def test_the_exit_codes_are_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for line in EXIT_CODE_HELP.splitlines()[2:]:
+        code, meaning = line.split(maxsplit=1)
+        assert f"| {code} | {meaning.split(' (')[0]}" in readme, f"exit code {code} missing from README"
+
+
+@pytest.mark.skipif(not EXECUTABLE.exists(), reason="the package is not installed into this interpreter")
+def test_the_installed_executable_reports_errors_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade = subprocess.run(  # noqa: S603 - our own installed script
+        [EXECUTABLE, "--db", url, "db", "upgrade"], capture_output=True, text=True, check=False
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    missing = subprocess.run(  # noqa: S603 - our own installed script
+        [EXECUTABLE, "--db", url, "show", "no-such-asset", "--tenant", TENANT],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == ExitCode.NOT_FOUND
+    assert missing.stderr == "error MSS.00000002: asset no-such-asset not found\n"
+    assert missing.stdout == ""
+
+
+# The database -----------------------------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_schema_in_the_working_directory_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIFECYCLE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    first = runner.invoke(ADMIN_SCRIPT, ["db", "upgrade"])
+    assert first.exit_code == 0, first.stderr
+    assert f"schema at revision {schema.head_revision()} (upgraded from an empty database)" in first.stdout
+    assert (tmp_path / "lifecycle.db").exists()
+    again = runner.invoke(ADMIN_SCRIPT, ["db", "upgrade"])
+    assert "already up to date" in again.stdout
+    assert runner.invoke(ADMIN_SCRIPT, ["db", "current"]).exit_code == 0
+
+
+def test_the_database_url_comes_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    result = CliRunner().invoke(ADMIN_SCRIPT, ["db", "upgrade"], env={"LIFECYCLE_DATABASE_URL": url})
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "from-env.db").exists()
+
+
+def test_commands_on_a_database_not_upgraded_say_how_to_fix_it(tmp_path: Path) -> None:
+    admin = Admin(f"sqlite:///{tmp_path / 'empty.db'}")
+    error = admin.fails(ExitCode.UNAVAILABLE, "list", "--tenant", TENANT)
+    assert error.startswith("error LIFECYCLE.SCHEMA_OUT_OF_DATE:")
+    assert "lifecycle db upgrade" in error
+    assert admin("db", "current").exit_code == ExitCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///{tmp}/no/such/directory/x.db",
+        "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here",
+    ],
+)
+def test_an_unreachable_database_is_unavailable(tmp_path: Path, url: str) -> None:
+    error = Admin(url.format(tmp=tmp_path)).fails(ExitCode.UNAVAILABLE, "list", "--tenant", TENANT)
+    assert error.startswith("error LIFECYCLE.STORE_UNAVAILABLE: the database failed")
+
+
+def test_a_malformed_database_url_is_invalid_input(tmp_path: Path) -> None:
+    error = Admin("not a url").fails(ExitCode.INVALID_INPUT, "list", "--tenant", TENANT)
+    assert error.startswith("error MSS.00000003: invalid database URL")
+
+
+# Assets -----------------------------------------------------------------------------------------
+
+
+def _documented_fields() -> set[str]:
+    """The asset-details response fields named in the platform's document (seed 003)."""
+    text = SEED_003.read_text()
+    response = text.split("Table 4 Response body parameters")[1].split("Example Requests")[0]
+    return set(re.findall(r"^([a-z_0-9]+)$", response, re.MULTILINE))
+
+
+def test_show_json_is_the_platform_asset_details_shape(admin: Admin) -> None:
+    created = admin.create("--description", "Male teacher model.", "--tag", "teacher")
+    shown = admin.json("show", created["asset_id"], "--tenant", TENANT)
+    assert shown == created
+    documented = _documented_fields()
+    assert set(shown) <= documented, set(shown) - documented
+    assert {key for file in shown["files"] for key in file} <= documented
+    assert shown["asset_state"] == "CREATING"
+    assert shown["asset_type"] == "HUMAN_MODEL"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["create_time"])
+    assert [f["asset_file_category"] for f in shown["files"]] == ["MAIN", "COVER"]
+    assert shown["files"][0] | {"file_id": "x"} == {
+        "file_id": "x",
+        "file_name": "male001.bin",
+        "file_md5": "OLjCwQk90P7Dg6nZrJQFFQ==",  # the declared MD5, in its canonical (base64) form
+        "file_size": 31032142,
+        "file_type": "bin",
+        "asset_file_category": "MAIN",
+        "state": "CREATING",
+    }
+    assert shown["tags"] == ["teacher"]
+    with Lifecycle(admin.url) as engine:
+        assert shown == engine.get_asset(Tenant(TENANT), created["asset_id"]).to_details()
+
+
+def test_show_prints_a_readable_view(admin: Admin) -> None:
+    asset_id = admin.create(name="Readable")["asset_id"]
+    out = admin.ok("show", asset_id, "--operator", OPERATOR).stdout
+    assert asset_id in out
+    assert "Readable" in out
+    assert "CREATING (version 1)" in out
+    assert "male001.png" in out
+    assert "31,032,142" in out
+
+
+def test_a_whole_life_through_the_admin_script_lands_in_the_audit_trail(admin: Admin) -> None:
+    asset_id = admin.create("--app-user", "user-9")["asset_id"]
+    upload = admin.json(
+        "confirm-upload", asset_id, "--tenant", TENANT, "--app-user", "user-9", "--result", "CREATED"
+    )
+    assert upload["file"]["state"] == "CREATED"
+    assert upload["transition"]["to_state"] == "UNACTIVED"
+    moves = [
+        ("activate", "--tenant", TENANT),
+        ("freeze", "--operator", OPERATOR, "--reason", "complaint", "--block-reason-code", "C-1"),
+        ("delete", "--tenant", TENANT),
+        ("restore", "--tenant", TENANT),
+        ("unfreeze", "--operator", OPERATOR, "--reason", "withdrawn"),
+        ("deactivate", "--tenant", TENANT, "--request-id", "req-1"),
+    ]
+    for command, *options in moves:
+        admin.json(command, asset_id, *options)
+    trail = admin.json("history", asset_id, "--operator", OPERATOR)
+    assert trail["asset_id"] == asset_id
+    entries = trail["entries"]
+    assert [(e["event"], e["from_state"], e["to_state"]) for e in entries] == [
+        ("create", None, "CREATING"),
+        ("accept_upload", "CREATING", "UNACTIVED"),
+        ("activate", "UNACTIVED", "ACTIVED"),
+        ("freeze", "ACTIVED", "BLOCK"),
+        ("delete", "BLOCK", "DELETING"),
+        ("restore", "DELETING", "BLOCK"),
+        ("unfreeze", "BLOCK", "ACTIVED"),
+        ("deactivate", "ACTIVED", "UNACTIVED"),
+    ]
+    assert [(e["actor_kind"], e["actor_id"]) for e in entries][:4] == [
+        ("tenant", "user-9"),
+        ("tenant", "user-9"),
+        ("tenant", TENANT),
+        ("platform", OPERATOR),
+    ]
+    assert entries[3]["reason"] == "complaint"
+    assert entries[4]["pre_freeze_state"] == "ACTIVED"
+    assert entries[4]["pre_delete_state"] == "BLOCK"
+    assert entries[-1]["request_id"] == "req-1"
+    assert all(set(e) == set(entries[0]) for e in entries), "every entry has every key"
+    assert set(entries[0]) == {
+        "seq", "event", "from_state", "to_state", "actor_kind", "actor_id", "reason", "fail_type",
+        "request_id", "occurred_at", "pre_freeze_state", "pre_delete_state",
+    }  # fmt: skip
+    assert [e["seq"] for e in entries] == list(range(1, 9))
+    readable = admin.ok("history", asset_id, "--tenant", TENANT).stdout
+    assert "unfreeze" in readable
+    assert OPERATOR in readable
+
+
+def test_a_move_prints_what_happened_and_its_json_shape_is_stable(admin: Admin) -> None:
+    asset_id = admin.uploaded()
+    line = admin.ok("freeze", asset_id, "--operator", OPERATOR).stdout
+    assert (
+        line.strip()
+        == f"asset {asset_id}: UNACTIVED -> BLOCK (freeze, version 3; remembers pre-freeze UNACTIVED)"
+    )
+    moved = admin.json("unfreeze", asset_id, "--operator", OPERATOR, "--request-id", "r-7")
+    assert set(moved) == {
+        "asset_id", "project_id", "event", "from_state", "to_state", "version", "pre_freeze_state",
+        "pre_delete_state", "occurred_at", "replayed",
+    }  # fmt: skip
+    assert (moved["event"], moved["to_state"], moved["version"], moved["replayed"]) == (
+        "unfreeze",
+        "UNACTIVED",
+        4,
+        False,
+    )
+    again = admin.json("unfreeze", asset_id, "--operator", OPERATOR, "--request-id", "r-7")
+    assert again == moved | {"replayed": True}
+
+
+def test_delete_force_and_the_platform_may_force_only(admin: Admin) -> None:
+    kept, forced = admin.uploaded(), admin.uploaded()
+    before = audit_rows(admin.url)
+    error = admin.fails(ExitCode.PERMISSION_DENIED, "delete", kept, "--operator", OPERATOR)
+    assert "a platform may not 'delete'" in error
+    assert audit_rows(admin.url) == before
+    assert admin.json("delete", forced, "--operator", OPERATOR, "--force")["to_state"] == "DELETED"
+    assert admin.json("delete", kept, "--tenant", TENANT)["to_state"] == "DELETING"
+
+
+def test_list_filters_sorts_and_pages(admin: Admin) -> None:
+    created = [admin.create(name=f"asset {n}")["asset_id"] for n in range(3)]
+    admin.ok("confirm-upload", created[1], "--tenant", TENANT, "--result", "CREATED")
+    admin.create(name="someone else's", tenant="tenant-b")
+    everything = admin.json("list", "--tenant", TENANT)
+    assert everything["count"] == 3
+    assert [a["asset_id"] for a in everything["assets"]] == created[::-1], "newest first"
+    oldest_first = admin.json("list", "--tenant", TENANT, "--ascending", "--limit", "2", "--offset", "1")
+    assert (oldest_first["count"], oldest_first["limit"], oldest_first["offset"]) == (3, 2, 1)
+    assert [a["asset_id"] for a in oldest_first["assets"]] == created[1:]
+    unactived = admin.json("list", "--operator", OPERATOR, "--project", TENANT, "--state", "unactived")
+    assert [a["asset_id"] for a in unactived["assets"]] == [created[1]]
+    table = admin.ok("list", "--tenant", TENANT, "--limit", "2").stdout
+    assert "1-2 of 3" in table
+    error = admin.fails(ExitCode.INVALID_INPUT, "list", "--operator", OPERATOR)
+    assert "project_id" in error
+    assert "is not one of" in admin.fails(
+        ExitCode.INVALID_INPUT, "list", "--tenant", TENANT, "--state", "GONE"
+    )
+    admin.fails(ExitCode.INVALID_INPUT, "list", "--tenant", TENANT, "--limit", "0")
+
+
+def test_uploads_of_other_files_mismatches_and_review_verdicts(admin: Admin) -> None:
+    created = admin.create("--review-required")
+    asset_id, cover = created["asset_id"], created["files"][1]["file_id"]
+    cover_upload = admin.json(
+        "confirm-upload", asset_id, "--tenant", TENANT, "--result", "CREATED", "--file-id", cover
+    )
+    assert (cover_upload["file"]["state"], cover_upload["transition"]) == ("CREATED", None)
+    admin.ok("confirm-upload", asset_id, "--tenant", TENANT, "--result", "CREATED")
+    assert admin.state(asset_id) == "CREATING", "waiting for review"
+    assert admin.json("review", "pass", asset_id, "--operator", OPERATOR)["to_state"] == "UNACTIVED"
+
+    rejected = admin.create("--review-required")["asset_id"]
+    admin.ok("confirm-upload", rejected, "--tenant", TENANT, "--result", "CREATED")
+    admin.ok(
+        "review",
+        "reject",
+        rejected,
+        "--operator",
+        OPERATOR,
+        "--fail-type",
+        "MANUAL_REVIEW_REJECT",
+        "--reason",
+        "title",
+    )
+    shown = admin.json("show", rejected, "--tenant", TENANT)
+    assert (shown["asset_state"], shown["fail_type"], shown["reason"]) == (
+        "FAILED",
+        "MANUAL_REVIEW_REJECT",
+        "title",
+    )
+
+    mismatched = admin.create()["asset_id"]
+    failed = admin.json(
+        "confirm-upload", mismatched, "--tenant", TENANT, "--result", "CREATED", "--size", "1"
+    )
+    assert failed["transition"]["to_state"] == "FAILED"
+    assert "file_size" in admin.json("show", mismatched, "--tenant", TENANT)["reason"]
+
+
+def test_create_with_a_plan_and_activation_on_upload(admin: Admin) -> None:
+    created = admin.create("--activate-on-upload", "--plan", "delete", "2099-01-01T00:00:00Z")
+    admin.ok("confirm-upload", created["asset_id"], "--tenant", TENANT, "--result", "CREATED")
+    assert admin.state(created["asset_id"]) == "ACTIVED"
+    with Lifecycle(admin.url) as engine:
+        asset = engine.get_asset(Tenant(TENANT), created["asset_id"])
+    assert asset.planned_operation is not None
+    assert asset.planned_operation.value == "DELETE"
+    assert asset.planned_operation_time == datetime(2099, 1, 1, tzinfo=UTC)
+
+
+# Errors: a typed one-line error, a distinct exit code, nothing written ---------------------------
+
+
+def test_another_tenants_asset_is_answered_exactly_as_a_missing_one(admin: Admin) -> None:
+    asset_id = admin.create()["asset_id"]
+    theirs = admin.fails(ExitCode.NOT_FOUND, "show", asset_id, "--tenant", "tenant-b")
+    missing = admin.fails(ExitCode.NOT_FOUND, "show", "no-such-asset", "--tenant", "tenant-b")
+    assert theirs == f"error MSS.00000002: asset {asset_id} not found"
+    assert missing == "error MSS.00000002: asset no-such-asset not found"
+    admin.fails(ExitCode.NOT_FOUND, "activate", asset_id, "--tenant", "tenant-b")
+    admin.fails(ExitCode.NOT_FOUND, "history", asset_id, "--tenant", "tenant-b")
+
+
+def test_a_refused_transition_says_what_is_allowed_and_writes_nothing(admin: Admin) -> None:
+    asset_id = admin.create()["asset_id"]
+    before = (audit_rows(admin.url), admin.json("show", asset_id, "--tenant", TENANT))
+    error = admin.fails(ExitCode.REFUSED, "activate", asset_id, "--tenant", TENANT)
+    assert error.startswith(f"error MSS.00000003: cannot 'activate' asset {asset_id} in state CREATING")
+    assert "(allowed: " in error
+    assert (audit_rows(admin.url), admin.json("show", asset_id, "--tenant", TENANT)) == before
+
+
+def test_a_stale_expected_version_is_a_conflict_and_writes_nothing(admin: Admin) -> None:
+    asset_id = admin.uploaded()
+    before = audit_rows(admin.url)
+    error = admin.fails(
+        ExitCode.CONFLICT, "activate", asset_id, "--tenant", TENANT, "--expected-version", "1"
+    )
+    assert "conflict" in error
+    assert "nothing was written" in error
+    assert audit_rows(admin.url) == before
+    assert admin.json("activate", asset_id, "--tenant", TENANT, "--expected-version", "2")["version"] == 3
+
+
+CREATE = ["create", "--tenant", TENANT, "--name", "x", "--type", "VIDEO"]
+MAIN = ["--main-file", "a.bin", "1", MD5]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([*CREATE[:-1], "NOPE", *MAIN], "--type"),
+        ([*CREATE, "--main-file", "a.bin", "big", MD5], "integer"),
+        ([*CREATE[:4], "x" * 129, *CREATE[5:], *MAIN], "asset_name"),
+        ([*CREATE, "--main-file", "a.bin", "1", "nohash"], "file_md5"),
+        ([*CREATE[:-1], "VOICE_MODEL", *MAIN, "--file", "COVER", "c.png", "1", MD5], "COVER"),
+        ([*CREATE, *MAIN, "--plan", "DELETE", "tomorrow"], "ISO 8601"),
+        ([*CREATE[:1], *CREATE[3:], *MAIN], "--tenant"),
+        (["show", "some-id", "--tenant", TENANT, "--operator", OPERATOR], "exactly one of --tenant"),
+        (["show", "some-id"], "exactly one of --tenant"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_invalid_input_is_refused_in_one_line_and_creates_nothing(
+    admin: Admin, args: list[str], says: str
+) -> None:
+    error = admin.fails(ExitCode.INVALID_INPUT, *args)
+    assert error.startswith("error MSS.00000003: ")
+    assert says in error
+    assert asset_rows(admin.url) == 0
+
+
+# A whole tenant, unfreeze applications, batches ---------------------------------------------------
+
+
+def test_tenant_wide_freeze_and_unfreeze(admin: Admin) -> None:
+    active = admin.uploaded()
+    admin.ok("activate", active, "--tenant", TENANT)
+    binned = admin.uploaded()
+    admin.ok("delete", binned, "--tenant", TENANT)
+    on_its_own = admin.uploaded()
+    admin.ok("freeze", on_its_own, "--operator", OPERATOR)
+    untouched = admin.uploaded(tenant="tenant-b")
+
+    frozen = admin.json("tenant", "freeze", TENANT, "--operator", OPERATOR, "--reason", "unpaid")
+    assert {(m["asset_id"], m["to_state"]) for m in frozen["moved"]} == {(active, "BLOCK"), (binned, "BLOCK")}
+    assert frozen["skipped"] == [{"asset_id": on_its_own, "reason": "already frozen"}]
+    assert admin.state(untouched) == "UNACTIVED"
+
+    readable = admin.ok("tenant", "unfreeze", TENANT, "--operator", OPERATOR).stdout
+    assert f"tenant {TENANT}: 2 assets unfrozen (1 to ACTIVED, 1 to UNACTIVED)" in readable
+    assert (admin.state(active), admin.state(binned), admin.state(on_its_own)) == (
+        "ACTIVED",
+        "UNACTIVED",
+        "BLOCK",
+    )
+    trail = admin.json("history", binned, "--operator", OPERATOR)["entries"]
+    assert (trail[-1]["event"], trail[-1]["actor_id"], trail[-2]["reason"]) == (
+        "unfreeze",
+        OPERATOR,
+        "unpaid",
+    )
+    admin.fails(ExitCode.INVALID_INPUT, "tenant", "freeze", TENANT, "--operator", "")
+
+
+def test_unfreeze_applications_apply_list_approve_reject(admin: Admin) -> None:
+    first, second = admin.uploaded(), admin.uploaded()
+    for asset_id in (first, second):
+        admin.ok("freeze", asset_id, "--operator", OPERATOR)
+    applied = admin.json("application", "apply", first, "--tenant", TENANT, "--reason", "licensed")
+    assert set(applied) == {
+        "application_id", "asset_id", "project_id", "state", "reason", "applied_by", "applied_at",
+        "decided_by", "decided_at", "decision_reason",
+    }  # fmt: skip
+    assert (applied["state"], applied["decided_at"]) == ("PENDING", None)
+    error = admin.fails(ExitCode.REFUSED, "application", "apply", first, "--tenant", TENANT)
+    assert "already pending" in error
+    other = admin.json("application", "apply", second, "--tenant", TENANT)
+
+    pending = admin.json("application", "list", "--operator", OPERATOR, "--state", "PENDING")
+    assert {a["application_id"] for a in pending["applications"]} == {
+        applied["application_id"],
+        other["application_id"],
+    }
+    assert admin.json("application", "list", "--tenant", "tenant-b") == {"applications": []}
+    assert admin.json("application", "show", other["application_id"], "--tenant", TENANT) == other
+    admin.fails(ExitCode.NOT_FOUND, "application", "show", other["application_id"], "--tenant", "tenant-b")
+
+    approved = admin.json("application", "approve", applied["application_id"], "--operator", OPERATOR)
+    assert (approved["event"], approved["to_state"]) == ("unfreeze", "UNACTIVED")
+    rejected = admin.json(
+        "application", "reject", other["application_id"], "--operator", OPERATOR, "--reason", "no"
+    )
+    assert (rejected["state"], rejected["decided_by"], rejected["decision_reason"]) == (
+        "REJECTED",
+        OPERATOR,
+        "no",
+    )
+    assert admin.state(second) == "BLOCK"
+    before = audit_rows(admin.url)
+    admin.fails(ExitCode.REFUSED, "application", "approve", other["application_id"], "--operator", OPERATOR)
+    admin.fails(ExitCode.NOT_FOUND, "application", "approve", "no-such-application", "--operator", OPERATOR)
+    admin.fails(ExitCode.REFUSED, "application", "apply", first, "--tenant", TENANT)
+    assert audit_rows(admin.url) == before
+    assert "REJECTED" in admin.ok("application", "list", "--tenant", TENANT).stdout
+
+
+def test_batch_reports_each_asset_and_exits_8_when_any_failed(admin: Admin) -> None:
+    one, two = admin.uploaded(), admin.uploaded()
+    ok = admin.json("batch", "ACTIVE", one, two, "--tenant", TENANT)
+    assert (ok["action"], ok["succeeded"], ok["failed"]) == ("ACTIVE", 2, 0)
+    result = admin(
+        "batch", "delete", one, "--tenant", TENANT, "--json", "--ids-from", "-", stdin=f"{two}\n\nmissing\n"
+    )
+    assert result.exit_code == ExitCode.BATCH_INCOMPLETE
+    answer = json.loads(result.stdout)
+    assert (answer["succeeded"], answer["failed"]) == (2, 1)
+    assert [(r["asset_id"], r["status"]) for r in answer["results"]] == [
+        (one, "SUCCESS"),
+        (two, "SUCCESS"),
+        ("missing", "FAILED"),
+    ]
+    assert answer["results"][2] == {
+        "asset_id": "missing",
+        "status": "FAILED",
+        "error_code": "MSS.00000002",
+        "error_msg": "asset missing not found",
+        "transition": None,
+    }
+    assert answer["results"][0]["transition"]["to_state"] == "DELETING"
+    readable = admin("batch", "RESTORE", one, "missing", "--tenant", TENANT)
+    assert readable.exit_code == ExitCode.BATCH_INCOMPLETE
+    assert "1 succeeded, 1 failed" in readable.stdout
+    admin.fails(ExitCode.INVALID_INPUT, "batch", "RESTORE", "--tenant", TENANT)
+    admin.fails(ExitCode.INVALID_INPUT, "batch", "EXPLODE", one, "--tenant", TENANT)
+
+
+# Time ---------------------------------------------------------------------------------------------
+
+
+def _created_two_days_ago(url: str, count: int) -> list[str]:
+    """Assets created two days ago and never uploaded: their upload window ran out yesterday."""
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=2))
+    with Lifecycle(url, clock=clock) as engine:
+        return [engine.create_asset(Tenant(TENANT), new_asset(f"late {n}")).asset_id for n in range(count)]
+
+
+def test_sweep_moves_what_is_due_and_reports_per_rule(admin: Admin) -> None:
+    late = _created_two_days_ago(admin.url, 5)
+    fresh = admin.create()["asset_id"]
+    assert admin.json("due") == {
+        "due": {"upload_timeout": 5, "planned_freeze": 0, "planned_delete": 0, "recycle_bin_purge": 0},
+        "total": 5,
+    }
+    yesterday_noon = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    assert admin.json("sweep", "--as-of", yesterday_noon)["moved"] == 0
+    report = admin.json("sweep", "--batch-size", "2")
+    assert (report["moved"], report["batches"], report["stopped"]) == (5, 3, False)
+    assert report["rules"][0] == report["rules"][0] | {
+        "rule": "upload_timeout",
+        "event": "time_out_upload",
+        "moved": 5,
+    }
+    assert set(map(admin.state, late)) == {"FAILED"}
+    assert admin.state(fresh) == "CREATING"
+    trail = admin.json("history", late[0], "--tenant", TENANT)["entries"]
+    assert (trail[-1]["actor_kind"], trail[-1]["event"]) == ("system", "time_out_upload")
+    assert "upload_timeout" in admin.ok("sweep").stdout
+
+
+def test_sweep_shows_a_progress_bar_on_large_sweeps(admin: Admin) -> None:
+    _created_two_days_ago(admin.url, 5)
+    result = admin("sweep", "--batch-size", "2", "--progress")
+    assert result.exit_code == 0, result.stderr
+    assert "5/5" in result.stderr
+    assert "upload_timeout" in result.stdout
+
+
+def test_sweep_refuses_a_time_in_the_future_or_not_a_time(admin: Admin) -> None:
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert "must not be later than now" in admin.fails(ExitCode.INVALID_INPUT, "sweep", "--as-of", later)
+    assert "ISO 8601" in admin.fails(ExitCode.INVALID_INPUT, "sweep", "--as-of", "yesterday")
+    admin.fails(ExitCode.INVALID_INPUT, "sweep", "--batch-size", "0")
+
+
+def _read_json_lines_until(stream: Any, event: str, deadline: float) -> list[dict[str, Any]]:
+    """Read JSON log lines from a child's stderr until ``event`` appears (or fail at the deadline)."""
+    seen: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            break
+        if line.startswith("{"):
+            seen.append(json.loads(line))
+            if seen[-1]["event"] == event:
+                return seen
+    pytest.fail(f"no {event} logged; saw {[s['event'] for s in seen]}")
+
+
+@pytest.mark.skipif(not EXECUTABLE.exists(), reason="the package is not installed into this interpreter")
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_scheduler_run_sweeps_until_a_signal_and_stops_cleanly(
+    database_url: str, stop_signal: signal.Signals
+) -> None:
+    late = _created_two_days_ago(database_url, 3)
+    child = subprocess.Popen(  # noqa: S603 - our own installed script
+        [
+            EXECUTABLE,
+            "--db",
+            database_url,
+            "--log-json",
+            "--log-level",
+            "info",
+            "scheduler",
+            "run",
+            "--interval",
+            "30",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert child.stderr is not None
+        logged = _read_json_lines_until(child.stderr, "sweep_finished", time.monotonic() + 60)
+        assert logged[0]["event"] == "scheduler_started"
+        assert logged[-1]["rules"]["upload_timeout"]["moved"] == 3
+        child.send_signal(stop_signal)
+        _, rest = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, rest
+    assert "scheduler_stopped" in rest
+    assert rest.rstrip().endswith("scheduler stopped")
+    with Lifecycle(database_url) as engine:
+        assert {engine.get_asset(Tenant(TENANT), a).asset_state.value for a in late} == {"FAILED"}
+
+
+# Logs ---------------------------------------------------------------------------------------------
+
+
+def test_log_json_writes_json_lines_and_the_default_is_readable(admin: Admin) -> None:
+    asset_id = admin.uploaded()
+    as_json = admin("--log-json", "--log-level", "info", "activate", asset_id, "--tenant", TENANT)
+    assert as_json.exit_code == 0
+    lines = [json.loads(line) for line in as_json.stderr.splitlines()]
+    applied = next(line for line in lines if line["event"] == "transition_applied")
+    assert (applied["asset_id"], applied["to_state"], applied["level"]) == (asset_id, "ACTIVED", "info")
+    assert applied["timestamp"].endswith("Z")
+    readable = admin("--log-level", "info", "deactivate", asset_id, "--tenant", TENANT)
+    assert "transition_applied" in readable.stderr
+    assert not readable.stderr.lstrip().startswith("{")
+    quiet = admin("activate", asset_id, "--tenant", TENANT)
+    assert quiet.stderr == "", "warnings only by default"
+
+
+# Diagrams -----------------------------------------------------------------------------------------
+
+
+def test_diagrams_writes_the_generated_diagrams(tmp_path: Path) -> None:
+    result = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path / "out"), "--no-svg"])
+    assert result.exit_code == 0, result.stderr
+    written = sorted(Path(line).name for line in result.stdout.splitlines())
+    assert "asset-lifecycle.md" in written
+    assert "file-lifecycle.md" in written
+    committed = Path(__file__).parents[1] / "docs" / "state-diagrams" / "asset-lifecycle.md"
+    assert (tmp_path / "out" / "asset-lifecycle.md").read_text() == committed.read_text()
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "error LIFECYCLE.INTERRUPTED: interrupted"),
+        (
+            RuntimeError("boom\nsecond line"),
+            ExitCode.INTERNAL_ERROR,
+            "error LIFECYCLE.INTERNAL_ERROR: RuntimeError: boom second line",
+        ),
+    ],
+)  # fmt: skip
+def test_an_interrupt_or_a_bug_is_still_one_line_without_a_traceback(
+    admin: Admin, monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: ExitCode, line: str
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(Lifecycle, "list_assets", broken)
+    result = admin("list", "--tenant", TENANT)
+    assert result.exit_code == code
+    # After Ctrl-C click ends the terminal's "^C" line first: an empty line, then the error.
+    assert result.stderr.lstrip("\n") == line + "\n"
