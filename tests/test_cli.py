@@ -38,7 +38,8 @@ from lifecycle.store.database import open_engine
 from lifecycle.store.models import assets, audit
 from tests.conftest import BACKENDS, MD5, POSTGRES_URL, TABLES, new_asset
 
-SEED_003 = Path(__file__).parents[2] / "shared" / "seeds" / "003_b9737f292efd726f.txt"
+SEED_003 = Path(__file__).parent / "data" / "asset-details-api.txt"
+"""The platform's "Querying Asset Details" page (the team's seed 003), kept with the tests."""
 (ENTRY_POINT,) = entry_points(group="console_scripts", name="lifecycle")
 ADMIN_SCRIPT = ENTRY_POINT.load()
 EXECUTABLE = Path(sys.executable).parent / "lifecycle"
