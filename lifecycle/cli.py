@@ -6,7 +6,7 @@ explicit (``--tenant`` or ``--operator``) and lands in the audit trail. Tables b
 platform's error code, and a distinct exit code per kind of failure (``ExitCode``).
 
 This is an application, so unlike the library it configures logging: human-readable lines on
-stderr, or JSON lines with ``--log-json``.
+stderr, or JSON lines with ``--log-json`` (the standard ``logging`` module's records too).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import enum
 import functools
 import json
 import logging
+import math
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 import structlog
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import exc as sqlalchemy_errors
 
@@ -40,21 +40,29 @@ from lifecycle.definition import (
     FailType,
     FileCategory,
     PlannedOperation,
-    TimeRule,
     UploadResult,
 )
 from lifecycle.engine import DEFAULT_DATABASE_URL, MAX_PAGE, Lifecycle
-from lifecycle.errors import Conflict, LifecycleError, StoreUnavailable
+from lifecycle.errors import (
+    Conflict,
+    LifecycleError,
+    MissingDependency,
+    MissingProgram,
+    StoreUnavailable,
+)
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.results import Transitioned, UnfreezeApplication
 from lifecycle.scheduler import DEFAULT_INTERVAL, run_blocking
 from lifecycle.store import schema
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener, SweepReport
+from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DATABASE_ENV = "LIFECYCLE_DATABASE_URL"
 OPERATOR_ENV = "LIFECYCLE_OPERATOR"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_INTERVAL = timedelta(days=1)
+INVALID = "MSS.00000003"
 
 
 class ExitCode(enum.IntEnum):
@@ -69,6 +77,7 @@ class ExitCode(enum.IntEnum):
     CONFLICT = 6
     UNAVAILABLE = 7
     BATCH_INCOMPLETE = 8
+    MISSING_DEPENDENCY = 9
     INTERRUPTED = 130
 
 
@@ -83,6 +92,7 @@ Exit codes:
   6  conflict (the asset changed meanwhile; nothing was written)
   7  database unavailable, or its schema is not up to date
   8  a batch action failed for some of its assets (each result is printed)
+  9  a program or package this command needs is not installed
   130  interrupted (Ctrl-C) before the command finished; a move is all or nothing"""
 
 _EXIT_CODES_BY_STATUS = {
@@ -98,6 +108,8 @@ def exit_code_for(error: LifecycleError) -> ExitCode:
     asset's state, except a lost race, which is a conflict); 5xx: the database or the install."""
     if isinstance(error, Conflict):
         return ExitCode.CONFLICT
+    if isinstance(error, MissingDependency | MissingProgram):
+        return ExitCode.MISSING_DEPENDENCY
     return _EXIT_CODES_BY_STATUS.get(error.http_status, ExitCode.UNAVAILABLE)
 
 
@@ -121,19 +133,27 @@ class AdminScript(click.Group):
             result = super().main(
                 args, prog_name or "lifecycle", complete_var, standalone_mode=False, **extra
             )
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else error.format_message())
+            sys.exit(ExitCode.OK)
         except click.UsageError as error:
             hint = f" (see: {error.ctx.command_path} --help)" if error.ctx else ""
-            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", error.format_message() + hint)
+            _fail(ExitCode.INVALID_INPUT, INVALID, error.format_message() + hint)
         except click.Abort:
             _fail(ExitCode.INTERRUPTED, "LIFECYCLE.INTERRUPTED", "interrupted")
         except click.ClickException as error:
-            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", error.format_message())
+            _fail(ExitCode.INVALID_INPUT, INVALID, error.format_message())
         except LifecycleError as error:
             _fail(exit_code_for(error), error.code, error.message)
         except sqlalchemy_errors.ArgumentError as error:
-            _fail(ExitCode.INVALID_INPUT, "MSS.00000003", f"invalid database URL: {error}")
+            _fail(ExitCode.INVALID_INPUT, INVALID, f"invalid database URL: {error}")
         except sqlalchemy_errors.SQLAlchemyError as error:
             _fail(ExitCode.UNAVAILABLE, StoreUnavailable.code, f"the database failed: {error}")
+        except UnicodeDecodeError as error:
+            _fail(ExitCode.INVALID_INPUT, INVALID, f"the input is not UTF-8 text: {error}")
+        except OSError as error:  # a file or directory named on the command line
+            where = f": {error.filename}" if error.filename else ""
+            _fail(ExitCode.INVALID_INPUT, INVALID, f"{error.strerror or error}{where}")
         except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for operators
             _fail(ExitCode.INTERNAL_ERROR, "LIFECYCLE.INTERNAL_ERROR", f"{type(error).__name__}: {error}")
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
@@ -147,6 +167,7 @@ class Session:
     """What every command shares: the database URL and, once opened, the engine."""
 
     database_url: str
+    log_json: bool = False
     _lifecycle: Lifecycle | None = field(default=None, repr=False)
 
     def lifecycle(self, *, check_schema: bool = True) -> Lifecycle:
@@ -162,11 +183,10 @@ class Session:
 
 
 def _session() -> Session:
-    return click.get_current_context().find_object(Session) or _missing_session()
-
-
-def _missing_session() -> NoReturn:
-    raise click.UsageError("run through the lifecycle command")
+    session = click.get_current_context().find_object(Session)
+    if session is None:
+        raise click.UsageError("run through the lifecycle command")
+    return session
 
 
 def _engine() -> Lifecycle:
@@ -181,25 +201,56 @@ def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _answer(as_json: bool, shape: Callable[[], Any], view: Callable[[], RenderableType]) -> None:
+    """A command's answer on stdout: its JSON shape with ``--json``, else its view for people."""
+    if as_json:
+        _print_json(shape())
+    else:
+        _stdout().print(view())
+
+
+def _answer_move(transition: Transitioned, as_json: bool) -> None:
+    _answer(as_json, transition.to_json, lambda: render.transition_line(transition))
+
+
 def configure_logging(*, json_lines: bool, level: str, stream: TextIO) -> None:
-    """The admin script's logging: structlog to stderr, human-readable or JSON lines."""
+    """The admin script's logging, on ``stream``: structlog's events and the standard ``logging``
+    module's records (APScheduler's, Alembic's) alike, human-readable or as JSON lines.
+
+    Both go through one ``logging`` handler, so lines written from different threads (the
+    scheduler's and the main one) never interleave.
+    """
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    threshold = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            *([structlog.processors.dict_tracebacks] if json_lines else []),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.dict_tracebacks] if json_lines else []),
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(threshold)
 
 
 # Options ----------------------------------------------------------------------------------------
@@ -209,6 +260,32 @@ def json_option(function: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (shapes in docs/cli.md).")(
         function
     )
+
+
+def request_id_option(function: F) -> F:
+    return click.option(
+        "--request-id",
+        help="Your id for this request: recorded, and a retry with it is answered, not redone.",
+    )(function)
+
+
+def reason_option(function: F) -> F:
+    return click.option("--reason", help="Why: recorded in the audit trail.")(function)
+
+
+def page_options(function: F) -> F:
+    function = click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)(function)
+    return click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)(function)
+
+
+def move_options(function: F) -> F:
+    """What every move accepts besides its actor and asset."""
+    function = click.option(
+        "--expected-version",
+        type=click.IntRange(min=1),
+        help="Apply only if the asset is still at this version.",
+    )(function)
+    return reason_option(request_id_option(function))
 
 
 def _tenant_options(function: F, *, required: bool) -> F:
@@ -251,12 +328,18 @@ def as_platform(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def as_tenant_or_platform(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Either a tenant (its own assets) or the platform (any tenant's): exactly one of the two."""
+    """Either a tenant (its own assets) or the platform (any tenant's): exactly one of the two.
+
+    An operator named only by ``$LIFECYCLE_OPERATOR`` gives way to an explicit ``--tenant``.
+    """
 
     @functools.wraps(function)
     def wrapper(
         *args: Any, tenant: str | None, app_user: str | None, operator: str | None, **kwargs: Any
     ) -> Any:
+        source = click.get_current_context().get_parameter_source("operator")
+        if tenant is not None and source is click.core.ParameterSource.ENVIRONMENT:
+            operator = None
         if (tenant is None) == (operator is None):
             raise click.UsageError("say who acts: exactly one of --tenant PROJECT_ID or --operator NAME")
         if operator is not None and app_user is not None:
@@ -265,20 +348,6 @@ def as_tenant_or_platform(function: Callable[..., Any]) -> Callable[..., Any]:
         return function(*args, actor=actor, **kwargs)
 
     return _operator_option(_tenant_options(wrapper, required=False), required=False)
-
-
-def move_options(function: F) -> F:
-    """What every move accepts besides its actor and asset."""
-    function = click.option(
-        "--expected-version",
-        type=click.IntRange(min=1),
-        help="Apply only if the asset is still at this version.",
-    )(function)
-    function = click.option(
-        "--request-id",
-        help="Your id for this request: recorded, and a retry with it is answered, not redone.",
-    )(function)
-    return click.option("--reason", help="Why: recorded in the audit trail.")(function)
 
 
 def _choice(members: type[enum.Enum]) -> click.Choice[str]:
@@ -295,13 +364,55 @@ class Moment(click.ParamType[datetime, Any]):
             return value
         try:
             moment = datetime.fromisoformat(str(value))
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 time such as 2026-03-09T09:00:00Z", param, ctx)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"{value!r} is out of range once converted to UTC", param, ctx)
+
+
+class Seconds(click.ParamType[timedelta, Any]):
+    """A duration in seconds: finite, from ``minimum`` (excluded when ``positive``) to a day."""
+
+    name = "SECONDS"
+
+    def __init__(self, *, positive: bool) -> None:
+        self.positive = positive
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        low_ok = seconds > 0 if self.positive else seconds >= 0
+        if not math.isfinite(seconds) or not low_ok or seconds > MAX_INTERVAL.total_seconds():
+            bound = "more than 0" if self.positive else "0 or more"
+            self.fail(f"{value!r} must be {bound} and at most {MAX_INTERVAL.total_seconds():g}", param, ctx)
+        return timedelta(seconds=seconds)
+
+
+class JsonObject(click.ParamType[dict[str, Any], Any]):
+    """A JSON object given on the command line."""
+
+    name = "JSON"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except ValueError as error:
+            self.fail(f"not JSON: {error}", param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail("must be a JSON object ({…})", param, ctx)
+        return parsed
 
 
 MOMENT = Moment()
 ASSET_ID = click.argument("asset_id", metavar="ASSET_ID")
+APPLICATION_ID = click.argument("application_id", metavar="APPLICATION_ID")
 
 
 # The commands ---------------------------------------------------------------------------------
@@ -325,12 +436,12 @@ ASSET_ID = click.argument("asset_id", metavar="ASSET_ID")
 @click.option(
     "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="warning", show_default=True
 )
-@click.version_option(package_name="lifecycle")
+@click.version_option(package_name="lifecycle", prog_name="lifecycle")
 @click.pass_context
 def main(ctx: click.Context, database_url: str, log_json: bool, log_level: str) -> None:
     """Operate the asset lifecycle: assets, freezes, the recycle bin, sweeps and the audit trail."""
     configure_logging(json_lines=log_json, level=log_level, stream=sys.stderr)
-    session = Session(database_url)
+    session = Session(database_url, log_json=log_json)
     ctx.obj = session
     ctx.call_on_close(session.close)
 
@@ -404,7 +515,16 @@ def db_current() -> None:
     metavar="BLOCK|DELETE TIME",
     help="auto_operation_config: the system freezes or deletes the asset at TIME.",
 )
-@click.option("--request-id", help="Your id for this request: a retry returns the asset it created.")
+@click.option("--extra-meta", type=JsonObject(), help="asset_extra_meta, a JSON object.")
+@click.option(
+    "--system-property",
+    "system_properties",
+    type=JsonObject(),
+    multiple=True,
+    help="One of system_properties, a JSON object. Repeatable.",
+)
+@click.option("--order", "asset_order", type=int, help="asset_order.")
+@request_id_option
 @json_option
 def create(
     actor: Tenant,
@@ -417,6 +537,9 @@ def create(
     review_required: bool,
     activate_on_upload: bool | None,
     plan: tuple[str, datetime] | None,
+    extra_meta: dict[str, Any] | None,
+    system_properties: tuple[dict[str, Any], ...],
+    asset_order: int | None,
     request_id: str | None,
     as_json: bool,
 ) -> None:
@@ -435,12 +558,12 @@ def create(
         activate_on_upload=activate_on_upload,
         review_required=review_required,
         auto_operation=None if plan is None else AutoOperation(PlannedOperation(plan[0].upper()), plan[1]),
+        asset_extra_meta=extra_meta,
+        system_properties=system_properties,
+        asset_order=asset_order,
     )
     asset = _engine().create_asset(actor, new, request_id=request_id)
-    if as_json:
-        _print_json(asset.to_details())
-    else:
-        _stdout().print(render.asset_view(asset))
+    _answer(as_json, asset.to_details, lambda: render.asset_view(asset))
 
 
 @main.command()
@@ -450,10 +573,21 @@ def create(
 def show(asset_id: str, actor: Actor, as_json: bool) -> None:
     """Show an asset (--json: the platform's asset-details shape)."""
     asset = _engine().get_asset(actor, asset_id)
-    if as_json:
-        _print_json(asset.to_details())
-    else:
-        _stdout().print(render.asset_view(asset))
+    _answer(as_json, asset.to_details, lambda: render.asset_view(asset))
+
+
+@main.command()
+@ASSET_ID
+@as_tenant_or_platform
+@json_option
+def allowed(asset_id: str, actor: Actor, as_json: bool) -> None:
+    """The moves this actor could make on the asset now."""
+    events = [event.value for event in _engine().allowed_events(actor, asset_id)]
+    _answer(
+        as_json,
+        lambda: {"asset_id": asset_id, "allowed": events},
+        lambda: render.shown(f"asset {asset_id}: {', '.join(events) or 'nothing'}"),
+    )
 
 
 @main.command("list")
@@ -466,8 +600,7 @@ def show(asset_id: str, actor: Actor, as_json: bool) -> None:
     "--order-by", type=click.Choice(["create_time", "update_time"]), default="create_time", show_default=True
 )
 @click.option("--ascending", is_flag=True, help="Oldest first (default: newest first).")
-@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@page_options
 @json_option
 def list_assets(
     actor: Actor,
@@ -489,17 +622,16 @@ def list_assets(
         limit=limit,
         offset=offset,
     )
-    if as_json:
-        _print_json(
-            {
-                "count": page.total,
-                "limit": page.limit,
-                "offset": page.offset,
-                "assets": [asset.to_details() for asset in page.items],
-            }
-        )
-    else:
-        _stdout().print(render.assets_table(page))
+    _answer(
+        as_json,
+        lambda: {
+            "count": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "assets": [asset.to_details() for asset in page.items],
+        },
+        lambda: render.assets_table(page),
+    )
 
 
 @main.command()
@@ -509,10 +641,11 @@ def list_assets(
 def history(asset_id: str, actor: Actor, as_json: bool) -> None:
     """The asset's audit trail, oldest first."""
     entries = _engine().history(actor, asset_id)
-    if as_json:
-        _print_json({"asset_id": asset_id, "entries": [entry.to_json() for entry in entries]})
-    else:
-        _stdout().print(render.history_table(entries))
+    _answer(
+        as_json,
+        lambda: {"asset_id": asset_id, "entries": [entry.to_json() for entry in entries]},
+        lambda: render.history_table(entries),
+    )
 
 
 @main.command("confirm-upload")
@@ -524,7 +657,7 @@ def history(asset_id: str, actor: Actor, as_json: bool) -> None:
 @click.option("--md5", "file_md5", help="The uploaded MD5, checked against the declaration.")
 @click.option("--file-name", help="The uploaded name, checked against the declaration.")
 @click.option("--reason", help="Why (for a failed upload).")
-@click.option("--request-id", help="Your id for this request.")
+@request_id_option
 @json_option
 def confirm_upload(
     asset_id: str,
@@ -553,55 +686,30 @@ def confirm_upload(
         reason=reason,
         request_id=request_id,
     )
-    if as_json:
-        _print_json(confirmed.to_json())
-        return
-    uploaded = confirmed.file
-    _stdout().print(
-        f"file {uploaded.file_id} ({uploaded.asset_file_category.value}) is {uploaded.state.value}"
-    )
-    if confirmed.transition is not None:
-        _stdout().print(render.transition_line(confirmed.transition))
+    _answer(as_json, confirmed.to_json, lambda: render.upload_view(confirmed))
 
 
-def _move_command(
-    name: str, summary: str, acting: Callable[[Callable[..., Any]], Callable[..., Any]]
-) -> Callable[[Callable[..., Any]], click.Command]:
-    """A command for one move: ASSET_ID, who acts, the move options, --json; prints the move."""
-
-    def decorate(fire: Callable[..., Any]) -> click.Command:
-        @functools.wraps(fire)
-        def command(as_json: bool, **kwargs: Any) -> None:
-            transition = fire(_engine(), **kwargs)
-            if as_json:
-                _print_json(transition.to_json())
-            else:
-                _stdout().print(render.transition_line(transition))
-
-        command.__doc__ = summary
-        return main.command(name)(ASSET_ID(acting(move_options(json_option(command)))))
-
-    return decorate
+# Moves of one asset ---------------------------------------------------------------------------
 
 
-@_move_command("activate", "ACTIVED: usable as material for content generation.", as_tenant)
-def activate(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
-    return engine.activate(actor, asset_id, **options)
+@main.command()
+@ASSET_ID
+@as_tenant
+@move_options
+@json_option
+def activate(asset_id: str, actor: Tenant, as_json: bool, **options: Any) -> None:
+    """ACTIVED: usable as material for content generation."""
+    _answer_move(_engine().activate(actor, asset_id, **options), as_json)
 
 
-@_move_command("deactivate", "UNACTIVED: no longer usable.", as_tenant)
-def deactivate(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
-    return engine.deactivate(actor, asset_id, **options)
-
-
-@_move_command("restore", "Out of the recycle bin, to the state it was deleted from.", as_tenant)
-def restore(engine: Lifecycle, asset_id: str, actor: Tenant, **options: Any) -> Any:
-    return engine.restore(actor, asset_id, **options)
-
-
-@_move_command("unfreeze", "Unfreeze: back to the state it was frozen from.", as_platform)
-def unfreeze(engine: Lifecycle, asset_id: str, actor: Platform, **options: Any) -> Any:
-    return engine.unfreeze(actor, asset_id, **options)
+@main.command()
+@ASSET_ID
+@as_tenant
+@move_options
+@json_option
+def deactivate(asset_id: str, actor: Tenant, as_json: bool, **options: Any) -> None:
+    """UNACTIVED: no longer usable."""
+    _answer_move(_engine().deactivate(actor, asset_id, **options), as_json)
 
 
 @main.command()
@@ -612,8 +720,17 @@ def unfreeze(engine: Lifecycle, asset_id: str, actor: Platform, **options: Any) 
 @json_option
 def delete(asset_id: str, actor: Actor, force: bool, as_json: bool, **options: Any) -> None:
     """To the recycle bin (DELETING); with --force, deleted for good (the platform may force only)."""
-    transition = _engine().delete(actor, asset_id, force=force, **options)
-    _print_move(transition, as_json=as_json)
+    _answer_move(_engine().delete(actor, asset_id, force=force, **options), as_json)
+
+
+@main.command()
+@ASSET_ID
+@as_tenant
+@move_options
+@json_option
+def restore(asset_id: str, actor: Tenant, as_json: bool, **options: Any) -> None:
+    """Out of the recycle bin, to the state it was deleted from."""
+    _answer_move(_engine().restore(actor, asset_id, **options), as_json)
 
 
 @main.command()
@@ -626,15 +743,17 @@ def freeze(
     asset_id: str, actor: Platform, block_reason_code: str | None, as_json: bool, **options: Any
 ) -> None:
     """Freeze (BLOCK): unavailable until unfrozen; remembers where it was."""
-    transition = _engine().freeze(actor, asset_id, block_reason_code=block_reason_code, **options)
-    _print_move(transition, as_json=as_json)
+    _answer_move(_engine().freeze(actor, asset_id, block_reason_code=block_reason_code, **options), as_json)
 
 
-def _print_move(transition: Any, *, as_json: bool) -> None:
-    if as_json:
-        _print_json(transition.to_json())
-    else:
-        _stdout().print(render.transition_line(transition))
+@main.command()
+@ASSET_ID
+@as_platform
+@move_options
+@json_option
+def unfreeze(asset_id: str, actor: Platform, as_json: bool, **options: Any) -> None:
+    """Unfreeze: back to the state it was frozen from (from the recycle bin: its pre-delete state)."""
+    _answer_move(_engine().unfreeze(actor, asset_id, **options), as_json)
 
 
 @main.group()
@@ -649,7 +768,7 @@ def review() -> None:
 @json_option
 def review_pass(asset_id: str, actor: Platform, as_json: bool, **options: Any) -> None:
     """The review passed: the asset becomes UNACTIVED (or ACTIVED if it activates on upload)."""
-    _print_move(_engine().pass_review(actor, asset_id, **options), as_json=as_json)
+    _answer_move(_engine().pass_review(actor, asset_id, **options), as_json)
 
 
 @review.command("reject")
@@ -660,8 +779,7 @@ def review_pass(asset_id: str, actor: Platform, as_json: bool, **options: Any) -
 @json_option
 def review_reject(asset_id: str, actor: Platform, fail_type: str, as_json: bool, **options: Any) -> None:
     """The review failed: the asset becomes FAILED, with the fail type and the reason."""
-    transition = _engine().reject_review(actor, asset_id, FailType(fail_type.upper()), **options)
-    _print_move(transition, as_json=as_json)
+    _answer_move(_engine().reject_review(actor, asset_id, FailType(fail_type.upper()), **options), as_json)
 
 
 # A whole tenant -----------------------------------------------------------------------------------
@@ -675,15 +793,15 @@ def tenant() -> None:
 @tenant.command("freeze")
 @click.argument("project_id", metavar="PROJECT_ID")
 @as_platform
-@click.option("--reason", help="Why: recorded in every asset's audit trail.")
 @click.option("--block-reason-code", help="The platform's code for why.")
-@click.option("--request-id", help="Your id for this request.")
+@reason_option
+@request_id_option
 @json_option
 def tenant_freeze(
     project_id: str,
     actor: Platform,
-    reason: str | None,
     block_reason_code: str | None,
+    reason: str | None,
     request_id: str | None,
     as_json: bool,
 ) -> None:
@@ -691,14 +809,14 @@ def tenant_freeze(
     operation = _engine().freeze_tenant(
         actor, project_id, reason=reason, block_reason_code=block_reason_code, request_id=request_id
     )
-    _print_tenant_operation(operation, as_json=as_json)
+    _answer(as_json, operation.to_json, lambda: render.tenant_operation_view(operation))
 
 
 @tenant.command("unfreeze")
 @click.argument("project_id", metavar="PROJECT_ID")
 @as_platform
-@click.option("--reason", help="Why: recorded in every asset's audit trail.")
-@click.option("--request-id", help="Your id for this request.")
+@reason_option
+@request_id_option
 @json_option
 def tenant_unfreeze(
     project_id: str,
@@ -709,14 +827,7 @@ def tenant_unfreeze(
 ) -> None:
     """Unfreeze what the tenant-wide freeze froze; assets frozen on their own stay frozen."""
     operation = _engine().unfreeze_tenant(actor, project_id, reason=reason, request_id=request_id)
-    _print_tenant_operation(operation, as_json=as_json)
-
-
-def _print_tenant_operation(operation: Any, *, as_json: bool) -> None:
-    if as_json:
-        _print_json(operation.to_json())
-    else:
-        _stdout().print(render.tenant_operation_view(operation))
+    _answer(as_json, operation.to_json, lambda: render.tenant_operation_view(operation))
 
 
 # Unfreeze applications ---------------------------------------------------------------------------
@@ -727,6 +838,10 @@ def application() -> None:
     """A tenant's application to unfreeze an asset, and the platform's decision."""
 
 
+def _answer_application(found: UnfreezeApplication, as_json: bool) -> None:
+    _answer(as_json, found.to_json, lambda: render.applications_table([found]))
+
+
 @application.command("apply")
 @ASSET_ID
 @as_tenant
@@ -734,27 +849,25 @@ def application() -> None:
 @json_option
 def application_apply(asset_id: str, actor: Tenant, reason: str | None, as_json: bool) -> None:
     """Apply to unfreeze a frozen asset (one pending application per asset)."""
-    _print_applications(
-        [_engine().apply_for_unfreeze(actor, asset_id, reason=reason)], as_json=as_json, one=True
-    )
+    _answer_application(_engine().apply_for_unfreeze(actor, asset_id, reason=reason), as_json)
 
 
 @application.command("show")
-@click.argument("application_id", metavar="APPLICATION_ID")
+@APPLICATION_ID
 @as_tenant_or_platform
 @json_option
 def application_show(application_id: str, actor: Actor, as_json: bool) -> None:
     """Show one application."""
-    found = _engine().get_unfreeze_application(actor, application_id)
-    _print_applications([found], as_json=as_json, one=True)
+    _answer_application(_engine().get_unfreeze_application(actor, application_id), as_json)
 
 
 @application.command("list")
 @as_tenant_or_platform
 @click.option("--project", "project_id", metavar="PROJECT_ID", help="Only this tenant's (with --operator).")
-@click.option("--state", "states", type=_choice(ApplicationState), multiple=True, help="Only this state.")
-@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--state", "states", type=_choice(ApplicationState), multiple=True, help="Only this state. Repeatable."
+)
+@page_options
 @json_option
 def application_list(
     actor: Actor,
@@ -764,7 +877,7 @@ def application_list(
     offset: int,
     as_json: bool,
 ) -> None:
-    """List applications, oldest first."""
+    """List applications, oldest first, a page at a time."""
     found = _engine().list_unfreeze_applications(
         actor,
         project_id=project_id,
@@ -772,14 +885,18 @@ def application_list(
         limit=limit,
         offset=offset,
     )
-    _print_applications(found, as_json=as_json, one=False)
+    _answer(
+        as_json,
+        lambda: {"limit": limit, "offset": offset, "applications": [item.to_json() for item in found]},
+        lambda: render.applications_table(found),
+    )
 
 
 @application.command("approve")
-@click.argument("application_id", metavar="APPLICATION_ID")
+@APPLICATION_ID
 @as_platform
-@click.option("--reason", help="Why: recorded with the decision and in the audit trail.")
-@click.option("--request-id", help="Your id for this request.")
+@reason_option
+@request_id_option
 @json_option
 def application_approve(
     application_id: str,
@@ -788,29 +905,20 @@ def application_approve(
     request_id: str | None,
     as_json: bool,
 ) -> None:
-    """Approve: the asset is unfrozen in the same transaction."""
-    transition = _engine().approve_unfreeze(actor, application_id, reason=reason, request_id=request_id)
-    _print_move(transition, as_json=as_json)
+    """Approve: the asset is unfrozen in the same transaction (prints the move)."""
+    _answer_move(
+        _engine().approve_unfreeze(actor, application_id, reason=reason, request_id=request_id), as_json
+    )
 
 
 @application.command("reject")
-@click.argument("application_id", metavar="APPLICATION_ID")
+@APPLICATION_ID
 @as_platform
 @click.option("--reason", help="Why: recorded with the decision.")
 @json_option
 def application_reject(application_id: str, actor: Platform, reason: str | None, as_json: bool) -> None:
     """Reject: the asset stays frozen."""
-    _print_applications(
-        [_engine().reject_unfreeze(actor, application_id, reason=reason)], as_json=as_json, one=True
-    )
-
-
-def _print_applications(applications: Sequence[Any], *, as_json: bool, one: bool) -> None:
-    if as_json:
-        shapes = [found.to_json() for found in applications]
-        _print_json(shapes[0] if one else {"applications": shapes})
-    else:
-        _stdout().print(render.applications_table(applications))
+    _answer_application(_engine().reject_unfreeze(actor, application_id, reason=reason), as_json)
 
 
 # Batch actions ----------------------------------------------------------------------------------
@@ -822,10 +930,10 @@ def _print_applications(applications: Sequence[Any], *, as_json: bool, one: bool
 @as_tenant_or_platform
 @click.option(
     "--ids-from",
-    type=click.File("r"),
+    type=click.File("r", encoding="utf-8"),
     help="Also read asset ids from this file, one per line ('-' for stdin).",
 )
-@click.option("--request-id", help="Your id for this request.")
+@request_id_option
 @json_option
 def batch(
     action: str,
@@ -842,17 +950,16 @@ def batch(
     ids = [*asset_ids, *(line.strip() for line in (ids_from or ()) if line.strip())]
     results = _engine().batch(actor, BatchAction(action.upper()), ids, request_id=request_id)
     failed = sum(not result.succeeded for result in results)
-    if as_json:
-        _print_json(
-            {
-                "action": action.upper(),
-                "succeeded": len(results) - failed,
-                "failed": failed,
-                "results": [result.to_json() for result in results],
-            }
-        )
-    else:
-        _stdout().print(render.batch_table(results))
+    _answer(
+        as_json,
+        lambda: {
+            "action": action.upper(),
+            "succeeded": len(results) - failed,
+            "failed": failed,
+            "results": [result.to_json() for result in results],
+        },
+        lambda: render.batch_table(results),
+    )
     if failed:
         sys.exit(ExitCode.BATCH_INCOMPLETE)
 
@@ -860,28 +967,22 @@ def batch(
 # Time ---------------------------------------------------------------------------------------------
 
 
-class _ProgressListener(SweepListener):
-    """Advances a rich progress bar as each batch commits."""
-
-    def __init__(self, progress: Progress, total: int) -> None:
-        self.progress = progress
-        self.task = progress.add_task("sweeping", total=total)
-
-    def written(self, rule: TimeRule, moved: int) -> None:
-        self.progress.update(self.task, advance=moved, description=f"sweeping: {rule.name}")
-
-
 @contextmanager
-def _sweep_progress(enabled: bool | None, total: int, batch_size: int) -> Iterator[SweepListener]:
-    """A progress bar on stderr for sweeps larger than a batch (on a terminal, or when asked)."""
-    stderr = Console(stderr=True, force_terminal=True if enabled else None)
-    show = enabled if enabled is not None else stderr.is_terminal and total > batch_size
-    if not show:
+def _sweep_progress(
+    engine: Lifecycle, as_of: datetime | None, wanted: bool | None, batch_size: int
+) -> Iterator[SweepListener]:
+    """A progress bar on stderr, for a sweep of more than a batch on a terminal (or when asked)."""
+    stderr = Console(stderr=True, force_terminal=True if wanted else None)
+    if wanted is False or (wanted is None and not stderr.is_terminal):
+        yield SweepListener()
+        return
+    total = sum(engine.due_counts(as_of=as_of).values())
+    if wanted is None and total <= batch_size:
         yield SweepListener()
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=False) as progress:
-        yield _ProgressListener(progress, total)
+    with Progress(*columns, console=stderr) as progress:
+        yield render.SweepProgress(progress, progress.add_task("sweep", total=total))
 
 
 @main.command()
@@ -898,17 +999,9 @@ def _sweep_progress(enabled: bool | None, total: int, batch_size: int) -> Iterat
 def sweep(as_of: datetime | None, batch_size: int, progress: bool | None, as_json: bool) -> None:
     """Make every move that time has made due, once: upload timeouts, planned operations, the bin."""
     engine = _engine()
-    total = sum(engine.due_counts(as_of=as_of).values())
-    with _sweep_progress(progress, total, batch_size) as listener:
+    with _sweep_progress(engine, as_of, progress, batch_size) as listener:
         report = engine.sweep(as_of=as_of, batch_size=batch_size, listener=listener)
-    _print_sweep(report, as_json=as_json)
-
-
-def _print_sweep(report: SweepReport, *, as_json: bool) -> None:
-    if as_json:
-        _print_json(report.to_json())
-    else:
-        _stdout().print(render.sweep_table(report))
+    _answer(as_json, report.to_json, lambda: render.sweep_table(report))
 
 
 @main.command()
@@ -917,10 +1010,11 @@ def _print_sweep(report: SweepReport, *, as_json: bool) -> None:
 def due(as_of: datetime | None, as_json: bool) -> None:
     """How many assets each time rule would move now: what a sweep would do."""
     counts = _engine().due_counts(as_of=as_of)
-    if as_json:
-        _print_json({"due": counts, "total": sum(counts.values())})
-    else:
-        _stdout().print(render.due_table(counts))
+    _answer(
+        as_json,
+        lambda: {"due": counts, "total": sum(counts.values())},
+        lambda: render.due_table(counts),
+    )
 
 
 @main.group()
@@ -931,32 +1025,35 @@ def scheduler() -> None:
 @scheduler.command("run")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(positive=True),
     default=DEFAULT_INTERVAL.total_seconds(),
     show_default=True,
-    help="Seconds between sweeps.",
+    help="Seconds between sweeps (at most a day).",
 )
 @click.option(
     "--jitter",
-    type=click.FloatRange(min=0),
+    type=Seconds(positive=False),
     default=None,
-    help="Up to this many random seconds added to each wait (default: a tenth of the interval).",
+    help="Up to this many random seconds added to each wait, less than the interval (default: a tenth).",
 )
 @click.option(
     "--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=DEFAULT_BATCH_SIZE, show_default=True
 )
-def scheduler_run(interval: float, jitter: float | None, batch_size: int) -> None:
+def scheduler_run(interval: timedelta, jitter: timedelta | None, batch_size: int) -> None:
     """Sweep on schedule in the foreground until Ctrl-C or SIGTERM; the batch in flight finishes."""
+    if jitter is not None and jitter >= interval:
+        raise click.BadParameter("must be less than --interval", param_hint="--jitter")
     engine = _engine()
-    click.echo(f"sweeping every {interval:g} s; Ctrl-C or SIGTERM stops after the batch in flight", err=True)
-    run_blocking(
-        engine,
-        interval=timedelta(seconds=interval),
-        jitter=None if jitter is None else timedelta(seconds=jitter),
-        batch_size=batch_size,
-        stop=threading.Event(),
-    )
-    click.echo("scheduler stopped", err=True)
+    readable = not _session().log_json
+    if readable:
+        click.echo(
+            f"sweeping every {interval.total_seconds():g} s;"
+            " Ctrl-C or SIGTERM stops it after the batch in flight",
+            err=True,
+        )
+    run_blocking(engine, interval=interval, jitter=jitter, batch_size=batch_size)
+    if readable:
+        click.echo("scheduler stopped", err=True)
 
 
 # Diagrams ---------------------------------------------------------------------------------------
@@ -975,10 +1072,16 @@ def scheduler_run(interval: float, jitter: float | None, batch_size: int) -> Non
 )
 def diagrams(out: Path, svg: bool | None) -> None:
     """Write the state diagrams generated from the transition table (Mermaid, DOT, SVG)."""
-    from lifecycle.diagrams import write_diagrams  # noqa: PLC0415 - only this command needs it
+    from lifecycle import diagrams as generated  # noqa: PLC0415 - only this command needs it
 
-    for path in write_diagrams(out, svg=svg):
+    for path in generated.write_diagrams(out, svg=svg):
         click.echo(str(path))
+    stale = generated.stale_svgs(out)
+    if svg is None and stale:
+        names = ", ".join(path.name for path in stale)
+        click.echo(
+            f"warning: not rendered (Graphviz's dot is not installed), so out of date: {names}", err=True
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import structlog
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -58,15 +57,16 @@ from lifecycle.definition import (
     FailType,
     FileCategory,
     PlannedOperation,
-    TimeRule,
     UploadResult,
 )
 from lifecycle.engine import Lifecycle, Settings
+from lifecycle.errors import InvalidParameter, LifecycleError
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
-from lifecycle.render import console, history_table, state_counts_table, sweep_table
+from lifecycle.render import SweepProgress, console, history_table, shown, state_counts_table, sweep_table
 from lifecycle.results import Asset, AssetFile, BatchResult, TenantOperation, Transitioned
-from lifecycle.sweeps import SweepListener, SweepReport
+from lifecycle.sweeps import SweepReport
 
+DEMO_SUFFIX = "demo.db"
 DEFAULT_PATH = Path("lifecycle-demo.db")
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PLATFORM = Platform("ops-alice")
@@ -248,6 +248,10 @@ def play(
 ) -> Outcome:
     """Run the scenario on a fresh database at ``path``, report on ``out`` (default: standard
     output) with progress on ``progress_console`` (default: standard error); return the outcome."""
+    if path.exists() and not path.name.endswith(DEMO_SUFFIX):
+        # The main job starts from an empty database: it deletes its own file, never another one
+        # (such as the admin script's lifecycle.db) named by mistake.
+        raise InvalidParameter("path", f"{path} exists and is not a demo database (*{DEMO_SUFFIX})")
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     out = out or console()
@@ -298,7 +302,7 @@ def play(
     out.print(
         history_table(
             history,
-            title=escape(
+            title=shown(
                 f"audit trail of asset {featured.asset_id} ({featured.asset.asset_name!r},"
                 f" {featured.asset.asset_type.value}, tenant {featured.tenant.project_id})"
             ),
@@ -712,28 +716,11 @@ def _tenant_wide(world: _Run, tenants: Sequence[str], featured: _Seeded) -> None
 # 5. Time passes: one sweep -----------------------------------------------------------------
 
 
-class _SweepProgress(SweepListener):
-    """Drives a progress bar from the sweep's batches."""
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self._progress = progress
-        self._task = task
-
-    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
-        self._progress.update(self._task, description=f"sweep: {rule.name} ({len(asset_ids)} due)")
-
-    def written(self, rule: TimeRule, moved: int) -> None:
-        self._progress.advance(self._task, moved)
-
-    def finished(self, report: SweepReport) -> None:
-        self._progress.update(self._task, description="sweep", total=report.moved, completed=report.moved)
-
-
 def _sweep(world: _Run) -> SweepReport:
     # An estimate: a row due under two rules (a timeout, then a planned delete) counts twice here.
     due = world.lifecycle.due_counts()
     task = world.task("sweep", sum(due.values()))
-    report = world.lifecycle.sweep(listener=_SweepProgress(world.progress, task))
+    report = world.lifecycle.sweep(listener=SweepProgress(world.progress, task))
     for rule in report.rules:
         world.events[rule.event] += rule.moved
     return report
@@ -761,7 +748,11 @@ def main(argv: list[str] | None = None) -> int:
     # The demo is an application, so it may configure logging: warnings only, on stderr.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     args = sys.argv[1:] if argv is None else argv
-    run(Path(args[0]) if args else DEFAULT_PATH)
+    try:
+        run(Path(args[0]) if args else DEFAULT_PATH)
+    except LifecycleError as error:
+        print(f"error {error.code}: {error.message}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -57,10 +57,10 @@ from lifecycle.inputs import (
     check_file_name,
     check_file_size,
     check_id,
+    check_line,
     check_members,
     check_new_asset,
     check_reason,
-    check_text,
 )
 from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
 from lifecycle.results import (
@@ -924,7 +924,7 @@ def _mismatch_reason(what: str, mismatches: list[str]) -> str:
 def _check_request_id(request_id: object) -> str | None:
     if request_id is None:
         return None
-    return check_text(request_id, "request_id", minimum=1, maximum=128)
+    return check_line(request_id, "request_id", maximum=128)
 
 
 def _check_fail_type(fail_type: object) -> FailType | None:
@@ -936,7 +936,7 @@ def _check_fail_type(fail_type: object) -> FailType | None:
 def _check_block_reason_code(code: object) -> str | None:
     if code is None:
         return None
-    return check_text(code, "block_reason_code", minimum=1, maximum=64)
+    return check_line(code, "block_reason_code", maximum=64)
 
 
 def _check_version(version: object) -> None:

@@ -165,7 +165,16 @@ def check_text(value: object, name: str, *, minimum: int, maximum: int) -> str:
 def check_reason(value: object) -> str | None:
     if value is None:
         return None
-    return check_text(value, "reason", minimum=1, maximum=MAX_REASON)
+    return check_line(value, "reason", maximum=MAX_REASON)
+
+
+def check_line(value: object, name: str, *, maximum: int) -> str:
+    """One line of text: no control characters (a newline or an escape sequence in a reason
+    would reach the terminal of the operator reading the audit trail)."""
+    text = check_text(value, name, minimum=1, maximum=maximum)
+    if _CONTROL.search(text):
+        raise InvalidParameter(name, "must be one line without control characters")
+    return text
 
 
 def canonical_md5(value: object) -> str:

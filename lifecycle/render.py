@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import TextIO
 
 from rich.console import Console, Group
-from rich.markup import escape
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from lifecycle.definition import AssetState, Event
+from lifecycle.definition import AssetState, Event, TimeRule
 from lifecycle.results import (
     Asset,
     AuditEntry,
@@ -25,22 +25,32 @@ from lifecycle.results import (
     TenantOperation,
     Transitioned,
     UnfreezeApplication,
+    UploadConfirmed,
 )
-from lifecycle.sweeps import SweepReport
+from lifecycle.sweeps import SweepListener, SweepReport
 
 WIDTH = 160
 """The console width when the output is not a terminal (a file, a pipe): stable, and wide enough
 for an audit trail's rows to fit on one line each (a reason may wrap)."""
 
 
+_CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def shown(text: str) -> str:
+    """Text from a tenant, safe for a terminal: control characters (escape sequences, newlines)
+    are shown as ``\\x1b`` and the like instead of acting on the operator's screen."""
+    return text.translate(_CONTROL_CHARACTERS)
+
+
 def console(file: TextIO | None = None, *, width: int | None = None) -> Console:
     """A console on ``file`` (default: standard output, looked up when written to).
 
     In a terminal it takes the terminal's width; otherwise ``width`` (default ``WIDTH``) so that
-    what is written to a file or a pipe is the same wherever it runs. No highlighting: values are
-    shown as they are.
+    what is written to a file or a pipe is the same wherever it runs. No markup, emoji codes or
+    highlighting: names and reasons are the tenants' text and are shown as they are.
     """
-    result = Console(file=file, highlight=False)
+    result = Console(file=file, highlight=False, markup=False, emoji=False)
     if width is not None or not result.is_terminal:
         result.width = width or WIDTH
     return result
@@ -128,10 +138,10 @@ def history_table(entries: Sequence[AuditEntry], *, title: str | None = None) ->
             f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
             entry.event.value,
             f"{source} → {entry.to_state.value}",
-            escape(f"{entry.actor_kind.value}:{entry.actor_id}"),
+            shown(f"{entry.actor_kind.value}:{entry.actor_id}"),
             entry.pre_freeze_state.value if entry.pre_freeze_state is not None else "",
             entry.pre_delete_state.value if entry.pre_delete_state is not None else "",
-            escape(reason),
+            shown(reason),
         )
     return table
 
@@ -181,7 +191,7 @@ def asset_view(asset: Asset) -> Group:
     ]
     for name, value in rows:
         if value is not None:
-            fields.add_row(name, escape(value))
+            fields.add_row(name, shown(value))
     files = Table(title="files", title_justify="left")
     for column in ("file_id", "category", "name", "size", "md5", "state", "reason"):
         files.add_column(column, justify="right" if column == "size" else "left")
@@ -189,25 +199,28 @@ def asset_view(asset: Asset) -> Group:
         files.add_row(
             f.file_id,
             f.asset_file_category.value,
-            escape(f.file_name),
+            shown(f.file_name),
             f"{f.file_size:,}",
             f.file_md5,
             f.state.value,
-            escape(f.reason or ""),
+            shown(f.reason or ""),
         )
     return Group(fields, files)
 
 
 def assets_table(page: Page[Asset]) -> Table:
     """A page of assets, with where the page sits in the whole."""
-    first = page.offset + 1 if page.items else page.offset
-    table = Table(caption=f"{first}-{page.offset + len(page.items)} of {page.total}", caption_justify="left")
+    if page.items:
+        caption = f"{page.offset + 1}-{page.offset + len(page.items)} of {page.total}"
+    else:
+        caption = f"none of {page.total}" + (f" past offset {page.offset}" if page.offset else "")
+    table = Table(caption=caption, caption_justify="left")
     for column in ("asset_id", "name", "type", "state", "version", "updated"):
         table.add_column(column)
     for asset in page.items:
         table.add_row(
             asset.asset_id,
-            escape(asset.asset_name),
+            shown(asset.asset_name),
             asset.asset_type.value,
             asset.asset_state.value,
             str(asset.version),
@@ -220,12 +233,21 @@ def transition_line(transition: Transitioned) -> str:
     """``asset …: ACTIVED -> BLOCK (freeze, version 3; remembers pre-freeze ACTIVED)``."""
     memory = _memory(transition.pre_freeze_state, transition.pre_delete_state)
     replayed = "; a retry: already done by this request" if transition.replayed else ""
-    return escape(
+    return shown(
         f"asset {transition.asset_id}: {transition.from_state.value} -> {transition.to_state.value}"
         f" ({transition.event.value}, version {transition.version}"
         + (f"; remembers {memory}" if memory else "")
         + f"{replayed})"
     )
+
+
+def upload_view(confirmed: UploadConfirmed) -> Group:
+    """The file as the upload left it, and the asset's move where its MAIN file made one."""
+    uploaded = confirmed.file
+    line = f"file {uploaded.file_id} ({uploaded.asset_file_category.value}) is {uploaded.state.value}"
+    if confirmed.transition is None:
+        return Group(line)
+    return Group(line, transition_line(confirmed.transition))
 
 
 def tenant_operation_view(operation: TenantOperation) -> Group:
@@ -240,8 +262,8 @@ def tenant_operation_view(operation: TenantOperation) -> Group:
     skipped.add_column("asset_id")
     skipped.add_column("why")
     for asset_id, why in operation.skipped:
-        skipped.add_row(asset_id, escape(why))
-    return Group(escape(summary), skipped) if operation.skipped else Group(escape(summary))
+        skipped.add_row(asset_id, shown(why))
+    return Group(shown(summary), skipped) if operation.skipped else Group(shown(summary))
 
 
 def applications_table(applications: Sequence[UnfreezeApplication]) -> Table:
@@ -256,9 +278,9 @@ def applications_table(applications: Sequence[UnfreezeApplication]) -> Table:
             found.asset_id,
             found.project_id,
             found.state.value,
-            f"{escape(found.applied_by)} {_when(found.applied_at)}",
-            escape(decided),
-            escape(reason),
+            f"{shown(found.applied_by)} {_when(found.applied_at)}",
+            shown(decided),
+            shown(reason),
         )
     return table
 
@@ -274,7 +296,7 @@ def batch_table(results: Sequence[BatchResult]) -> Table:
             outcome = f"{result.transition.from_state.value} -> {result.transition.to_state.value}"
         else:
             outcome = f"{result.error_code}: {result.error_msg}"
-        table.add_row(escape(result.asset_id), result.status, escape(outcome))
+        table.add_row(shown(result.asset_id), result.status, shown(outcome))
     return table
 
 
@@ -286,3 +308,24 @@ def due_table(counts: Mapping[str, int]) -> Table:
     for rule, count in counts.items():
         table.add_row(rule, f"{count:,}")
     return table
+
+
+class SweepProgress(SweepListener):
+    """Drives a progress bar's task from a sweep's batches.
+
+    The task's total is an estimate made before the sweep (``due_counts``: an asset due under two
+    rules counts twice); when the sweep finishes the bar shows what it actually moved.
+    """
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress = progress
+        self._task = task
+
+    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
+        self._progress.update(self._task, description=f"sweep: {rule.name} ({len(asset_ids)} due)")
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        self._progress.advance(self._task, moved)
+
+    def finished(self, report: SweepReport) -> None:
+        self._progress.update(self._task, description="sweep", total=report.moved, completed=report.moved)

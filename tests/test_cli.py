@@ -8,13 +8,15 @@ PATH) run the installed script itself.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,11 +50,15 @@ OPERATOR = "ops-alice"
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The admin script configures structlog (it is an application); put the suite's back."""
-    saved = structlog.get_config()
+def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The admin script configures logging (it is an application); put the suite's back. And no
+    operator from the environment running the tests."""
+    monkeypatch.delenv("LIFECYCLE_OPERATOR", raising=False)
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
     structlog.configure(**saved)
+    root.handlers, root.level = handlers, level
 
 
 @pytest.fixture(params=BACKENDS)
@@ -149,19 +155,20 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     assert result.exit_code == 0
     commands = set(re.findall(r"^  ([a-z-]+)\s", result.stdout.split("Commands:")[1], re.MULTILINE))
     assert commands == {
-        "activate", "application", "batch", "confirm-upload", "create", "db", "deactivate", "delete",
-        "diagrams", "due", "freeze", "history", "list", "restore", "review", "scheduler", "show",
+        "activate", "allowed", "application", "batch", "confirm-upload", "create", "db", "deactivate",
+        "delete", "diagrams", "due", "freeze", "history", "list", "restore", "review", "scheduler", "show",
         "sweep", "tenant", "unfreeze",
     }  # fmt: skip
     for code in ExitCode:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"
 
 
-def test_the_exit_codes_are_documented_in_the_readme() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/cli.md"])
+def test_the_exit_codes_are_documented(document: str) -> None:
+    text = (Path(__file__).parents[1] / document).read_text()
     for line in EXIT_CODE_HELP.splitlines()[2:]:
         code, meaning = line.split(maxsplit=1)
-        assert f"| {code} | {meaning.split(' (')[0]}" in readme, f"exit code {code} missing from README"
+        assert f"| {code} | {meaning.split(' (')[0]}" in text, f"exit code {code} missing from {document}"
 
 
 @pytest.mark.skipif(not EXECUTABLE.exists(), reason="the package is not installed into this interpreter")
@@ -546,7 +553,11 @@ def test_unfreeze_applications_apply_list_approve_reject(admin: Admin) -> None:
         applied["application_id"],
         other["application_id"],
     }
-    assert admin.json("application", "list", "--tenant", "tenant-b") == {"applications": []}
+    assert admin.json("application", "list", "--tenant", "tenant-b") == {
+        "limit": 50,
+        "offset": 0,
+        "applications": [],
+    }
     assert admin.json("application", "show", other["application_id"], "--tenant", TENANT) == other
     admin.fails(ExitCode.NOT_FOUND, "application", "show", other["application_id"], "--tenant", "tenant-b")
 
@@ -616,8 +627,8 @@ def test_sweep_moves_what_is_due_and_reports_per_rule(admin: Admin) -> None:
         "due": {"upload_timeout": 5, "planned_freeze": 0, "planned_delete": 0, "recycle_bin_purge": 0},
         "total": 5,
     }
-    yesterday_noon = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    assert admin.json("sweep", "--as-of", yesterday_noon)["moved"] == 0
+    before_the_deadline = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    assert admin.json("sweep", "--as-of", before_the_deadline)["moved"] == 0
     report = admin.json("sweep", "--batch-size", "2")
     assert (report["moved"], report["batches"], report["stopped"]) == (5, 3, False)
     assert report["rules"][0] == report["rules"][0] | {
@@ -647,21 +658,35 @@ def test_sweep_refuses_a_time_in_the_future_or_not_a_time(admin: Admin) -> None:
     admin.fails(ExitCode.INVALID_INPUT, "sweep", "--batch-size", "0")
 
 
-def _read_json_lines_until(stream: Any, event: str, deadline: float) -> list[dict[str, Any]]:
-    """Read JSON log lines from a child's stderr until ``event`` appears (or fail at the deadline)."""
-    seen: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stream], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = stream.readline()
-        if not line:
-            break
-        if line.startswith("{"):
+class _Lines:
+    """A child's output, read line by line on a thread so that waiting for a line has a deadline."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def until(self, event: str, *, timeout: float = 60) -> list[dict[str, Any]]:
+        """Every line up to the JSON log line of ``event`` (each line must be JSON)."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while (line := self.lines.get(timeout=max(0.0, deadline - time.monotonic()))) is not None:
             seen.append(json.loads(line))
             if seen[-1]["event"] == event:
                 return seen
-    pytest.fail(f"no {event} logged; saw {[s['event'] for s in seen]}")
+        pytest.fail(f"no {event} logged; saw {[entry['event'] for entry in seen]}")
+
+    def rest(self) -> list[dict[str, Any]]:
+        self.thread.join(timeout=60)
+        rest: list[dict[str, Any]] = []
+        while (line := self.lines.get_nowait()) is not None:
+            rest.append(json.loads(line))
+        return rest
 
 
 @pytest.mark.skipif(not EXECUTABLE.exists(), reason="the package is not installed into this interpreter")
@@ -670,19 +695,19 @@ def test_scheduler_run_sweeps_until_a_signal_and_stops_cleanly(
     database_url: str, stop_signal: signal.Signals
 ) -> None:
     late = _created_two_days_ago(database_url, 3)
+    command = [
+        "--db",
+        database_url,
+        "--log-json",
+        "--log-level",
+        "info",
+        "scheduler",
+        "run",
+        "--interval",
+        "30",
+    ]
     child = subprocess.Popen(  # noqa: S603 - our own installed script
-        [
-            EXECUTABLE,
-            "--db",
-            database_url,
-            "--log-json",
-            "--log-level",
-            "info",
-            "scheduler",
-            "run",
-            "--interval",
-            "30",
-        ],
+        [EXECUTABLE, *command],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -690,18 +715,35 @@ def test_scheduler_run_sweeps_until_a_signal_and_stops_cleanly(
     )
     try:
         assert child.stderr is not None
-        logged = _read_json_lines_until(child.stderr, "sweep_finished", time.monotonic() + 60)
-        assert logged[0]["event"] == "scheduler_started"
+        stderr = _Lines(child.stderr)
+        logged = stderr.until("sweep_finished")
+        assert "scheduler_started" in [entry["event"] for entry in logged]
         assert logged[-1]["rules"]["upload_timeout"]["moved"] == 3
         child.send_signal(stop_signal)
-        _, rest = child.communicate(timeout=60)
+        child.wait(timeout=60)
+        rest = stderr.rest()  # every line JSON, the standard logging module's (APScheduler's) too
     finally:
         child.kill()
-    assert child.returncode == 0, rest
-    assert "scheduler_stopped" in rest
-    assert rest.rstrip().endswith("scheduler stopped")
+        child.communicate()
+    assert child.returncode == 0
+    assert rest[-1]["event"] == "scheduler_stopped"
+    assert any(entry.get("logger", "").startswith("apscheduler") for entry in logged + rest)
     with Lifecycle(database_url) as engine:
         assert {engine.get_asset(Tenant(TENANT), a).asset_state.value for a in late} == {"FAILED"}
+
+
+def test_scheduler_run_refuses_bad_timing(admin: Admin) -> None:
+    for option, value in (
+        ("--interval", "nan"),
+        ("--interval", "inf"),
+        ("--interval", "0"),
+        ("--jitter", "-1"),
+    ):
+        error = admin.fails(ExitCode.INVALID_INPUT, "scheduler", "run", option, value)
+        assert f"Invalid value for '{option}': '{value}' must be" in error
+    error = admin.fails(ExitCode.INVALID_INPUT, "scheduler", "run", "--interval", "1", "--jitter", "5")
+    assert "--jitter" in error
+    assert "less than --interval" in error
 
 
 # Logs ---------------------------------------------------------------------------------------------
@@ -757,3 +799,160 @@ def test_an_interrupt_or_a_bug_is_still_one_line_without_a_traceback(
     assert result.exit_code == code
     # After Ctrl-C click ends the terminal's "^C" line first: an empty line, then the error.
     assert result.stderr.lstrip("\n") == line + "\n"
+
+
+# What the review found --------------------------------------------------------------------------
+
+
+def test_an_operator_from_the_environment_gives_way_to_an_explicit_tenant(
+    admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset_id = admin.create()["asset_id"]
+    monkeypatch.setenv("LIFECYCLE_OPERATOR", OPERATOR)
+    assert admin.json("show", asset_id, "--tenant", TENANT)["asset_id"] == asset_id
+    assert admin.json("show", asset_id)["asset_id"] == asset_id, "the environment's operator acts"
+    frozen = admin.json("freeze", asset_id)
+    trail = admin.json("history", asset_id, "--tenant", TENANT)["entries"]
+    assert (frozen["to_state"], trail[-1]["actor_id"]) == ("BLOCK", OPERATOR)
+
+
+def test_tenants_text_is_printed_literally(admin: Admin) -> None:
+    name = "[bold]x[/] :smile: end\\"
+    asset_id = admin.create("--description", "line one\nline two \x1b[31mred", name=name)["asset_id"]
+    shown = admin.ok("show", asset_id, "--tenant", TENANT).stdout
+    assert name in shown
+    assert "line one\\x0aline two \\x1b[31mred" in shown, "control characters are made visible"
+    assert "\x1b" not in shown
+    assert name in admin.ok("list", "--tenant", TENANT).stdout
+
+
+@pytest.mark.parametrize("reason", ["two\nlines", "\x1b]0;owned\x07", "tab\there"])
+def test_a_reason_with_control_characters_is_refused_and_nothing_is_written(
+    admin: Admin, reason: str
+) -> None:
+    asset_id = admin.uploaded()
+    before = audit_rows(admin.url)
+    error = admin.fails(
+        ExitCode.INVALID_INPUT, "freeze", asset_id, "--operator", OPERATOR, "--reason", reason
+    )
+    assert (
+        error == "error MSS.00000003: invalid parameter reason: must be one line without control characters"
+    )
+    assert audit_rows(admin.url) == before
+
+
+def test_allowed_lists_what_the_actor_may_do_now(admin: Admin) -> None:
+    asset_id = admin.uploaded()
+    assert admin.json("allowed", asset_id, "--tenant", TENANT) == {
+        "asset_id": asset_id,
+        "allowed": ["activate", "delete", "delete_force"],
+    }
+    assert admin.json("allowed", asset_id, "--operator", OPERATOR)["allowed"] == ["delete_force", "freeze"]
+    assert admin.ok("allowed", asset_id, "--tenant", TENANT).stdout.strip() == (
+        f"asset {asset_id}: activate, delete, delete_force"
+    )
+
+
+def test_create_takes_every_field_the_engine_takes(admin: Admin) -> None:
+    created = admin.create(
+        "--extra-meta", '{"voice": {"speed": 1.2}}',
+        "--system-property", '{"key": "BACKGROUND_IMG", "value": "Yes"}',
+        "--order", "7",
+    )  # fmt: skip
+    assert created["asset_extra_meta"] == {"voice": {"speed": 1.2}}
+    assert created["system_properties"] == [{"key": "BACKGROUND_IMG", "value": "Yes"}]
+    assert created["asset_order"] == 7
+    assert "not JSON" in admin.fails(ExitCode.INVALID_INPUT, *CREATE, *MAIN, "--extra-meta", "{oops")
+    assert "JSON object" in admin.fails(ExitCode.INVALID_INPUT, *CREATE, *MAIN, "--extra-meta", "[1]")
+
+
+def test_list_orders_by_update_time(admin: Admin) -> None:
+    first, second = admin.create(name="first")["asset_id"], admin.create(name="second")["asset_id"]
+    admin.ok("confirm-upload", first, "--tenant", TENANT, "--result", "CREATED")
+    by_update = admin.json("list", "--tenant", TENANT, "--order-by", "update_time")["assets"]
+    assert [a["asset_id"] for a in by_update] == [first, second]
+    by_creation = admin.json("list", "--tenant", TENANT)["assets"]
+    assert [a["asset_id"] for a in by_creation] == [second, first]
+    past_the_end = admin.ok("list", "--tenant", TENANT, "--offset", "10").stdout
+    assert "none of 2 past offset 10" in past_the_end
+
+
+def test_more_refusals_each_with_its_exit_code_and_nothing_written(admin: Admin) -> None:
+    asset_id = admin.create()["asset_id"]
+    before = audit_rows(admin.url)
+    no_file = admin.fails(
+        ExitCode.NOT_FOUND,
+        "confirm-upload",
+        asset_id,
+        "--tenant",
+        TENANT,
+        "--result",
+        "CREATED",
+        "--file-id",
+        "nope",
+    )
+    assert no_file == f"error MSS.00000002: file nope of asset {asset_id} not found"
+    assert "cannot 'pass_review'" in admin.fails(
+        ExitCode.REFUSED, "review", "pass", asset_id, "--operator", OPERATOR
+    )
+    assert "cannot 'restore'" in admin.fails(ExitCode.REFUSED, "restore", asset_id, "--tenant", TENANT)
+    assert "cannot 'deactivate'" in admin.fails(ExitCode.REFUSED, "deactivate", asset_id, "--tenant", TENANT)
+    assert "cannot 'unfreeze'" in admin.fails(ExitCode.REFUSED, "unfreeze", asset_id, "--operator", OPERATOR)
+    admin.fails(ExitCode.PERMISSION_DENIED, "delete", asset_id, "--operator", OPERATOR)
+    admin.fails(ExitCode.NOT_FOUND, "application", "reject", "nope", "--operator", OPERATOR)
+    admin.fails(
+        ExitCode.INVALID_INPUT, "due", "--as-of", (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    )
+    admin.fails(ExitCode.INVALID_INPUT, "sweep", "--as-of", "0001-01-01T00:00:00+14:00")
+    assert audit_rows(admin.url) == before
+
+
+def test_a_decided_application_cannot_be_rejected(admin: Admin) -> None:
+    asset_id = admin.uploaded()
+    admin.ok("freeze", asset_id, "--operator", OPERATOR)
+    applied = admin.json("application", "apply", asset_id, "--tenant", TENANT)["application_id"]
+    admin.ok("application", "reject", applied, "--operator", OPERATOR)
+    error = admin.fails(ExitCode.REFUSED, "application", "reject", applied, "--operator", OPERATOR)
+    assert error == f"error MSS.00000003: unfreeze application {applied} is REJECTED, not PENDING"
+
+
+def test_due_prints_a_table(admin: Admin) -> None:
+    _created_two_days_ago(admin.url, 2)
+    table = admin.ok("due").stdout
+    assert re.search(r"upload_timeout\s*│\s*2", table)
+    assert "2 due in all" in table
+
+
+def test_files_given_on_the_command_line_fail_as_invalid_input(admin: Admin, tmp_path: Path) -> None:
+    not_text = tmp_path / "ids.bin"
+    not_text.write_bytes(b"\xff\xfe\x00")
+    error = admin.fails(
+        ExitCode.INVALID_INPUT, "batch", "DELETE", "--tenant", TENANT, "--ids-from", str(not_text)
+    )
+    assert "not UTF-8" in error
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    admin.fails(ExitCode.INVALID_INPUT, "diagrams", "--out", str(a_file / "inside"), "--no-svg")
+
+
+def test_diagrams_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    asked = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path), "--svg"])
+    assert asked.exit_code == ExitCode.MISSING_DEPENDENCY
+    assert asked.stderr.startswith("error LIFECYCLE.MISSING_DEPENDENCY: ")
+    default = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path)])
+    assert default.exit_code == 0
+    assert "warning: not rendered" in default.stderr
+    assert "asset-lifecycle.svg" in default.stderr
+
+
+def test_no_command_prints_the_help_and_version_prints_the_version() -> None:
+    bare = CliRunner().invoke(ADMIN_SCRIPT, [])
+    assert bare.exit_code == 0
+    assert "Commands:" in bare.stdout
+    assert "Exit codes:" in bare.stdout
+    group = CliRunner().invoke(ADMIN_SCRIPT, ["review"])
+    assert (group.exit_code, "pass" in group.stdout) == (0, True)
+    version = CliRunner().invoke(ADMIN_SCRIPT, ["--version"])
+    assert version.exit_code == 0
+    assert version.stdout.startswith("lifecycle, version ")

@@ -15,9 +15,11 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from rich.console import Console
 from sqlalchemy import Engine, Row, select
 
@@ -309,3 +311,20 @@ def test_progress_is_shown_for_every_phase(ran: Ran) -> None:
     assert re.search(rf"moves .* {demo.TENANTS}/{demo.TENANTS}", progress)
     moved = ran.outcome.sweep.moved
     assert re.search(rf"sweep .* {moved}/{moved}", progress)
+
+
+def test_the_main_job_never_deletes_a_database_that_is_not_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "lifecycle.db"
+    precious.write_bytes(b"the admin script's database")
+    saved = structlog.get_config()
+    try:
+        assert demo.main([str(precious)]) == 2  # main() configures structlog: it is an application
+    finally:
+        structlog.configure(**saved)
+    assert precious.read_bytes() == b"the admin script's database"
+    assert capsys.readouterr().err == (
+        f"error MSS.00000003: invalid parameter path: {precious}"
+        " exists and is not a demo database (*demo.db)\n"
+    )
