@@ -7,56 +7,141 @@ Start with ``Lifecycle``::
     engine = Lifecycle("sqlite:///assets.db")
     engine.upgrade()
     asset = engine.create_asset(Tenant("my-project"), NewAsset("Teacher", AssetType.VIDEO, [...]))
+
+Names are imported on first use (PEP 562), so ``import lifecycle`` is cheap: the pytest plugin
+(``lifecycle.testing``) is loaded in every test run of an environment that has the package, and a
+suite that does not use it should not pay for SQLAlchemy, Alembic and structlog.
 """
 
-from lifecycle.actors import Actor, Platform, System, Tenant
-from lifecycle.clock import Clock, ManualClock, SystemClock
-from lifecycle.definition import (
-    DEFINITION,
-    ApplicationState,
-    AssetState,
-    AssetType,
-    BatchAction,
-    BlockScope,
-    Event,
-    FailType,
-    FileCategory,
-    FileState,
-    PlannedOperation,
-    Role,
-    UploadResult,
-)
-from lifecycle.engine import Lifecycle, Settings
-from lifecycle.errors import (
-    ApplicationNotFound,
-    ApplicationNotPending,
-    AssetNotFound,
-    Conflict,
-    FileNotFound,
-    InvalidDefinition,
-    InvalidParameter,
-    LifecycleError,
-    MissingDependency,
-    MissingProgram,
-    PermissionDenied,
-    SchemaOutOfDate,
-    StoreUnavailable,
-    TransitionNotAllowed,
-    UnfreezeAlreadyPending,
-)
-from lifecycle.inputs import AutoOperation, NewAsset, NewFile
-from lifecycle.results import (
-    Asset,
-    AssetFile,
-    AuditEntry,
-    BatchResult,
-    Page,
-    TenantOperation,
-    Transitioned,
-    UnfreezeApplication,
-    UploadConfirmed,
-)
-from lifecycle.sweeps import RuleReport, SweepListener, SweepReport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifecycle.actors import Actor, Platform, System, Tenant
+    from lifecycle.clock import Clock, ManualClock, SystemClock
+    from lifecycle.definition import (
+        DEFINITION,
+        ApplicationState,
+        AssetState,
+        AssetType,
+        BatchAction,
+        BlockScope,
+        Event,
+        FailType,
+        FileCategory,
+        FileState,
+        PlannedOperation,
+        Role,
+        UploadResult,
+    )
+    from lifecycle.engine import Lifecycle, Settings
+    from lifecycle.errors import (
+        ApplicationNotFound,
+        ApplicationNotPending,
+        AssetNotFound,
+        Conflict,
+        FileNotFound,
+        InvalidDefinition,
+        InvalidParameter,
+        LifecycleError,
+        MissingDependency,
+        MissingProgram,
+        PermissionDenied,
+        SchemaOutOfDate,
+        StoreUnavailable,
+        TransitionNotAllowed,
+        UnfreezeAlreadyPending,
+    )
+    from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+    from lifecycle.results import (
+        Asset,
+        AssetFile,
+        AuditEntry,
+        BatchResult,
+        Page,
+        TenantOperation,
+        Transitioned,
+        UnfreezeApplication,
+        UploadConfirmed,
+    )
+    from lifecycle.sweeps import RuleReport, SweepListener, SweepReport
+
+_MODULES: dict[str, str] = {
+    **dict.fromkeys(("Actor", "Platform", "System", "Tenant"), "lifecycle.actors"),
+    **dict.fromkeys(("Clock", "ManualClock", "SystemClock"), "lifecycle.clock"),
+    **dict.fromkeys(
+        (
+            "ApplicationState",
+            "AssetState",
+            "AssetType",
+            "BatchAction",
+            "BlockScope",
+            "DEFINITION",
+            "Event",
+            "FailType",
+            "FileCategory",
+            "FileState",
+            "PlannedOperation",
+            "Role",
+            "UploadResult",
+        ),
+        "lifecycle.definition",
+    ),
+    **dict.fromkeys(("Lifecycle", "Settings"), "lifecycle.engine"),
+    **dict.fromkeys(
+        (
+            "ApplicationNotFound",
+            "ApplicationNotPending",
+            "AssetNotFound",
+            "Conflict",
+            "FileNotFound",
+            "InvalidDefinition",
+            "InvalidParameter",
+            "LifecycleError",
+            "MissingDependency",
+            "MissingProgram",
+            "PermissionDenied",
+            "SchemaOutOfDate",
+            "StoreUnavailable",
+            "TransitionNotAllowed",
+            "UnfreezeAlreadyPending",
+        ),
+        "lifecycle.errors",
+    ),
+    **dict.fromkeys(("AutoOperation", "NewAsset", "NewFile"), "lifecycle.inputs"),
+    **dict.fromkeys(
+        (
+            "Asset",
+            "AssetFile",
+            "AuditEntry",
+            "BatchResult",
+            "Page",
+            "TenantOperation",
+            "Transitioned",
+            "UnfreezeApplication",
+            "UploadConfirmed",
+        ),
+        "lifecycle.results",
+    ),
+    **dict.fromkeys(("RuleReport", "SweepListener", "SweepReport"), "lifecycle.sweeps"),
+}
+"""Where each public name lives."""
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "DEFINITION",

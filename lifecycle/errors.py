@@ -40,6 +40,19 @@ class InvalidDefinition(LifecycleError):
     """The transition table is not a valid lifecycle."""
 
 
+class NoLegalPath(LifecycleError):
+    """No sequence of legal moves brings an asset there (raised by the test helpers)."""
+
+    def __init__(self, state: AssetState, wanted: str, reachable: Sequence[str]) -> None:
+        self.state = state
+        self.wanted = wanted
+        self.reachable = tuple(reachable)
+        super().__init__(
+            f"no legal path leads to {state.value} with {wanted};"
+            f" reachable in {state.value}: {' | '.join(self.reachable) or 'nothing'}"
+        )
+
+
 class InvalidParameter(LifecycleError):
     """Invalid parameter."""
 

@@ -2,43 +2,40 @@
 with the right typed error and writes nothing.
 
 The situations come from walking the table (``lifecycle.explore.situations``); the expected
-outcomes come from ``tests/reference.py``, which is written without the table.
+outcomes come from ``tests/reference.py``, which is written without the table. Assets are brought
+into each situation by ``lifecycle.testing.AssetFactory``, and the generators users derive their
+suites from (``covering_paths``, ``refused_pairs``, ``conditional_refusals``) are checked here
+against the same reference, so the two cannot drift.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 
 import pytest
 from sqlalchemy import func, select
 
-from lifecycle.actors import Platform, Tenant
-from lifecycle.definition import AssetFacts, BlockScope, Event, FailType, Role
+from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.definition import TRANSITIONS, AssetFacts, AssetState, BlockScope, Event, FailType, Role
 from lifecycle.engine import Lifecycle
-from lifecycle.errors import PermissionDenied, TransitionNotAllowed
-from lifecycle.explore import role_for, situations
+from lifecycle.errors import PermissionDenied
+from lifecycle.explore import Path, arrows, describe, situations
+from lifecycle.results import Asset
 from lifecycle.store.repository import audit
+from lifecycle.testing import (
+    AssetFactory,
+    assert_refused,
+    conditional_refusals,
+    covering_paths,
+    refused_pairs,
+)
 from tests.conftest import ACTORS, new_asset
 from tests.reference import ROLES, RefAsset, ref_apply
 
 SITUATIONS = situations()
 EVENTS = [event for event in Event if event is not Event.CREATE]
 PLATFORM = Platform("operator-7")
-
-
-def _label(facts: AssetFacts) -> str:
-    parts = [facts.state.value]
-    if facts.pre_freeze:
-        parts.append(f"pf={facts.pre_freeze.value}")
-    if facts.pre_delete:
-        parts.append(f"pd={facts.pre_delete.value}")
-    if facts.frozen_by_tenant:
-        parts.append("tenant-wide")
-    if facts.state.value == "CREATING":
-        parts.append(f"file={facts.main_file_state.value}")
-        parts.append("review" if facts.review_required else "no-review")
-        parts.append("activate" if facts.activate_on_upload else "stay-unactived")
-    return ",".join(parts)
+TENANT = Tenant("tenant-a", app_user_id="user-1")
 
 
 def _reference(facts: AssetFacts) -> RefAsset:
@@ -53,23 +50,12 @@ def _reference(facts: AssetFacts) -> RefAsset:
     )
 
 
-_owners = itertools.count()
+def _factory(lifecycle: Lifecycle) -> AssetFactory:
+    return AssetFactory(lifecycle, TENANT, platform=PLATFORM, system=System(), template=new_asset())
 
 
-def _bring_to(lifecycle: Lifecycle, facts: AssetFacts) -> tuple[str, Tenant]:
-    """A new asset, of a tenant of its own, brought to ``facts`` along legal moves only."""
-    owner = Tenant(f"tenant-{next(_owners)}")
-    created = lifecycle.create_asset(
-        owner, new_asset(activate_on_upload=facts.activate_on_upload, review_required=facts.review_required)
-    )
-    for step in SITUATIONS[facts].steps:
-        if step.tenant_wide:
-            lifecycle.freeze_tenant(PLATFORM, owner.project_id)
-            continue
-        actor = owner if role_for(step.event) is Role.TENANT else ACTORS[role_for(step.event).value]
-        fail_type = FailType.MANUAL_REVIEW_REJECT if step.event is Event.REJECT_REVIEW else None
-        lifecycle.fire(actor, created.asset_id, step.event, fail_type=fail_type)
-    return created.asset_id, owner
+def _actor(factory: AssetFactory, role: Role, asset: Asset) -> Actor:
+    return factory.tenant_of(asset) if role is Role.TENANT else ACTORS[role.value]
 
 
 def _audit_rows(lifecycle: Lifecycle, asset_id: str) -> int:
@@ -77,62 +63,105 @@ def _audit_rows(lifecycle: Lifecycle, asset_id: str) -> int:
         return connection.execute(select(func.count()).where(audit.c.asset_id == asset_id)).scalar_one()
 
 
+def _matches(asset: Asset, expected: RefAsset) -> None:
+    assert asset.asset_state.value == expected.state
+    assert (asset.pre_freeze_state and asset.pre_freeze_state.value) == expected.pre_freeze
+    assert (asset.pre_delete_state and asset.pre_delete_state.value) == expected.pre_delete
+    assert asset.main_file.state.value == expected.main_file
+    assert (asset.block_scope is BlockScope.TENANT) == expected.frozen_by_tenant
+
+
+def _refused_by_reference(facts: AssetFacts, event: Event) -> bool:
+    return ref_apply(_reference(facts), event.value) is None
+
+
 def test_the_situations_cover_every_state_and_every_edge() -> None:
-    states = {facts.state for facts in SITUATIONS}
-    assert {s.value for s in states} == {
-        "CREATING",
-        "FAILED",
-        "UNACTIVED",
-        "ACTIVED",
-        "DELETING",
-        "DELETED",
-        "BLOCK",
-    }
+    assert {facts.state for facts in SITUATIONS} == set(AssetState)
     taken = {
         (event, facts.state)
         for facts in SITUATIONS
         for event in EVENTS
-        if ref_apply(_reference(facts), event.value) is not None
+        if not _refused_by_reference(facts, event)
     }
-    from lifecycle.definition import TRANSITIONS
-
     table_pairs = {(edge.event, source) for edge in TRANSITIONS for source in edge.sources}
     assert table_pairs == taken
 
 
-@pytest.mark.parametrize("facts", list(SITUATIONS), ids=_label)
+def test_the_refused_pairs_are_what_the_reference_refuses_in_every_situation() -> None:
+    always_refused = [
+        (state, event)
+        for state in AssetState
+        for event in EVENTS
+        if all(_refused_by_reference(facts, event) for facts in SITUATIONS if facts.state is state)
+    ]
+    assert [(refusal.state, refusal.event) for refusal in refused_pairs()] == always_refused
+
+
+def test_the_conditional_refusals_are_the_reference_s_other_refusals() -> None:
+    always = set(refused_pairs())
+    expected = {
+        (facts, event)
+        for facts in SITUATIONS
+        for event in EVENTS
+        if _refused_by_reference(facts, event) and (facts.state, event) not in always
+    }
+    refusals = conditional_refusals()
+    assert {(refusal.facts, refusal.event) for refusal in refusals} == expected
+    assert len(refusals) == len(expected)
+
+
+def test_the_covering_paths_take_every_arrow_the_reference_allows() -> None:
+    taken = {arrow for path in covering_paths() for arrow in path.arrows()}
+    assert taken == set(arrows())
+    for path in covering_paths():
+        reference = _reference(path.start)
+        for step, after in zip(path.steps, path.facts[1:], strict=True):
+            if step.tenant_wide:  # the reference's freeze is the asset's own; a tenant-wide one says so
+                reference = ref_apply(reference, "freeze")
+                assert reference is not None
+                reference = dataclasses.replace(reference, frozen_by_tenant=True)
+            else:
+                moved = ref_apply(reference, step.event.value)
+                assert moved is not None, f"{path}: the reference refuses {step}"
+                reference = moved
+            assert reference == _reference(after), f"{path}: after {step}"
+
+
+@pytest.mark.parametrize("path", covering_paths(), ids=str)
+def test_every_covering_path_on_the_engine(lifecycle: Lifecycle, path: Path) -> None:
+    for asset, facts in zip(_factory(lifecycle).walk(path), path.facts, strict=True):
+        _matches(asset, _reference(facts))
+        assert _audit_rows(lifecycle, asset.asset_id) == asset.version
+
+
+@pytest.mark.parametrize("facts", list(SITUATIONS), ids=describe)
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.value)
 def test_every_event_from_every_situation_as_every_role(
     lifecycle: Lifecycle, facts: AssetFacts, event: Event
 ) -> None:
-    refused_id, refused_owner = _bring_to(lifecycle, facts)
+    factory = _factory(lifecycle)
+    refused = factory.follow(SITUATIONS[facts])
     expected = ref_apply(_reference(facts), event.value)
     fail_type = FailType.AUTOMATIC_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
     for role in (Role.TENANT, Role.PLATFORM, Role.SYSTEM):
         allowed_role = role.value in ROLES[event.value]
         if allowed_role and expected is not None:
-            asset_id, owner = _bring_to(lifecycle, facts)
-            actor = owner if role is Role.TENANT else ACTORS[role.value]
-            before = lifecycle.get_asset(actor, asset_id)
-            moved = lifecycle.fire(actor, asset_id, event, fail_type=fail_type)
-            after = lifecycle.get_asset(actor, asset_id)
+            asset = factory.follow(SITUATIONS[facts])
+            actor = _actor(factory, role, asset)
+            moved = lifecycle.fire(actor, asset.asset_id, event, fail_type=fail_type)
+            after = lifecycle.get_asset(actor, asset.asset_id)
             assert (moved.from_state.value, moved.to_state.value) == (facts.state.value, expected.state)
-            assert after.asset_state.value == expected.state
-            assert (after.pre_freeze_state and after.pre_freeze_state.value) == expected.pre_freeze
-            assert (after.pre_delete_state and after.pre_delete_state.value) == expected.pre_delete
-            assert after.main_file.state.value == expected.main_file
-            assert (after.block_scope is BlockScope.TENANT) == expected.frozen_by_tenant
-            assert after.version == before.version + 1
-            assert _audit_rows(lifecycle, asset_id) == before.version + 1
+            _matches(after, expected)
+            assert after.version == asset.version + 1
+            assert _audit_rows(lifecycle, asset.asset_id) == asset.version + 1
             continue
-        actor = refused_owner if role is Role.TENANT else ACTORS[role.value]
-        before = lifecycle.get_asset(ACTORS["platform"], refused_id)
-        error = PermissionDenied if not allowed_role else TransitionNotAllowed
-        with pytest.raises(error) as refusal:
-            lifecycle.fire(actor, refused_id, event, fail_type=fail_type)
-        if isinstance(refusal.value, TransitionNotAllowed):
-            assert refusal.value.state is facts.state
-            assert refusal.value.event is event
-            assert refused_id in str(refusal.value)
-        assert lifecycle.get_asset(ACTORS["platform"], refused_id) == before
-        assert _audit_rows(lifecycle, refused_id) == before.version
+        actor = _actor(factory, role, refused)
+        if allowed_role:
+            refusal = assert_refused(lifecycle, refused, event, actor=actor, fail_type=fail_type)
+            assert (refusal.state, refusal.event) == (facts.state, event)
+            assert refused.asset_id in str(refusal)
+            continue
+        with pytest.raises(PermissionDenied):
+            lifecycle.fire(actor, refused.asset_id, event, fail_type=fail_type)
+        assert lifecycle.get_asset(ACTORS["platform"], refused.asset_id) == refused
+        assert _audit_rows(lifecycle, refused.asset_id) == refused.version
