@@ -1,70 +1,59 @@
-"""Random sequences of moves: the engine, on SQLite, against the reference model, step by step.
+"""Random sequences of moves: the engine against the table and against the reference model.
 
-``LifecycleMachine`` drives the real engine and ``tests/reference.py`` side by side: it creates
-assets, fires any event as any role at them (mostly refused), fires moves the reference accepts
-(so that assets go deep), and moves the injected clock. After every step it reads every asset
-back from the engine and checks it against the reference and against the invariants of the audit
-trail and the remembered states.
-
-One SQLite database serves the whole run (a fresh file per Hypothesis example would be too slow);
-each example creates its own assets and looks only at those.
+``LifecycleMachine`` is the project's own use of ``lifecycle.strategies.LifecycleStateMachine``,
+the base class users subclass: its rules create assets, fire legal and illegal moves, freeze and
+unfreeze whole tenants, move the clock and sweep, and after every step it checks every stored
+asset and audit trail against the table. Through the base class's hooks this subclass keeps
+``tests/reference.py`` (written without the table) beside it, with the two clocks the time rules
+read, and checks every move, refusal, tenant-wide operation and sweep against it: which assets a
+sweep must move is decided here from the moves' times alone.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import shutil
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hypothesis
-import pytest
 from hypothesis import Phase, given, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import invariant
 
-from lifecycle.actors import Tenant
+from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.clock import ManualClock
-from lifecycle.definition import AssetState, Event, FailType
+from lifecycle.definition import AssetFacts, AssetState, BlockScope, Event, Role
 from lifecycle.engine import Lifecycle
-from lifecycle.errors import PermissionDenied, TransitionNotAllowed
+from lifecycle.errors import LifecycleError, PermissionDenied
+from lifecycle.explore import role_for
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine
-from tests.conftest import ACTORS, START, new_asset
+from lifecycle.strategies import EventSequence, LifecycleStateMachine, event_sequences
+from lifecycle.testing import AssetFactory
+from tests.conftest import START
 from tests.reference import ROLES, RefAsset, frozen, ref_apply
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from lifecycle.results import Asset
+    from lifecycle.results import Asset, TenantOperation, Transitioned
+    from lifecycle.sweeps import SweepReport
 
 EVENTS = [event for event in Event if event is not Event.CREATE]
 ROLE_NAMES = ["tenant", "platform", "system"]
-UPLOADING = [Event.ACCEPT_UPLOAD, Event.SUBMIT_FOR_REVIEW, Event.PASS_REVIEW]
-SETBACKS = [Event.CANCEL_UPLOAD, Event.FAIL_UPLOAD, Event.REJECT_REVIEW, Event.TIME_OUT_UPLOAD]
-SWITCHING = [Event.ACTIVATE, Event.DEACTIVATE]
-BINNING = [Event.DELETE, Event.RESTORE]
-FREEZING = [Event.FREEZE, Event.UNFREEZE]
-ENDING = [Event.DELETE_FORCE, Event.PURGE]
-assert sorted(UPLOADING + SETBACKS + SWITCHING + BINNING + FREEZING + ENDING, key=EVENTS.index) == EVENTS
-MAX_ASSETS = 3
-"""Assets per example: enough to catch one asset's move touching another, few enough to go deep."""
-PICKS = st.integers(min_value=0, max_value=MAX_ASSETS - 1)
-
-TENANT = ACTORS["tenant"]
-assert isinstance(TENANT, Tenant)
-READER = ACTORS["platform"]
+UPLOAD_WINDOW = timedelta(hours=24)
+"""domain.md: an upload not finished within 24 hours fails (time frozen or in the bin aside)."""
+RETENTION = timedelta(days=7)
+"""domain.md: the recycle bin keeps an asset for 7 days."""
+READER = Platform("operator-7")
 """Reads every asset (a tenant sees only its own)."""
+OPERATORS: dict[str, Actor] = {"platform": READER, "system": System()}
 
 
 @functools.cache
@@ -82,16 +71,24 @@ def _shared_engine() -> Engine:
     return engine
 
 
-def _fail_type(event: Event) -> FailType | None:
-    return FailType.MANUAL_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
-
-
 def _value(state: AssetState | None) -> str | None:
-    return state.value if state is not None else None
+    return None if state is None else state.value
 
 
-def _as_reference(asset: Asset) -> RefAsset:
-    """What the engine stores, in the reference model's terms."""
+def _as_reference(facts: AssetFacts) -> RefAsset:
+    """What the table says, in the reference model's terms."""
+    return RefAsset(
+        state=facts.state.value,
+        pre_freeze=_value(facts.pre_freeze),
+        pre_delete=_value(facts.pre_delete),
+        activate_on_upload=facts.activate_on_upload,
+        review_required=facts.review_required,
+        main_file=facts.main_file_state.value,
+        frozen_by_tenant=facts.frozen_by_tenant,
+    )
+
+
+def _stored_as_reference(asset: Asset) -> RefAsset:
     return RefAsset(
         state=asset.asset_state.value,
         pre_freeze=_value(asset.pre_freeze_state),
@@ -99,6 +96,7 @@ def _as_reference(asset: Asset) -> RefAsset:
         activate_on_upload=asset.activate_on_upload,
         review_required=asset.review_required,
         main_file=asset.main_file.state.value,
+        frozen_by_tenant=asset.block_scope is BlockScope.TENANT,
     )
 
 
@@ -107,161 +105,139 @@ def _legal(reference: RefAsset, role: str) -> set[Event]:
     return {e for e in EVENTS if role in ROLES[e.value] and ref_apply(reference, e.value) is not None}
 
 
-class LifecycleMachine(RuleBasedStateMachine):
-    """The engine and the reference model, moved by the same steps."""
+def _tenant_freeze(reference: RefAsset) -> RefAsset | None:
+    """A freeze of the asset's whole tenant: like its own freeze, except that an asset frozen
+    already is left alone, and it is remembered as the tenant's."""
+    after = None if reference.state == "BLOCK" else ref_apply(reference, "freeze")
+    return None if after is None else replace(after, frozen_by_tenant=True)
 
-    assets = Bundle("assets")
+
+def _tenant_unfreeze(reference: RefAsset) -> RefAsset | None:
+    """An unfreeze of the whole tenant: only what the tenant's freeze froze."""
+    return ref_apply(reference, "unfreeze") if frozen(reference) and reference.frozen_by_tenant else None
+
+
+# The clocks the time rules read, from the moves' times alone ------------------------------------
+
+
+@dataclass(frozen=True)
+class Clocks:
+    upload_used: timedelta = timedelta(0)
+    """Upload window used: time spent in CREATING with the MAIN file still to upload."""
+    upload_since: datetime | None = None
+    """Counting since (while in CREATING with the MAIN file still to upload)."""
+    bin_since: datetime | None = None
+    """In the recycle bin, not frozen, since (a freeze stops the retention; the unfreeze restarts it)."""
+
+    def after(self, before: RefAsset, after: RefAsset, at: datetime) -> Clocks:
+        used = self.upload_used + (at - self.upload_since if self.upload_since else timedelta(0))
+        in_bin = self.bin_since if _binned(before) else at
+        return Clocks(
+            used,
+            at if _uploading(after) else None,
+            in_bin if _binned(after) else None,
+        )
+
+    def due(self, now: datetime) -> str | None:
+        """The event time has made due by ``now``, if any."""
+        if self.upload_since is not None and self.upload_used + (now - self.upload_since) >= UPLOAD_WINDOW:
+            return "time_out_upload"
+        if self.bin_since is not None and now - self.bin_since >= RETENTION:
+            return "purge"
+        return None
+
+
+def _uploading(reference: RefAsset) -> bool:
+    return reference.state == "CREATING" and reference.main_file in ("CREATING", "CANCELLED")
+
+
+def _binned(reference: RefAsset) -> bool:
+    return reference.state == "DELETING" and not frozen(reference)
+
+
+@dataclass(frozen=True)
+class Expected:
+    asset: RefAsset
+    clocks: Clocks
+
+
+# The state machine ------------------------------------------------------------------------------
+
+
+class LifecycleMachine(LifecycleStateMachine):
+    """The base class's engine, rules and checks, with the reference model kept beside the table."""
+
+    start = START
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = ManualClock(START)
-        self.lifecycle = Lifecycle(_shared_engine(), clock=self.clock)
-        self.reference: dict[str, RefAsset] = {}
-        self.trail: dict[str, list[tuple[Event, datetime]]] = {}
-        """Per asset, the moves applied (creation first) and the clock time of each."""
+        self.reference: dict[str, list[Expected]] = {}
+        """Per asset, what the reference expected after its creation and after each move."""
 
-    # Steps ---------------------------------------------------------------------------------------
+    def on_created(self, asset: Asset) -> None:
+        expected = RefAsset(
+            activate_on_upload=asset.activate_on_upload, review_required=asset.review_required
+        )
+        assert _stored_as_reference(asset) == expected
+        self.reference[asset.asset_id] = [Expected(expected, Clocks(upload_since=asset.create_time))]
 
-    @initialize(target=assets, activate_on_upload=st.booleans(), review_required=st.booleans())
-    def create_first(self, activate_on_upload: bool, review_required: bool) -> str:
-        """Every example starts with an asset, so rules that need one are never filtered out."""
-        return self.create(activate_on_upload, review_required)
+    def on_applied(self, asset_id: str, transition: Transitioned) -> None:
+        tracked = self.assets[asset_id]
+        step, actor = tracked.sequence.steps[-1], tracked.actors[-1]
+        before = self.reference[asset_id][-1]
+        assert actor.role.value in ROLES[step.event.value], (step, actor)
+        after = (
+            _tenant_freeze(before.asset) if step.tenant_wide else ref_apply(before.asset, step.event.value)
+        )
+        assert after is not None, f"{tracked} moved by {step} from {before.asset}: the reference refuses"
+        assert transition.to_state.value == after.state, (transition, after)
+        clocks = before.clocks.after(before.asset, after, transition.occurred_at)
+        self.reference[asset_id].append(Expected(after, clocks))
+        hypothesis.event(f"reached {after.state} pf={after.pre_freeze} pd={after.pre_delete}")
 
-    @precondition(lambda self: len(self.reference) < MAX_ASSETS)
-    @rule(target=assets, activate_on_upload=st.booleans(), review_required=st.booleans())
-    def create(self, activate_on_upload: bool, review_required: bool) -> str:
-        flags = {"activate_on_upload": activate_on_upload, "review_required": review_required}
-        created = self.lifecycle.create_asset(TENANT, new_asset(**flags))
-        assert created.asset_id not in self.reference
-        self.reference[created.asset_id] = RefAsset(**flags)
-        self.trail[created.asset_id] = [(Event.CREATE, self.clock.now())]
-        return created.asset_id
+    def on_refused(self, asset_id: str, event: Event, actor: Actor, error: LifecycleError) -> None:
+        reference = self.reference[asset_id][-1].asset
+        allowed_role = actor.role.value in ROLES[event.value]
+        if isinstance(error, PermissionDenied):
+            assert not allowed_role, (event, actor)
+        else:
+            assert allowed_role, (event, actor)
+            assert ref_apply(reference, event.value) is None, f"the reference applies {event} to {reference}"
 
-    @rule(asset_id=assets, event=st.sampled_from(EVENTS), role=st.sampled_from(ROLE_NAMES))
-    def fire(self, asset_id: str, event: Event, role: str) -> None:
-        self._fire(asset_id, event, role)
+    def on_tenant_operation(self, operation: TenantOperation) -> None:
+        moved = {transition.asset_id for transition in operation.moved}
+        decide = _tenant_freeze if operation.event is Event.FREEZE else _tenant_unfreeze
+        for asset_id, tracked in self.assets.items():
+            if tracked.owner.project_id != operation.project_id:
+                continue
+            trail = self.reference[asset_id]
+            before = trail[-2] if asset_id in moved else trail[-1]
+            should_move = decide(before.asset) is not None
+            assert (asset_id in moved) == should_move, (operation.event, tracked, before.asset)
 
-    # Random (event, role) pairs are mostly refused. These rules make moves the reference accepts,
-    # so that assets go deep: each picks an asset its family of events can move (``pick`` indexes
-    # those, in creation order) and fires ``event`` as ``role``, or where the reference refuses
-    # that, the next (event, role) of the family it accepts. One rule per family lets Hypothesis's
-    # swarm testing turn whole families off for an example (no forced deletes, no failed
-    # uploads...), which is how the long paths through freezing and the recycle bin get explored.
-
-    @precondition(lambda self: bool(self._movable(UPLOADING)))
-    @rule(pick=PICKS, event=st.sampled_from(UPLOADING), role=st.sampled_from(ROLE_NAMES))
-    def upload(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(UPLOADING, pick, event, role)
-
-    @precondition(lambda self: bool(self._movable(SETBACKS)))
-    @rule(pick=PICKS, event=st.sampled_from(SETBACKS), role=st.sampled_from(ROLE_NAMES))
-    def setback(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(SETBACKS, pick, event, role)
-
-    @precondition(lambda self: bool(self._movable(SWITCHING)))
-    @rule(pick=PICKS, event=st.sampled_from(SWITCHING), role=st.sampled_from(ROLE_NAMES))
-    def switch(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(SWITCHING, pick, event, role)
-
-    @precondition(lambda self: bool(self._movable(BINNING)))
-    @rule(pick=PICKS, event=st.sampled_from(BINNING), role=st.sampled_from(ROLE_NAMES))
-    def recycle(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(BINNING, pick, event, role)
-
-    @precondition(lambda self: bool(self._movable(FREEZING)))
-    @rule(pick=PICKS, event=st.sampled_from(FREEZING), role=st.sampled_from(ROLE_NAMES))
-    def block(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(FREEZING, pick, event, role)
-
-    @precondition(lambda self: bool(self._movable(ENDING)))
-    @rule(pick=PICKS, event=st.sampled_from(ENDING), role=st.sampled_from(ROLE_NAMES))
-    def end(self, pick: int, event: Event, role: str) -> None:
-        self._fire_legal(ENDING, pick, event, role)
-
-    @rule(delta=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)))
-    def advance_clock(self, delta: timedelta) -> None:
-        self.clock.advance(delta)
-
-    def _legal_moves(self, asset_id: str, family: list[Event]) -> list[tuple[Event, str]]:
-        reference = self.reference[asset_id]
-        return [
-            (event, role)
-            for event in family
-            for role in ROLE_NAMES
-            if role in ROLES[event.value] and ref_apply(reference, event.value) is not None
-        ]
-
-    def _movable(self, family: list[Event]) -> list[str]:
-        """The assets ``family`` can move, in creation order (``assets_0``, ``assets_1``...)."""
-        return [asset_id for asset_id in self.reference if self._legal_moves(asset_id, family)]
-
-    def _fire_legal(self, family: list[Event], pick: int, event: Event, role: str) -> None:
-        movable = self._movable(family)
-        asset_id = movable[pick % len(movable)]
-        pairs = [(e, r) for e in family for r in ROLE_NAMES]
-        start = pairs.index((event, role))
-        legal = self._legal_moves(asset_id, family)
-        fired = next(pair for pair in pairs[start:] + pairs[:start] if pair in legal)
-        name = f"assets_{list(self.reference).index(asset_id)}"
-        hypothesis.note(f"# the next step fires {fired[0].value} as {fired[1]} at {name}")
-        self._fire(asset_id, *fired)
-
-    def _fire(self, asset_id: str, event: Event, role: str) -> None:
-        actor = ACTORS[role]
-        before = self.reference[asset_id]
-        expected = ref_apply(before, event.value)
-        if role not in ROLES[event.value]:
-            with pytest.raises(PermissionDenied):
-                self.lifecycle.fire(actor, asset_id, event, fail_type=_fail_type(event))
-            hypothesis.event("refused: role")
-            return
-        if expected is None:
-            with pytest.raises(TransitionNotAllowed) as refusal:
-                self.lifecycle.fire(actor, asset_id, event, fail_type=_fail_type(event))
-            assert refusal.value.state.value == before.state
-            assert refusal.value.event is event
-            hypothesis.event("refused: transition")
-            return
-        moved = self.lifecycle.fire(actor, asset_id, event, fail_type=_fail_type(event))
-        assert (moved.event, moved.from_state.value) == (event, before.state)
-        assert moved.to_state.value == expected.state
-        assert moved.version == len(self.trail[asset_id]) + 1
-        assert moved.occurred_at == self.clock.now()
-        self.reference[asset_id] = expected
-        self.trail[asset_id].append((event, self.clock.now()))
-        hypothesis.event(f"reached {expected.state} pf={expected.pre_freeze} pd={expected.pre_delete}")
-
-    # Invariants ----------------------------------------------------------------------------------
+    def on_swept(self, report: SweepReport, moved: Sequence[Transitioned]) -> None:
+        """Exactly the assets the reference's clocks say are due have moved, each by its due event."""
+        now = self.clock.now()
+        swept = {transition.asset_id: transition.event.value for transition in moved}
+        for asset_id, trail in self.reference.items():
+            before = trail[-2] if asset_id in swept else trail[-1]
+            assert before.clocks.due(now) == swept.get(asset_id), (self.assets[asset_id], before, now)
+        hypothesis.event(f"swept {len(moved)}")
 
     @invariant()
-    def every_asset_agrees_with_the_reference(self) -> None:
-        for asset_id, reference in self.reference.items():
-            asset = self.lifecycle.get_asset(READER, asset_id)
-            history = self.lifecycle.history(READER, asset_id)
-            applied = len(self.trail[asset_id]) - 1
-            state = asset.asset_state
-            # (1) one audit row for the creation and one per applied move, (6) counted by version
-            assert len(history) == 1 + applied, (asset_id, history)
-            assert asset.version == len(history)
-            # (7) seq is 1..n in order
-            assert [entry.seq for entry in history] == list(range(1, len(history) + 1))
-            # (2) the trail ends where the asset is, and each row starts where the last one ended
-            assert history[-1].to_state is state
-            starts = [entry.from_state for entry in history]
-            assert starts == [None, *(entry.to_state for entry in history[:-1])]
-            # the trail records exactly the moves applied, at the clock time they were applied
-            assert [(entry.event, entry.occurred_at) for entry in history] == self.trail[asset_id]
-            # (5) state, remembered states and MAIN file state are the reference's
-            assert _as_reference(asset) == reference, (asset_id, history)
-            # (3) a pre-freeze state exactly while frozen (or in the bin, deleted while frozen)
-            assert (asset.pre_freeze_state is not None) == frozen(_as_reference(asset))
-            # (4) a pre-delete state exactly while in the bin (frozen there too)
-            in_bin = state is AssetState.DELETING or (
-                state is AssetState.BLOCK and asset.pre_freeze_state is AssetState.DELETING
+    def the_table_agrees_with_the_reference(self) -> None:
+        """The base class checks the stored assets against the table; this, the table against the
+        reference, so the stored assets are the reference's too."""
+        for asset_id, tracked in self.assets.items():
+            reference = self.reference[asset_id][-1].asset
+            assert _as_reference(tracked.facts) == reference, (tracked, tracked.facts, reference)
+            # A pre-freeze state exactly while frozen (or in the bin, deleted while frozen); a
+            # pre-delete state exactly while in the bin (frozen there too).
+            assert (reference.pre_freeze is not None) == frozen(reference), reference
+            in_bin = reference.state == "DELETING" or (
+                reference.state == "BLOCK" and reference.pre_freeze == "DELETING"
             )
-            assert (asset.pre_delete_state is not None) == in_bin
-            # (8) only an ACTIVED asset is usable
-            assert asset.usable == (state is AssetState.ACTIVED)
+            assert (reference.pre_delete is not None) == in_bin, reference
 
 
 LifecycleMachine.TestCase.settings = settings(
@@ -274,31 +250,37 @@ LifecycleMachine.TestCase.settings = settings(
 TestLifecycleAgainstReference = LifecycleMachine.TestCase
 
 
+_own_tenants = itertools.count()
+
+
 @settings(max_examples=60, deadline=None)
-@given(activate_on_upload=st.booleans(), review_required=st.booleans(), data=st.data())
-def test_legal_events_always_apply_and_the_history_is_the_sequence_fired(
-    activate_on_upload: bool,
-    review_required: bool,
-    data: st.DataObject,
+@given(sequence=event_sequences(max_size=12))
+def test_drawn_sequences_apply_and_the_allowed_events_are_the_references_at_every_step(
+    sequence: EventSequence,
 ) -> None:
-    """Whatever ``allowed_events`` offers, ``fire`` applies; the history is what was fired."""
+    """Every step the strategy draws is one the reference accepts and the engine applies, to the
+    reference's result; before each, ``allowed_events`` offers each role what the reference
+    allows; the history is the sequence."""
     lifecycle = Lifecycle(_shared_engine(), clock=ManualClock(START))
-    asset_id = lifecycle.create_asset(
-        TENANT, new_asset(activate_on_upload=activate_on_upload, review_required=review_required)
-    ).asset_id
-    reference = RefAsset(activate_on_upload=activate_on_upload, review_required=review_required)
-    fired: list[Event] = []
-    for _ in range(data.draw(st.integers(min_value=0, max_value=12), label="moves")):
-        role = data.draw(st.sampled_from(ROLE_NAMES), label="role")
-        actor = ACTORS[role]
-        allowed = lifecycle.allowed_events(actor, asset_id)
-        assert set(allowed) == _legal(reference, role), (reference, role)
-        if not allowed:
-            continue
-        event = data.draw(st.sampled_from(allowed), label="event")
-        lifecycle.fire(actor, asset_id, event, fail_type=_fail_type(event))
-        fired.append(event)
-        after = ref_apply(reference, event.value)
-        assert after is not None
+    owner = Tenant(f"stateful-{next(_own_tenants)}")  # its own: a tenant-wide freeze freezes only it
+    walk = AssetFactory(lifecycle, owner, platform=READER).walk(sequence, tenant=owner)
+    asset = next(walk)
+    reference = RefAsset(
+        activate_on_upload=sequence.start.activate_on_upload, review_required=sequence.start.review_required
+    )
+    assert _stored_as_reference(asset) == reference
+    for step in sequence.steps:
+        for role in ROLE_NAMES:
+            actor = owner if role == "tenant" else OPERATORS[role]
+            allowed = lifecycle.allowed_events(actor, asset.asset_id)
+            assert set(allowed) == _legal(reference, role), (reference, role)
+        after = _tenant_freeze(reference) if step.tenant_wide else ref_apply(reference, step.event.value)
+        assert after is not None, f"the strategy drew {step} from {reference}, which the reference refuses"
+        asset = next(walk)
+        assert _stored_as_reference(asset) == after, (step, reference)
         reference = after
-    assert [entry.event for entry in lifecycle.history(READER, asset_id)] == [Event.CREATE, *fired]
+    history = lifecycle.history(READER, asset.asset_id)
+    assert [entry.event for entry in history] == [Event.CREATE, *sequence.events]
+    assert [entry.actor_kind for entry in history[1:]] == [
+        Role.PLATFORM if step.tenant_wide else role_for(step.event) for step in sequence.steps
+    ]
