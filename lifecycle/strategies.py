@@ -57,7 +57,7 @@ from lifecycle.explore import situations as explore_situations
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.results import Asset, TenantOperation, Transitioned
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine, transaction
+from lifecycle.store.database import copy_sqlite, open_engine, transaction
 from lifecycle.store.repository import assets, audit, files
 from lifecycle.sweeps import SweepReport
 
@@ -596,18 +596,16 @@ class LifecycleStateMachine(RuleBasedStateMachine):
 
 
 @functools.cache
-def _schema_template() -> Any:
-    """An in-memory SQLite database migrated once per process (the raw ``sqlite3`` connection)."""
+def _schema_template() -> Engine:
+    """An in-memory SQLite database migrated once per process."""
     engine = open_engine("sqlite://")
     schema.upgrade(engine)
-    return engine.raw_connection().driver_connection
+    return engine
 
 
 def _copy_schema(engine: Engine) -> None:
-    """Give a fresh in-memory SQLite database the current schema: a copy of the template, which
-    is many times quicker than running the migrations for every run."""
-    with engine.connect() as connection:
-        _schema_template().backup(connection.connection.driver_connection)
+    """Give a fresh in-memory SQLite database the current schema: a copy of the template."""
+    copy_sqlite(_schema_template(), engine)
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,17 +152,12 @@ class _Databases:
     def fresh(self) -> Engine:
         from sqlalchemy import text
 
-        from lifecycle.store.database import open_engine, transaction
+        from lifecycle.store.database import copy_sqlite, open_engine, transaction
         from lifecycle.store.models import Base
 
         if self.url is None:
             engine = open_engine("sqlite://")
-            source, target = self.shared.raw_connection(), engine.raw_connection()
-            try:
-                source.driver_connection.backup(target.driver_connection)  # type: ignore[union-attr]
-            finally:
-                source.close()
-                target.close()
+            copy_sqlite(self.shared, engine)
             return engine
         tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
         with transaction(self.shared, write=True) as connection:

@@ -52,6 +52,16 @@ def _sqlite_engine(url: str, engine_options: dict[str, Any]) -> Engine:
     return engine
 
 
+def copy_sqlite(source: Engine, target: Engine) -> None:
+    """Copy one SQLite database into another with SQLite's backup API: a migrated in-memory
+    template copied this way is many times quicker than running the migrations again."""
+    with source.connect() as reading, target.connect() as writing:
+        template, copy = reading.connection.driver_connection, writing.connection.driver_connection
+        assert template is not None, "a checked-out connection has its driver connection"
+        assert copy is not None, "a checked-out connection has its driver connection"
+        template.backup(copy)
+
+
 def prepare_sqlite(engine: Engine, *, wal: bool = True) -> None:
     """Take over pysqlite's transaction handling so that writes can ``BEGIN IMMEDIATE``."""
 
