@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         MissingProgram,
         PermissionDenied,
         SchemaOutOfDate,
+        StoreBusy,
         StoreUnavailable,
         TransitionNotAllowed,
         UnfreezeAlreadyPending,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         UnfreezeApplication,
         UploadConfirmed,
     )
+    from lifecycle.retry import RetryPolicy
     from lifecycle.sweeps import RuleReport, SweepListener, SweepReport
 
 _MODULES: dict[str, str] = {
@@ -104,6 +106,7 @@ _MODULES: dict[str, str] = {
             "MissingProgram",
             "PermissionDenied",
             "SchemaOutOfDate",
+            "StoreBusy",
             "StoreUnavailable",
             "TransitionNotAllowed",
             "UnfreezeAlreadyPending",
@@ -125,6 +128,7 @@ _MODULES: dict[str, str] = {
         ),
         "lifecycle.results",
     ),
+    **dict.fromkeys(("RetryPolicy",), "lifecycle.retry"),
     **dict.fromkeys(("RuleReport", "SweepListener", "SweepReport"), "lifecycle.sweeps"),
 }
 """Where each public name lives."""
@@ -179,10 +183,12 @@ __all__ = [
     "PermissionDenied",
     "PlannedOperation",
     "Platform",
+    "RetryPolicy",
     "Role",
     "RuleReport",
     "SchemaOutOfDate",
     "Settings",
+    "StoreBusy",
     "StoreUnavailable",
     "SweepListener",
     "SweepReport",

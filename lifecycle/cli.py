@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import exc as sqlalchemy_errors
 
 from lifecycle import render
-from lifecycle.actors import Actor, Platform, Tenant
+from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.definition import (
     ApplicationState,
     AssetState,
@@ -78,6 +78,7 @@ class ExitCode(enum.IntEnum):
     UNAVAILABLE = 7
     BATCH_INCOMPLETE = 8
     MISSING_DEPENDENCY = 9
+    AUDIT_PROBLEMS = 10
     INTERRUPTED = 130
 
 
@@ -93,6 +94,7 @@ Exit codes:
   7  database unavailable, or its schema is not up to date
   8  a batch action failed for some of its assets (each result is printed)
   9  a program or package this command needs is not installed
+  10  audit verify found problems (each is printed)
   130  interrupted (Ctrl-C) before the command finished; a move is all or nothing"""
 
 _EXIT_CODES_BY_STATUS = {
@@ -393,6 +395,16 @@ class Seconds(click.ParamType[timedelta, Any]):
         return timedelta(seconds=seconds)
 
 
+class InputFile(click.File):
+    """``click.File``; a name no file can have (NUL in it) is invalid input too, not a crash."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except ValueError as error:
+            self.fail(f"{value!r}: {error}", param, ctx)
+
+
 class JsonObject(click.ParamType[dict[str, Any], Any]):
     """A JSON object given on the command line."""
 
@@ -405,6 +417,8 @@ class JsonObject(click.ParamType[dict[str, Any], Any]):
             parsed = json.loads(value)
         except ValueError as error:
             self.fail(f"not JSON: {error}", param, ctx)
+        except RecursionError:
+            self.fail("not JSON this library can read: nested too deeply", param, ctx)
         if not isinstance(parsed, dict):
             self.fail("must be a JSON object ({…})", param, ctx)
         return parsed
@@ -930,7 +944,7 @@ def application_reject(application_id: str, actor: Platform, reason: str | None,
 @as_tenant_or_platform
 @click.option(
     "--ids-from",
-    type=click.File("r", encoding="utf-8"),
+    type=InputFile("r", encoding="utf-8"),
     help="Also read asset ids from this file, one per line ('-' for stdin).",
 )
 @request_id_option
@@ -1001,7 +1015,7 @@ def sweep(as_of: datetime | None, batch_size: int, progress: bool | None, as_jso
     engine = _engine()
     with _sweep_progress(engine, as_of, progress, batch_size) as listener:
         report = engine.sweep(as_of=as_of, batch_size=batch_size, listener=listener)
-    _answer(as_json, report.to_json, lambda: render.sweep_table(report))
+    _answer(as_json, report.to_json, lambda: render.sweep_view(report))
 
 
 @main.command()
@@ -1015,6 +1029,51 @@ def due(as_of: datetime | None, as_json: bool) -> None:
         lambda: {"due": counts, "total": sum(counts.values())},
         lambda: render.due_table(counts),
     )
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail's integrity."""
+
+
+@audit.command("verify")
+@click.option("--project", "project_id", metavar="PROJECT_ID", help="Only this tenant's assets.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Assets read at a time.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="A progress bar on stderr (default: on a terminal)."
+)
+@json_option
+def verify(project_id: str | None, page_size: int, progress: bool | None, as_json: bool) -> None:
+    """Recompute every asset's audit hash chain and replay its history through the transition table.
+
+    Reports each asset whose chain is broken (an audit row edited or deleted), whose history
+    records a move the table cannot make, or whose stored state, remembered states or version
+    differ from what its history says. Exits 10 when it finds any problem.
+    """
+    engine = _engine()
+    with _verify_progress(progress) as advance:
+        report = engine.verify_audit(System(), project_id=project_id, page_size=page_size, progress=advance)
+    _answer(as_json, report.to_json, lambda: render.audit_view(report))
+    if not report.clean:
+        sys.exit(ExitCode.AUDIT_PROBLEMS)
+
+
+@contextmanager
+def _verify_progress(wanted: bool | None) -> Iterator[Callable[[int, int], None] | None]:
+    stderr = Console(stderr=True, force_terminal=True if wanted else None)
+    if wanted is False or (wanted is None and not stderr.is_terminal):
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr) as bar:
+        task = bar.add_task("audit verify", total=None)
+        yield lambda checked, total: bar.update(task, completed=checked, total=total)
 
 
 @main.group()

@@ -49,4 +49,7 @@ def as_utc(moment: datetime, name: str) -> datetime:
     """``moment`` in UTC; a naive datetime is a programming error, not a guess."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidParameter(name, "must be a timezone-aware datetime")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidParameter(name, "is out of range once converted to UTC") from None

@@ -3,21 +3,24 @@
 Every move follows one path: check the actor's role and the inputs (nothing touched yet), open a
 write transaction, read the asset, decide the move with the pure ``plan_move``, write it with the
 repository's guarded write plus its audit row, commit, and only then log. A refusal writes nothing;
-a lost race is a ``Conflict``; a database failure is ``StoreUnavailable``.
+a lost race is a ``Conflict``; a database failure is ``StoreUnavailable``. A transaction the
+database refused for contention (deadlock, serialization failure, lock held) is run again whole,
+under the engine's ``RetryPolicy`` (``lifecycle.retry``); past its bound: ``StoreBusy``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 import structlog
-from sqlalchemy import Connection, Engine, exc
+from sqlalchemy import Connection, Engine, and_, exc, true
 
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.clock import Clock, SystemClock, as_utc
@@ -42,6 +45,7 @@ from lifecycle.errors import (
     ApplicationNotPending,
     AssetNotFound,
     Conflict,
+    CorruptRecord,
     FileNotFound,
     InvalidParameter,
     LifecycleError,
@@ -62,6 +66,7 @@ from lifecycle.inputs import (
     check_new_asset,
     check_reason,
 )
+from lifecycle.integrity import AuditProblem, AuditReport, HistoryChecker, ProblemKind
 from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
 from lifecycle.results import (
     Asset,
@@ -74,9 +79,11 @@ from lifecycle.results import (
     UnfreezeApplication,
     UploadConfirmed,
 )
+from lifecycle.retry import Retries, RetryPolicy
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine, transaction
 from lifecycle.store.repository import Repository
+from lifecycle.store.repository import assets as assets_table
 from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport, check_batch_size
 
 DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
@@ -128,6 +135,7 @@ class Lifecycle:
         settings: Settings | None = None,
         logger: Any | None = None,
         definition: Definition = DEFINITION,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._owns_engine = isinstance(database, str)
         self.engine: Engine = open_engine(database) if isinstance(database, str) else database
@@ -135,8 +143,10 @@ class Lifecycle:
         self.settings = settings or Settings()
         self.definition = definition
         self.log = logger if logger is not None else structlog.get_logger("lifecycle")
-        self._repo = Repository(self.engine.dialect)
+        self._repo = Repository(self.engine.dialect, definition)
         try:
+            # Every transaction runs under this: refused for contention, it is run again whole.
+            self._attempts = Retries(RetryPolicy() if retry is None else retry, self.log)
             self._sweeper = Sweeper(
                 self.engine,
                 self._repo,
@@ -144,6 +154,7 @@ class Lifecycle:
                 settings=self.settings,
                 definition=definition,
                 logger=self.log,
+                retries=self._attempts,
             )
         except LifecycleError:
             self.close()
@@ -177,6 +188,17 @@ class Lifecycle:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy under which transactions refused for contention are run again."""
+        return self._attempts.policy
+
+    @property
+    def transaction_retries(self) -> int:
+        """How many times a transaction (the sweeper's included) was run again since this engine
+        was made, over all threads: each was also logged as ``transaction_retried``."""
+        return self._attempts.count
 
     def _transaction(self, *, write: bool) -> contextlib.AbstractContextManager[Connection]:
         return transaction(self.engine, write=write)
@@ -263,16 +285,23 @@ class Lifecycle:
             "pre_freeze_state": None,
             "pre_delete_state": None,
         }
-        with self._transaction(write=True) as connection:
-            earlier = (
-                None
-                if request_id is None
-                else self._repo.creation_by_request(connection, actor.project_id, request_id)
-            )
-            if earlier is None:
-                self._repo.insert_asset(connection, asset_values, file_values, creation)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=True) as connection:
+                earlier = (
+                    None
+                    if request_id is None
+                    else self._repo.creation_by_request(connection, actor.project_id, request_id)
+                )
+                if earlier is None:
+                    self._repo.insert_asset(connection, asset_values, file_values, creation)
         if earlier is not None:  # a retry: the asset this request created already
-            return self.get_asset(actor, earlier.asset_id)
+            try:
+                return self.get_asset(actor, earlier.asset_id)
+            except AssetNotFound:  # its audit row outlived it: a broken foreign key
+                raise CorruptRecord(
+                    earlier.asset_id,
+                    f"the audit trail records its creation by request {request_id!r}, but it does not exist",
+                ) from None
         self.log.info(
             "asset_created",
             asset_id=asset_id,
@@ -311,12 +340,15 @@ class Lifecycle:
         request_id = _check_request_id(request_id)
         _check_version(expected_version)
         try:
-            with self._transaction(write=True) as connection:
-                row = self._visible_row(connection, actor, asset_id)
-                self._raise_if_replayed(connection, row, event, request_id)
-                if expected_version is not None and row.version != expected_version:
-                    raise Conflict(asset_id, event, None, expected_version, f"it is at version {row.version}")
-                outcome = self._apply(connection, row, actor, event, request, request_id)
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=True) as connection:
+                    row = self._visible_row(connection, actor, asset_id)
+                    self._raise_if_replayed(connection, row, event, request_id)
+                    if expected_version is not None and row.version != expected_version:
+                        raise Conflict(
+                            asset_id, event, None, expected_version, f"it is at version {row.version}"
+                        )
+                    outcome = self._apply(connection, row, actor, event, request, request_id)
         except _Replayed as replayed:
             return replayed.transition
         return self._applied(outcome, actor, request_id)
@@ -331,6 +363,8 @@ class Lifecycle:
         self, actor: Actor, asset_id: str, *, force: bool = False, **options: Unpack[MoveOptions]
     ) -> Transitioned:
         """To the recycle bin; with ``force``, deleted for good."""
+        if not isinstance(force, bool):
+            raise InvalidParameter("force", "must be true or false")
         return self.fire(actor, asset_id, Event.DELETE_FORCE if force else Event.DELETE, **options)
 
     def restore(self, actor: Tenant, asset_id: str, **options: Unpack[MoveOptions]) -> Transitioned:
@@ -400,37 +434,40 @@ class Lifecycle:
         reason: str | None,
         request_id: str | None,
     ) -> UploadConfirmed:
-        with self._transaction(write=True) as connection:
-            row = self._visible_row(connection, actor, asset_id)
-            file_row = self._repo.file(connection, asset_id, file_id) if isinstance(file_id, str) else None
-            if file_row is None:
-                raise FileNotFound(asset_id, str(file_id))
-            mismatches = [
-                name
-                for name, value in actual.items()
-                if value is not None
-                and (
-                    value.lower() != file_row.file_name.lower()
-                    if name == "file_name"
-                    else value != getattr(file_row, name)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=True) as connection:
+                row = self._visible_row(connection, actor, asset_id)
+                file_row = (
+                    self._repo.file(connection, asset_id, check_id(file_id, "file_id"))
                 )
-            ]
-            if file_row.asset_file_category is not FileCategory.MAIN:
-                return self._confirm_other_file(connection, row, file_row, result, mismatches, reason)
-            if result is UploadResult.CREATED and mismatches:
-                event, reason = (
-                    Event.FAIL_UPLOAD,
-                    _mismatch_reason("MAIN file", mismatches),
-                )
-            elif result is UploadResult.CREATED:
-                event = Event.SUBMIT_FOR_REVIEW if row.facts.review_required else Event.ACCEPT_UPLOAD
-            elif result is UploadResult.FAILED:
-                event, reason = Event.FAIL_UPLOAD, reason or "MAIN file upload failed"
-            else:
-                event = Event.CANCEL_UPLOAD
-            self._raise_if_replayed(connection, row, event, request_id)
-            outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
-            confirmed = self._repo.file(connection, asset_id, file_id)
+                if file_row is None:
+                    raise FileNotFound(asset_id, str(file_id))
+                mismatches = [
+                    name
+                    for name, value in actual.items()
+                    if value is not None
+                    and (
+                        value.lower() != file_row.file_name.lower()
+                        if name == "file_name"
+                        else value != getattr(file_row, name)
+                    )
+                ]
+                if file_row.asset_file_category is not FileCategory.MAIN:
+                    return self._confirm_other_file(connection, row, file_row, result, mismatches, reason)
+                if result is UploadResult.CREATED and mismatches:
+                    event, reason = (
+                        Event.FAIL_UPLOAD,
+                        _mismatch_reason("MAIN file", mismatches),
+                    )
+                elif result is UploadResult.CREATED:
+                    event = Event.SUBMIT_FOR_REVIEW if row.facts.review_required else Event.ACCEPT_UPLOAD
+                elif result is UploadResult.FAILED:
+                    event, reason = Event.FAIL_UPLOAD, reason or "MAIN file upload failed"
+                else:
+                    event = Event.CANCEL_UPLOAD
+                self._raise_if_replayed(connection, row, event, request_id)
+                outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
+                confirmed = self._repo.file(connection, asset_id, file_id)
         assert confirmed is not None
         return UploadConfirmed(AssetFile.from_row(confirmed), self._applied(outcome, actor, request_id))
 
@@ -515,22 +552,23 @@ class Lifecycle:
         request: MoveRequest,
         request_id: str | None,
     ) -> TenantOperation:
-        skipped: list[tuple[str, str]] = []
-        outcomes: list[tuple[Move, datetime]] = []
-        with self._transaction(write=True) as connection:
-            for row in self._repo.lock_tenant_rows(connection, project_id, states):
-                if event is Event.FREEZE and row.state is AssetState.BLOCK:
-                    skipped.append((row.asset_id, "already frozen"))
-                    continue
-                if event is Event.UNFREEZE and not row.facts.is_frozen:
-                    continue  # in the recycle bin, but not frozen
-                if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
-                    skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
-                    continue
-                try:
-                    outcomes.append(self._apply(connection, row, actor, event, request, request_id))
-                except TransitionNotAllowed as refusal:
-                    skipped.append((row.asset_id, refusal.message))
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=True) as connection:
+                skipped: list[tuple[str, str]] = []  # afresh on every attempt
+                outcomes: list[tuple[Move, datetime]] = []
+                for row in self._repo.lock_tenant_rows(connection, project_id, states):
+                    if event is Event.FREEZE and row.state is AssetState.BLOCK:
+                        skipped.append((row.asset_id, "already frozen"))
+                        continue
+                    if event is Event.UNFREEZE and not row.facts.is_frozen:
+                        continue  # in the recycle bin, but not frozen
+                    if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
+                        skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
+                        continue
+                    try:
+                        outcomes.append(self._apply(connection, row, actor, event, request, request_id))
+                    except TransitionNotAllowed as refusal:
+                        skipped.append((row.asset_id, refusal.message))
         moved = tuple(self._applied(outcome, actor, request_id) for outcome in outcomes)
         self.log.info(
             "tenant_frozen" if event is Event.FREEZE else "tenant_unfrozen",
@@ -554,30 +592,31 @@ class Lifecycle:
         now = self._now()
         application_id = str(uuid.uuid4())
         try:
-            with self._transaction(write=True) as connection:
-                row = self._visible_row(connection, actor, asset_id)
-                if row.state is not AssetState.BLOCK:
-                    raise TransitionNotAllowed(
-                        asset_id,
-                        Event.UNFREEZE,
-                        row.state,
-                        self.definition.allowed_events(row.facts, Role.TENANT),
-                        "only a frozen asset can be the subject of an unfreeze application",
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=True) as connection:
+                    row = self._visible_row(connection, actor, asset_id)
+                    if row.state is not AssetState.BLOCK:
+                        raise TransitionNotAllowed(
+                            asset_id,
+                            Event.UNFREEZE,
+                            row.state,
+                            self.definition.allowed_events(row.facts, Role.TENANT),
+                            "only a frozen asset can be the subject of an unfreeze application",
+                        )
+                    if self._repo.pending_application(connection, asset_id) is not None:
+                        raise UnfreezeAlreadyPending(asset_id)
+                    self._repo.insert_application(
+                        connection,
+                        {
+                            "application_id": application_id,
+                            "asset_id": asset_id,
+                            "project_id": row.project_id,
+                            "state": ApplicationState.PENDING,
+                            "reason": reason,
+                            "applied_by": actor.actor_id,
+                            "applied_at": now,
+                        },
                     )
-                if self._repo.pending_application(connection, asset_id) is not None:
-                    raise UnfreezeAlreadyPending(asset_id)
-                self._repo.insert_application(
-                    connection,
-                    {
-                        "application_id": application_id,
-                        "asset_id": asset_id,
-                        "project_id": row.project_id,
-                        "state": ApplicationState.PENDING,
-                        "reason": reason,
-                        "applied_by": actor.actor_id,
-                        "applied_at": now,
-                    },
-                )
         except LifecycleError as error:
             if isinstance(error.__cause__, exc.IntegrityError):
                 raise UnfreezeAlreadyPending(asset_id) from error
@@ -600,15 +639,16 @@ class Lifecycle:
         reason = check_reason(reason)
         request_id = _check_request_id(request_id)
         try:
-            with self._transaction(write=True) as connection:
-                application = self._application(connection, application_id)
-                row = self._visible_row(connection, actor, application.asset_id)
-                self._raise_if_replayed(connection, row, Event.UNFREEZE, request_id)
-                if application.state is not ApplicationState.PENDING:
-                    raise ApplicationNotPending(application_id, application.state.value)
-                outcome = self._apply(
-                    connection, row, actor, Event.UNFREEZE, MoveRequest(reason=reason), request_id
-                )
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=True) as connection:
+                    application = self._application(connection, application_id)
+                    row = self._visible_row(connection, actor, application.asset_id)
+                    self._raise_if_replayed(connection, row, Event.UNFREEZE, request_id)
+                    if application.state is not ApplicationState.PENDING:
+                        raise ApplicationNotPending(application_id, application.state.value)
+                    outcome = self._apply(
+                        connection, row, actor, Event.UNFREEZE, MoveRequest(reason=reason), request_id
+                    )
         except _Replayed as replayed:
             return replayed.transition
         return self._applied(outcome, actor, request_id)
@@ -618,20 +658,25 @@ class Lifecycle:
     ) -> UnfreezeApplication:
         check_role(actor, Event.UNFREEZE, self.definition)
         reason = check_reason(reason)
-        with self._transaction(write=True) as connection:
-            application = self._pending(connection, application_id)
-            now = self._now()
-            if not self._repo.decide_application(
-                connection, application_id, ApplicationState.REJECTED, actor.actor_id, reason, now
-            ):
-                raise ApplicationNotPending(application_id, "decided")
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=True) as connection:
+                application = self._pending(connection, application_id)
+                now = self._now()
+                if not self._repo.decide_application(
+                    connection, application_id, ApplicationState.REJECTED, actor.actor_id, reason, now
+                ):
+                    raise ApplicationNotPending(application_id, "decided")
         self.log.info("unfreeze_rejected", application_id=application_id, asset_id=application.asset_id)
         return self.get_unfreeze_application(actor, application_id)
 
     def _application(self, connection: Connection, application_id: str) -> UnfreezeApplication:
-        row = self._repo.application(connection, application_id) if isinstance(application_id, str) else None
+        row = self._repo.application(connection, check_id(application_id, "application_id"))
         if row is None:
             raise ApplicationNotFound(str(application_id))
+        if self._repo.asset(connection, row.asset_id) is None:  # a broken foreign key
+            raise CorruptRecord(
+                row.asset_id, f"unfreeze application {row.application_id} refers to it, but it does not exist"
+            )
         return UnfreezeApplication.from_row(row)
 
     def _pending(self, connection: Connection, application_id: str) -> UnfreezeApplication:
@@ -642,12 +687,9 @@ class Lifecycle:
 
     def get_unfreeze_application(self, actor: Actor, application_id: str) -> UnfreezeApplication:
         check_actor(actor)
-        with self._transaction(write=False) as connection:
-            row = (
-                self._repo.application(connection, application_id)
-                if isinstance(application_id, str)
-                else None
-            )
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                row = self._repo.application(connection, check_id(application_id, "application_id"))
         if row is None or (isinstance(actor, Tenant) and row.project_id != actor.project_id):
             raise ApplicationNotFound(str(application_id))
         return UnfreezeApplication.from_row(row)
@@ -664,8 +706,9 @@ class Lifecycle:
         project_id = self._listing_tenant(actor, project_id, required=False)
         states = check_members(states, ApplicationState, "states")
         _check_page(limit, offset)
-        with self._transaction(write=False) as connection:
-            rows = self._repo.list_applications(connection, project_id, list(states), limit, offset)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                rows = self._repo.list_applications(connection, project_id, list(states), limit, offset)
         return [UnfreezeApplication.from_row(row) for row in rows]
 
     # Batch actions ------------------------------------------------------------------------------
@@ -679,6 +722,8 @@ class Lifecycle:
         asset_ids = check_members(asset_ids, str, "asset_ids", maximum=MAX_BATCH)
         if not asset_ids:
             raise InvalidParameter("asset_ids", f"must list 1-{MAX_BATCH} asset ids")
+        for index, asset_id in enumerate(asset_ids):  # all checked before any is moved
+            check_id(asset_id, f"asset_ids[{index}]")
         check_role(actor, action.event, self.definition)
         request_id = _check_request_id(request_id)
         results: list[BatchResult] = []
@@ -712,6 +757,10 @@ class Lifecycle:
         """
         as_of = self._as_of(as_of)
         check_batch_size(batch_size)
+        if listener is not None and not isinstance(listener, SweepListener):
+            raise InvalidParameter("listener", "must be a SweepListener")
+        if stop is not None and not isinstance(stop, threading.Event):
+            raise InvalidParameter("stop", "must be a threading.Event")
         actor = actor or System()
         self._require(actor, Role.SYSTEM, "sweep")
         return self._sweeper.sweep(
@@ -733,14 +782,19 @@ class Lifecycle:
             raise InvalidParameter(
                 "as_of", f"must not be later than now ({now.isoformat()}): a sweep cannot act in the future"
             )
+        try:  # the rules look back from as_of by their delays
+            as_of - max(self.settings.upload_window, self.settings.recycle_retention)
+        except OverflowError:
+            raise InvalidParameter("as_of", "is too far in the past for the time rules' delays") from None
         return as_of
 
     # Queries -------------------------------------------------------------------------------------
 
     def get_asset(self, actor: Actor, asset_id: str) -> Asset:
-        with self._transaction(write=False) as connection:
-            record = self._visible_asset(connection, actor, asset_id)
-            file_rows = self._repo.files_of(connection, [asset_id])
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                record = self._visible_asset(connection, actor, asset_id)
+                file_rows = self._repo.files_of(connection, [asset_id])
         return Asset.from_rows(record, file_rows)
 
     def list_assets(
@@ -757,33 +811,109 @@ class Lifecycle:
         """A tenant's assets, filtered by state, sorted by create or update time, paged."""
         tenant = self._listing_tenant(actor, project_id, required=True)
         assert tenant is not None
+        if not isinstance(descending, bool):
+            raise InvalidParameter("descending", "must be true or false")
         if order_by not in ORDER_COLUMNS:
             raise InvalidParameter("order_by", f"must be one of {', '.join(ORDER_COLUMNS)}")
         states = check_members(states, AssetState, "states")
         _check_page(limit, offset)
-        with self._transaction(write=False) as connection:
-            rows, total = self._repo.list_assets(
-                connection, tenant, list(states), order_by, descending, limit, offset
-            )
-            file_rows = self._repo.files_of(connection, [row.asset_id for row in rows])
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                rows, total = self._repo.list_assets(
+                    connection, tenant, list(states), order_by, descending, limit, offset
+                )
+                file_rows = self._repo.files_of(connection, [row.asset_id for row in rows])
         by_asset: dict[str, list[Any]] = {}
         for file_row in file_rows:
             by_asset.setdefault(file_row.asset_id, []).append(file_row)
+        for row in rows:
+            self._repo.check_asset_record(row)
         items = tuple(Asset.from_rows(row, by_asset.get(row.asset_id, [])) for row in rows)
         return Page(items, total, limit, offset)
 
     def history(self, actor: Actor, asset_id: str) -> list[AuditEntry]:
         """The asset's audit trail, oldest first."""
-        with self._transaction(write=False) as connection:
-            self._visible_asset(connection, actor, asset_id)
-            rows = self._repo.history(connection, asset_id)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                self._visible_asset(connection, actor, asset_id)
+                rows = self._repo.history(connection, asset_id)
         return [AuditEntry.from_row(row) for row in rows]
+
+    def verify_audit(
+        self,
+        actor: Platform | System,
+        *,
+        project_id: str | None = None,
+        page_size: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> AuditReport:
+        """Recompute every asset's audit chain and replay its history through the table.
+
+        Reports each asset whose chain is broken (a row edited or deleted), whose rows record a
+        move the table cannot make, or whose stored state, remembered states or version differ
+        from what its history says; and audit rows, files or unfreeze applications whose asset
+        does not exist. Reads page by page (``page_size`` assets at a time), never the whole
+        table at once; ``progress`` is called after each page with the number of assets checked and
+        the number there are.
+        """
+        check_actor(actor)
+        if actor.role is Role.TENANT:
+            allowed = [Role.PLATFORM.value, Role.SYSTEM.value]
+            raise PermissionDenied("verify the audit trail", actor.role.value, allowed)
+        tenant = None if project_id is None else check_id(project_id, "project_id")
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 100_000:
+            raise InvalidParameter("page_size", "must be a whole number from 1 to 100000")
+        started = time.perf_counter()
+        checker = HistoryChecker(self.definition)
+        problems: list[AuditProblem] = []
+        checked = rows = total = 0
+        after = ""
+        if progress is not None:
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=False) as connection:
+                    where = [] if tenant is None else [assets_table.c.project_id == tenant]
+                    total = self._repo.count(connection, and_(true(), *where))
+        while True:
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=False) as connection:
+                    page = self._repo.histories(connection, after, page_size, tenant)
+            for asset, history in page:
+                problems.extend(checker.check(asset, history))
+                rows += len(history)
+            checked += len(page)
+            if progress is not None:
+                progress(checked, max(total, checked))
+            if len(page) < page_size:
+                break
+            after = page[-1][0]["asset_id"]
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                orphans = self._repo.orphans(connection, tenant)
+        for table, asset_ids in orphans.items():
+            problems.extend(
+                AuditProblem(
+                    asset_id, ProblemKind.ORPHAN_ROWS, f"{table} has rows of this asset, which does not exist"
+                )
+                for asset_id in asset_ids
+            )
+        report = AuditReport(checked, rows, tuple(problems), time.perf_counter() - started)
+        self.log.info(
+            "audit_verified",
+            clean=report.clean,
+            assets=report.assets,
+            rows=report.rows,
+            problems=len(report.problems),
+            broken_assets=len(report.broken_assets),
+            duration_ms=round(report.seconds * 1000, 3),
+        )
+        return report
 
     def allowed_events(self, actor: Actor, asset_id: str) -> list[Event]:
         """The events ``actor`` could fire at the asset now."""
         check_actor(actor)
-        with self._transaction(write=False) as connection:
-            row = self._visible_row(connection, actor, asset_id)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                row = self._visible_row(connection, actor, asset_id)
         return self.definition.allowed_events(row.facts, actor.role)
 
     # The path every move takes ------------------------------------------------------------------
@@ -791,14 +921,17 @@ class Lifecycle:
     def _visible_asset(self, connection: Connection, actor: Actor, asset_id: str) -> Any:
         """The asset's full row; a missing asset and another tenant's answer the same."""
         check_actor(actor)
-        record = self._repo.asset(connection, asset_id) if isinstance(asset_id, str) else None
+        record = self._repo.asset(connection, check_id(asset_id, "asset_id"))
         if record is None or not _visible(actor, record.project_id):
             raise AssetNotFound(str(asset_id))
+        self._repo.check_asset_record(record)
         return record
 
     def _visible_row(self, connection: Connection, actor: Actor, asset_id: str) -> AssetRow:
-        row = self._repo.read_row(connection, asset_id) if isinstance(asset_id, str) else None
-        if row is None or not _visible(actor, row.project_id):
+        check_actor(actor)
+        tenant = actor.project_id if isinstance(actor, Tenant) else None
+        row = self._repo.read_row(connection, check_id(asset_id, "asset_id"), tenant)
+        if row is None:
             raise AssetNotFound(str(asset_id))
         return row
 

@@ -163,6 +163,22 @@ class StoreUnavailable(LifecycleError):
     http_status = 503
 
 
+class StoreBusy(StoreUnavailable):
+    """The database refused for contention (a lock, a deadlock, a serialization failure) on every
+    attempt; nothing was written, and trying again later is safe. The last driver error is the
+    ``__cause__``; ``db_code`` is the database's own code (a SQLSTATE, or SQLite's result code)."""
+
+    code = "LIFECYCLE.STORE_BUSY"
+    http_status = 503
+
+    def __init__(self, db_code: str, detail: str, attempts: int = 1) -> None:
+        self.db_code = db_code
+        self.detail = detail
+        self.attempts = attempts
+        tries = "1 attempt" if attempts == 1 else f"all {attempts} attempts"
+        super().__init__(f"the database was busy ({db_code}: {detail}) on {tries}; nothing was written")
+
+
 class SchemaOutOfDate(LifecycleError):
     """The database schema is not at the engine's revision; run ``Lifecycle.upgrade()``."""
 
@@ -215,3 +231,15 @@ class UnfreezeAlreadyPending(LifecycleError):
     def __init__(self, asset_id: str) -> None:
         self.asset_id = asset_id
         super().__init__(f"an application to unfreeze asset {asset_id} is already pending")
+
+
+class CorruptRecord(LifecycleError):
+    """A stored row holds something no legal history can produce; the engine will not act on it."""
+
+    code = "LIFECYCLE.CORRUPT_RECORD"
+    http_status = 500
+
+    def __init__(self, asset_id: str, problem: str) -> None:
+        self.asset_id = asset_id
+        self.problem = problem
+        super().__init__(f"asset {asset_id} is corrupt: {problem}; repair the row before acting on it")

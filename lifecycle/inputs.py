@@ -38,7 +38,15 @@ _FILE_TYPE = re.compile(r"[A-Za-z0-9]{1,32}")
 _CHINESE = re.compile(
     r"[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: what one line of
+text may not hold."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_BIDI_CONTROL = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional embeddings, overrides and isolates: invisible, and they reorder how the text
+around them is displayed ("invoice\u202egpj.exe" shows as "invoiceexe.jpg"). Right-to-left text
+needs none of them; the marks (U+200E, U+200F, U+061C) stay allowed."""
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,7 @@ def check_app_user_id(value: object) -> str | None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID:
         raise InvalidParameter("app_user_id", f"must be 1-{MAX_ID} characters")
+    check_storable(value, "app_user_id")
     if _CHINESE.search(value):
         raise InvalidParameter("app_user_id", "must not contain Chinese characters")
     if _CONTROL.search(value):
@@ -157,8 +166,26 @@ def check_text(value: object, name: str, *, minimum: int, maximum: int) -> str:
         raise InvalidParameter(name, "must be text")
     if not minimum <= len(value) <= maximum:
         raise InvalidParameter(name, f"must be {minimum}-{maximum} characters, not {len(value)}")
+    return check_storable(value, name)
+
+
+def check_storable(value: str, name: str) -> str:
+    """Text every backend stores and gives back exactly, and that displays as what it says.
+
+    NUL: PostgreSQL's text cannot hold it (SQLite can: the two would differ). A lone surrogate is
+    not a character and cannot be encoded as UTF-8 for any database, file or terminal. Bidi
+    embeddings, overrides and isolates make the text display as something else than it is.
+    """
     if "\x00" in value:
-        raise InvalidParameter(name, "must not contain NUL")
+        raise InvalidParameter(name, "must not contain NUL (\\x00): PostgreSQL text cannot hold it")
+    if _SURROGATE.search(value):
+        raise InvalidParameter(name, "must be valid Unicode: no lone surrogates (U+D800-U+DFFF)")
+    if _BIDI_CONTROL.search(value):
+        raise InvalidParameter(
+            name,
+            "must not contain bidirectional embedding, override or isolate characters"
+            " (U+202A-U+202E, U+2066-U+2069): they disguise how the text reads",
+        )
     return value
 
 
@@ -231,10 +258,31 @@ def check_file(new_file: NewFile, asset_type: AssetType) -> CheckedFile:
 
 
 def _json_ready(value: object, name: str) -> Any:
+    _check_json_strings(value, name, 0)
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as error:
         raise InvalidParameter(name, f"must be JSON data ({error})") from None
+
+
+def _check_json_strings(value: object, name: str, level: int) -> None:
+    """Keys are text (JSON would turn ``1`` into ``"1"``, or two keys into one), every string is
+    storable text, and containers nest at most ``MAX_JSON_DEPTH`` levels (deeper JSON would reach
+    Python's recursion limit at a depth that depends on the caller's stack)."""
+    if isinstance(value, str):
+        check_storable(value, name)
+        return
+    if not isinstance(value, Mapping | list | tuple):
+        return
+    if level >= MAX_JSON_DEPTH:
+        raise InvalidParameter(name, f"must be JSON data nested at most {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise InvalidParameter(name, f"must be JSON data: keys are text, not {type(key).__name__}")
+            check_storable(key, name)
+    for item in value.values() if isinstance(value, Mapping) else value:
+        _check_json_strings(item, name, level + 1)
 
 
 def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
@@ -242,6 +290,8 @@ def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
         return None
     if not isinstance(auto, AutoOperation) or not isinstance(auto.operation, PlannedOperation):
         raise InvalidParameter("auto_operation_config.operation", "must be BLOCK or DELETE")
+    if not isinstance(auto.operation_time, datetime):
+        raise InvalidParameter("auto_operation_config.operation_time", "must be a timezone-aware datetime")
     when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
     if when <= now:
         raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
@@ -258,7 +308,7 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
         raise InvalidParameter("asset_name", "must not contain control characters")
     description = check_text(new.asset_description, "asset_description", minimum=0, maximum=MAX_DESCRIPTION)
     raw_tags = check_members(new.tags, str, "tags", maximum=MAX_TAGS)
-    tags = tuple(check_text(tag, "tags", minimum=1, maximum=MAX_TAG) for tag in raw_tags)
+    tags = tuple(check_line(tag, "tags", maximum=MAX_TAG) for tag in raw_tags)
     declared = check_members(new.files, NewFile, "files", maximum=MAX_FILES)
     if not declared:
         raise InvalidParameter("files", f"must declare 1-{MAX_FILES} files")

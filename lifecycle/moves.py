@@ -64,6 +64,8 @@ class AssetRow:
     planned_operation: PlannedOperation | None
     planned_operation_time: datetime | None
     state_changed_at: datetime
+    audit_head: str
+    """The hash of the asset's latest audit row, which its next row chains to."""
 
     @property
     def state(self) -> AssetState:
@@ -108,6 +110,8 @@ class Move:
     files_deleted: bool
     request_reason: str | None
     """The reason given with this request (the audit row's ``reason``)."""
+    previous_hash: str
+    """The asset's audit chain head as read: the new audit row's hash chains to it."""
 
 
 def check_role(actor: Actor, event: Event, definition: Definition = DEFINITION) -> None:
@@ -202,6 +206,7 @@ def plan_move(
         main_file_state=_MAIN_FILE_AFTER.get(event),
         files_deleted=dest is AssetState.DELETED,
         request_reason=given_reason,
+        previous_hash=row.audit_head,
     )
 
 

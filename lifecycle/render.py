@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.progress import Progress, TaskID
 from rich.table import Table
+from rich.text import Text
 
 from lifecycle.definition import AssetState, Event, TimeRule
+from lifecycle.integrity import AuditReport
 from lifecycle.results import (
     Asset,
     AuditEntry,
@@ -82,7 +84,7 @@ def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("rule")
     table.add_column("fires")
-    for name in ("moved", "changed", "busy", "refused"):
+    for name in ("moved", "changed", "busy", "refused", "corrupt"):
         table.add_column(name, justify="right")
     table.add_column("seconds", justify="right")
     for rule in report.rules:
@@ -93,6 +95,7 @@ def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
             f"{rule.changed:,}",
             f"{rule.busy:,}",
             f"{rule.refused:,}",
+            f"{rule.corrupt:,}",
             f"{rule.seconds:.3f}",
         )
     table.add_section()
@@ -103,9 +106,42 @@ def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
         f"{sum(rule.changed for rule in report.rules):,}",
         f"{sum(rule.busy for rule in report.rules):,}",
         f"{sum(rule.refused for rule in report.rules):,}",
+        f"{sum(rule.corrupt for rule in report.rules):,}",
         f"{report.seconds:.3f}",
     )
     return table
+
+
+def skipped_table(report: SweepReport) -> Table:
+    """The corrupt rows a sweep passed over, one per asset, with what is wrong with each."""
+    table = Table(title="skipped: corrupt rows (repair them; the next sweep retries)", title_justify="left")
+    for name in ("asset", "rule", "problem"):
+        table.add_column(name)
+    for row in report.skipped:
+        table.add_row(shown(row.asset_id), row.rule, shown(row.problem))
+    return table
+
+
+def sweep_view(report: SweepReport) -> RenderableType:
+    """The sweep's table, and the rows it skipped when there were any."""
+    return Group(sweep_table(report), skipped_table(report)) if report.skipped else sweep_table(report)
+
+
+def audit_view(report: AuditReport) -> RenderableType:
+    """``audit verify``: a summary line, then one row per problem found."""
+    summary = Text(
+        f"{report.assets:,} assets, {report.rows:,} audit rows checked in {report.seconds:.3f} s: "
+        + ("clean" if report.clean else f"{len(report.broken_assets):,} assets with problems")
+    )
+    if report.clean:
+        return summary
+    table = Table(title="audit problems", title_justify="left")
+    for name in ("asset", "problem", "seq", "detail"):
+        table.add_column(name)
+    for problem in report.problems:
+        seq = "" if problem.seq is None else str(problem.seq)
+        table.add_row(shown(problem.asset_id), problem.kind.value, seq, shown(problem.detail))
+    return Group(summary, table)
 
 
 def history_table(entries: Sequence[AuditEntry], *, title: str | None = None) -> Table:

@@ -34,6 +34,7 @@ from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
 from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
 from lifecycle.results import audit_time
+from lifecycle.retry import Retries, RetryPolicy
 from lifecycle.store.database import transaction
 from lifecycle.store.repository import Repository, assets
 
@@ -78,6 +79,8 @@ class RuleReport:
     refused: int
     """Found due, but the transition table refused the move: reported, not moved."""
     seconds: float
+    corrupt: int = 0
+    """Found due, but the row holds what no legal history can: skipped (``SweepReport.skipped``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,8 +90,21 @@ class RuleReport:
             "changed": self.changed,
             "busy": self.busy,
             "refused": self.refused,
+            "corrupt": self.corrupt,
             "seconds": round(self.seconds, 6),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A due row a sweep passed over because it is corrupt (see ``CorruptRecord``)."""
+
+    asset_id: str
+    rule: str
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"asset_id": self.asset_id, "rule": self.rule, "problem": self.problem}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,8 @@ class SweepReport:
     seconds: float
     stopped: bool
     """Stopped on request between two batches; what is left waits for the next sweep."""
+    skipped: tuple[SkippedRow, ...] = ()
+    """Corrupt rows passed over (each also logged as ``sweep_row_skipped``); the rest moved."""
 
     @property
     def moved(self) -> int:
@@ -116,6 +134,7 @@ class SweepReport:
             "seconds": round(self.seconds, 6),
             "stopped": self.stopped,
             "rules": [report.to_json() for report in self.rules],
+            "skipped": [row.to_json() for row in self.skipped],
         }
 
 
@@ -125,6 +144,7 @@ class _Tally:
     changed: int = 0
     busy: int = 0
     refused: int = 0
+    corrupt: int = 0
     seconds: float = 0.0
 
 
@@ -149,6 +169,7 @@ class Sweeper:
         settings: Any,
         definition: Definition,
         logger: Any,
+        retries: Retries | None = None,
     ) -> None:
         self._engine = engine
         self._repo = repository
@@ -156,6 +177,7 @@ class Sweeper:
         self._settings = settings
         self._definition = definition
         self._log = logger
+        self._attempts = retries if retries is not None else Retries(RetryPolicy(), logger)
         self._rules = definition.time_rules
         self._delays = {rule.name: _delay(rule, settings) for rule in self._rules}
         self._states = {rule.name: definition.rule_states(rule) for rule in self._rules}
@@ -194,10 +216,13 @@ class Sweeper:
         return min(due)[2] if due else None
 
     def due_counts(self, as_of: datetime) -> dict[str, int]:
-        with transaction(self._engine, write=False) as connection:
-            return {
-                rule.name: self._repo.count(connection, self.due_clause(rule, as_of)) for rule in self._rules
-            }
+        for attempt in self._attempts():
+            with attempt, transaction(self._engine, write=False) as connection:
+                counts = {
+                    rule.name: self._repo.count(connection, self.due_clause(rule, as_of))
+                    for rule in self._rules
+                }
+        return counts
 
     # A sweep ---------------------------------------------------------------------------------
 
@@ -214,20 +239,31 @@ class Sweeper:
         tallies = {rule.name: _Tally() for rule in self._rules}
         batches = 0
         stopped = False
+        skipped: dict[str, SkippedRow] = {}
         for rule in self._rules:
             rule_started = time.perf_counter()
             while True:
                 if stop is not None and stop.is_set():
                     stopped = True
                     break
-                with transaction(self._engine, write=False) as connection:
-                    found = self._repo.find_due(
-                        connection,
-                        self.due_clause(rule, as_of),
-                        assets.c[rule.basis.value],
-                        batch_size,
+                for attempt in self._attempts():
+                    with attempt, transaction(self._engine, write=False) as connection:
+                        found, corrupt = self._repo.find_due(
+                            connection,
+                            self.due_clause(rule, as_of),
+                            assets.c[rule.basis.value],
+                            batch_size,
+                            exclude=list(skipped),
+                        )
+                for error in corrupt:
+                    skipped[error.asset_id] = SkippedRow(error.asset_id, rule.name, error.problem)
+                    tallies[rule.name].corrupt += 1
+                    self._log.warning(
+                        "sweep_row_skipped", rule=rule.name, asset_id=error.asset_id, problem=error.problem
                     )
                 if not found:
+                    if corrupt:
+                        continue  # the batch was all corrupt rows: look past them
                     break
                 listener.found(rule, [row.asset_id for row in found])
                 moved = self._claim_and_write(rule, found, as_of, actor, tallies)
@@ -249,12 +285,14 @@ class Sweeper:
                     tallies[rule.name].busy,
                     tallies[rule.name].refused,
                     round(tallies[rule.name].seconds, 6),
+                    tallies[rule.name].corrupt,
                 )
                 for rule in self._rules
             ),
             batches=batches,
             seconds=round(time.perf_counter() - started, 6),
             stopped=stopped,
+            skipped=tuple(skipped.values()),
         )
         self._log.info(
             "sweep_finished",
@@ -270,6 +308,7 @@ class Sweeper:
                     "changed": r.changed,
                     "busy": r.busy,
                     "refused": r.refused,
+                    "corrupt": r.corrupt,
                     "duration_ms": round(r.seconds * 1000, 3),
                 }
                 for r in report.rules
@@ -286,12 +325,13 @@ class Sweeper:
         actor: System,
         tallies: dict[str, _Tally],
     ) -> int:
-        with transaction(self._engine, write=True) as connection:
-            now = self._now()
-            batch = self._plan_batch(found, as_of, actor, now)
-            result = self._repo.write_moves(
-                connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
-            )
+        for attempt in self._attempts():  # a retry plans the batch again, from the rows found
+            with attempt, transaction(self._engine, write=True) as connection:
+                now = self._now()
+                batch = self._plan_batch(found, as_of, actor, now)
+                result = self._repo.write_moves(
+                    connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
+                )
         written = result.written
         # The guarded write left alone every row held elsewhere or changed since it was found.
         batch.busy += result.busy

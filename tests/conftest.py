@@ -134,6 +134,25 @@ ACTORS = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run the soak test (tests/test_soak.py) for SECONDS; it is left out without this option",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak") is not None:
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 def pytest_report_header() -> str:
     if POSTGRES_URL:
         return "lifecycle backends: sqlite, postgresql (LIFECYCLE_TEST_POSTGRES_URL is set)"

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert
 
 from lifecycle.definition import AssetState, AssetType, Event, FileCategory, FileState, Role
 from lifecycle.inputs import canonical_md5
+from lifecycle.integrity import GENESIS, chain_hash
 from lifecycle.store.models import assets, audit, files
 from tests.conftest import MD5
 
@@ -25,6 +26,27 @@ def seed_creating(
     """``count`` assets in CREATING, created at ``created_at``; their ids."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     deadline = created_at + upload_window
+    creations = {
+        asset_id: {
+            "asset_id": asset_id,
+            "project_id": project_id,
+            "seq": 1,
+            "event": Event.CREATE,
+            "from_state": None,
+            "to_state": AssetState.CREATING,
+            "actor_kind": Role.TENANT,
+            "actor_id": project_id,
+            "reason": None,
+            "fail_type": None,
+            "request_id": None,
+            "occurred_at": created_at,
+            "pre_freeze_state": None,
+            "pre_delete_state": None,
+        }
+        for asset_id in ids
+    }
+    for creation in creations.values():
+        creation["chain_hash"] = chain_hash(GENESIS, creation)
     for start in range(0, count, CHUNK):
         chunk = ids[start : start + CHUNK]
         with engine.begin() as connection:
@@ -49,6 +71,7 @@ def seed_creating(
                         "update_time": created_at,
                         "state_changed_at": created_at,
                         "upload_deadline": deadline,
+                        "audit_head": creations[asset_id]["chain_hash"],
                     }
                     for asset_id in chunk
                 ],
@@ -72,21 +95,5 @@ def seed_creating(
                     for asset_id in chunk
                 ],
             )
-            connection.execute(
-                insert(audit),
-                [
-                    {
-                        "asset_id": asset_id,
-                        "project_id": project_id,
-                        "seq": 1,
-                        "event": Event.CREATE,
-                        "from_state": None,
-                        "to_state": AssetState.CREATING,
-                        "actor_kind": Role.TENANT,
-                        "actor_id": project_id,
-                        "occurred_at": created_at,
-                    }
-                    for asset_id in chunk
-                ],
-            )
+            connection.execute(insert(audit), [creations[asset_id] for asset_id in chunk])
     return ids

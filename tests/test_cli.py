@@ -155,9 +155,9 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     assert result.exit_code == 0
     commands = set(re.findall(r"^  ([a-z-]+)\s", result.stdout.split("Commands:")[1], re.MULTILINE))
     assert commands == {
-        "activate", "allowed", "application", "batch", "confirm-upload", "create", "db", "deactivate",
-        "delete", "diagrams", "due", "freeze", "history", "list", "restore", "review", "scheduler", "show",
-        "sweep", "tenant", "unfreeze",
+        "activate", "allowed", "application", "audit", "batch", "confirm-upload", "create", "db",
+        "deactivate", "delete", "diagrams", "due", "freeze", "history", "list", "restore", "review",
+        "scheduler", "show", "sweep", "tenant", "unfreeze",
     }  # fmt: skip
     for code in ExitCode:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"

@@ -16,12 +16,24 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from lifecycle.errors import LifecycleError, MissingDependency, StoreUnavailable
+from lifecycle.errors import LifecycleError, MissingDependency, StoreBusy, StoreUnavailable
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+TRANSIENT_SQLSTATES = {
+    "40001": "serialization_failure",
+    "40P01": "deadlock_detected",
+    "55P03": "lock_not_available",
+}
+"""PostgreSQL errors after which the server has rolled the transaction back and running it again
+may well succeed: ``StoreBusy``. (55P03 is what a ``lock_timeout`` running out raises: PostgreSQL's
+counterpart of SQLITE_BUSY.)"""
+
+TRANSIENT_SQLITE_CODES = {5: "SQLITE_BUSY", 6: "SQLITE_LOCKED"}
+"""SQLite's primary result codes (``sqlite_errorcode & 0xff``) for a lock held elsewhere."""
 
 
 def open_engine(url: str, **engine_options: Any) -> Engine:
@@ -48,7 +60,7 @@ def _sqlite_engine(url: str, engine_options: dict[str, Any]) -> Engine:
     if in_memory:
         engine_options.setdefault("poolclass", StaticPool)
     engine = create_engine(url, connect_args=connect_args, **engine_options)
-    prepare_sqlite(engine, wal=not in_memory)
+    prepare_sqlite(engine, wal=not in_memory, busy_timeout_ms=round(float(connect_args["timeout"]) * 1000))
     return engine
 
 
@@ -62,8 +74,14 @@ def copy_sqlite(source: Engine, target: Engine) -> None:
         template.backup(copy)
 
 
-def prepare_sqlite(engine: Engine, *, wal: bool = True) -> None:
-    """Take over pysqlite's transaction handling so that writes can ``BEGIN IMMEDIATE``."""
+def prepare_sqlite(
+    engine: Engine, *, wal: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> None:
+    """Take over pysqlite's transaction handling so that writes can ``BEGIN IMMEDIATE``.
+
+    ``busy_timeout_ms``: how long a statement waits for a lock before SQLite answers SQLITE_BUSY
+    (``open_engine`` passes the ``timeout`` of its ``connect_args``, so that one setting rules).
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -73,7 +91,7 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -88,19 +106,54 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with translated_errors(), engine.connect() as connection:
         if write:
             connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            yield connection
+        committing = False
+        try:
+            with connection.begin():
+                yield connection
+                committing = True  # the block is done: leaving it commits
+        except exc.DBAPIError as error:
+            if committing and write and error.connection_invalidated:
+                # Lost while committing: the server may have committed before it went, so this is
+                # no "nothing was written" (and, like every lost connection, it is not retried).
+                raise StoreUnavailable(
+                    f"the connection was lost while committing ({_first_line(error)}):"
+                    " the transaction may or may not have been written"
+                ) from error
+            raise
 
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``)."""
+    """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``); contention
+    the database rolled back (``transient_code``) becomes its subclass ``StoreBusy``."""
     try:
         yield
     except LifecycleError:
         raise
     except exc.SQLAlchemyError as error:
+        code = transient_code(error)
+        if code is not None:
+            raise StoreBusy(code, _first_line(error)) from error
         raise StoreUnavailable(f"the database failed: {_first_line(error)}; nothing was written") from error
+
+
+def transient_code(error: BaseException) -> str | None:
+    """The database's code for an error worth running the whole transaction again for, else None.
+
+    Only errors after which the database has rolled the transaction back on a live connection:
+    a lost connection is never transient here, since a commit's outcome may then be unknown.
+    """
+    if not isinstance(error, exc.DBAPIError) or error.connection_invalidated:
+        return None
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate if sqlstate in TRANSIENT_SQLSTATES else None
+    sqlite_code = getattr(original, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int) and sqlite_code & 0xFF in TRANSIENT_SQLITE_CODES:
+        name = getattr(original, "sqlite_errorname", None)
+        return name if isinstance(name, str) else TRANSIENT_SQLITE_CODES[sqlite_code & 0xFF]
+    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -72,9 +72,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class UnknownValue(str):
+    """A stored value the enum does not know (a row written behind the engine's back).
+
+    Reads hand it on instead of failing inside the driver layer, so that the engine can say
+    which asset holds it (``CorruptRecord``) and a sweep can pass over that one row.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+class StoredEnum(Enum):
+    """``Enum`` that reads an unknown stored value as ``UnknownValue`` instead of raising."""
+
+    cache_ok = True
+
+    def _object_value_for_elem(self, elem: str) -> str | enum.Enum:
+        try:
+            return super()._object_value_for_elem(elem)
+        except LookupError:
+            return UnknownValue(elem)
+
+
 def enum_column(enum_class: type[enum.Enum], name: str) -> Enum:
     """An enum stored by value, checked by the database (``ck_<table>_<name>``)."""
-    return Enum(
+    return StoredEnum(
         enum_class,
         name=name,
         native_enum=False,
@@ -123,6 +149,8 @@ class AssetRecord(Base):
         enum_column(PlannedOperation, "planned_operation")
     )
     planned_operation_time: Mapped[datetime | None]
+    audit_head: Mapped[str] = mapped_column(String(64))
+    """The ``chain_hash`` of the asset's latest audit row: the head of its hash chain."""
 
     __table_args__ = (
         Index(None, "project_id", "asset_state"),
@@ -158,7 +186,11 @@ class FileRecord(Base):
 
 
 class AuditRecord(Base):
-    """One row per applied transition, never updated or deleted."""
+    """One row per applied transition, never updated or deleted (PostgreSQL refuses both).
+
+    ``chain_hash`` is the SHA-256 of the row's content and the previous row's hash, per asset
+    (``lifecycle.audit.chain_hash``): editing or deleting a row breaks every hash after it.
+    """
 
     __tablename__ = f"{PREFIX}audit"
 
@@ -180,6 +212,7 @@ class AuditRecord(Base):
     occurred_at: Mapped[datetime]
     pre_freeze_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_freeze_state"))
     pre_delete_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_delete_state"))
+    chain_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("asset_id", "seq"),

@@ -11,7 +11,7 @@ Statements are built once per repository and reused, so SQLAlchemy compiles each
 from __future__ import annotations
 
 import functools
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +32,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -40,15 +41,19 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.definition import (
+    DEFINITION,
     ApplicationState,
     AssetFacts,
     AssetState,
     BlockScope,
+    Definition,
     Event,
     FileCategory,
     FileState,
     Role,
 )
+from lifecycle.errors import CorruptRecord
+from lifecycle.integrity import GENESIS, HASHED_COLUMNS, chain_hash, check_known, check_stored_state
 from lifecycle.moves import AssetRow, Move
 from lifecycle.store import models
 
@@ -63,6 +68,7 @@ _DECISION_COLUMNS = (
     assets.c.asset_id,
     assets.c.project_id,
     assets.c.version,
+    assets.c.asset_type,  # not decided on, but a row the engine acts on holds only known values
     assets.c.asset_state,
     assets.c.pre_freeze_state,
     assets.c.pre_delete_state,
@@ -79,6 +85,7 @@ _DECISION_COLUMNS = (
     assets.c.planned_operation,
     assets.c.planned_operation_time,
     assets.c.state_changed_at,
+    assets.c.audit_head,
 )
 
 _MOVED_COLUMNS = (
@@ -97,6 +104,7 @@ _MOVED_COLUMNS = (
     "planned_operation_time",
     "update_time",
     "state_changed_at",
+    "audit_head",
 )
 
 _AUDIT_COLUMNS = (
@@ -114,7 +122,9 @@ _AUDIT_COLUMNS = (
     "occurred_at",
     "pre_freeze_state",
     "pre_delete_state",
+    "chain_hash",
 )
+_AUDIT_ENUMS = tuple(name for name in _AUDIT_COLUMNS if isinstance(audit.c[name].type, Enum))
 
 
 def decision_select() -> Select[Any]:
@@ -146,7 +156,7 @@ def _guard_sql(table: str, value: dict[str, str]) -> str:
     """The guard in SQL text, ``table``'s columns against the expressions in ``value``."""
     return " AND ".join(f"{table}.{column.name} = {value[name]}" for name, column in _GUARD_COLUMNS.items())
 
-_ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at"})
+_ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at", "audit_head"})
 
 _ROW_ATTRIBUTE = {
     "asset_state": "state",
@@ -163,7 +173,7 @@ def _move_params(
     move: Move, actor_kind: Role, actor_id: str, request_id: str | None, now: datetime
 ) -> dict[str, Any]:
     """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit row."""
-    return {
+    params = {
         "b_asset_id": move.asset_id,
         "b_project_id": move.project_id,
         "b_source": move.source,
@@ -198,6 +208,10 @@ def _move_params(
         "a_pre_freeze_state": move.pre_freeze,
         "a_pre_delete_state": move.pre_delete,
     }
+    params["a_chain_hash"] = params["n_audit_head"] = chain_hash(
+        move.previous_hash, {name: params[f"a_{name}"] for name in HASHED_COLUMNS}
+    )
+    return params
 
 
 _Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  # type: ignore[misc]
@@ -212,7 +226,21 @@ def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
     return [seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values]
 
 
-def row_from(record: Any) -> AssetRow:
+def row_from(record: Any, definition: Definition = DEFINITION) -> AssetRow:
+    """The decision's view of a row; ``CorruptRecord`` if it holds what no legal history can."""
+    check_stored_state(
+        record.asset_id, record.asset_state, record.pre_freeze_state, record.pre_delete_state, definition
+    )
+    check_known(
+        record.asset_id,
+        {
+            "asset_type": record.asset_type,
+            "fail_type": record.fail_type,
+            "block_scope": record.block_scope,
+            "planned_operation": record.planned_operation,
+            "main_file_state": record.main_file_state,
+        },
+    )
     return AssetRow(
         asset_id=record.asset_id,
         project_id=record.project_id,
@@ -236,7 +264,18 @@ def row_from(record: Any) -> AssetRow:
         planned_operation=record.planned_operation,
         planned_operation_time=record.planned_operation_time,
         state_changed_at=record.state_changed_at,
+        audit_head=record.audit_head,
     )
+
+
+def _repeated(records: Iterable[Any]) -> dict[str, int]:
+    """Assets read more than once: the decision's join gives one row per MAIN file."""
+    counts = Counter(record.asset_id for record in records)
+    return {asset_id: count for asset_id, count in counts.items() if count > 1}
+
+
+def _too_many_main_files(asset_id: str, count: int) -> CorruptRecord:
+    return CorruptRecord(asset_id, f"it has {count} MAIN files; every asset has exactly one")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -366,7 +405,8 @@ class BulkWrite:
 class Repository:
     """The statements for one dialect, built once."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, definition: Definition = DEFINITION) -> None:
+        self._definition = definition
         dialect_name = dialect.name
         self.dialect_name = dialect_name
         self._read = decision_select().where(assets.c.asset_id == bindparam("asset_id"))
@@ -422,9 +462,20 @@ class Repository:
 
     # Reads -------------------------------------------------------------------------------
 
-    def read_row(self, connection: Connection, asset_id: str) -> AssetRow | None:
-        record = connection.execute(self._read, {"asset_id": asset_id}).first()
-        return None if record is None else row_from(record)
+    def read_row(
+        self, connection: Connection, asset_id: str, project_id: str | None = None
+    ) -> AssetRow | None:
+        """The asset's decision row; None if it is missing or (with ``project_id``) another tenant's.
+
+        The tenant is checked before the row is, so a corrupt row of another tenant answers as a
+        missing one too.
+        """
+        records = connection.execute(self._read, {"asset_id": asset_id}).all()
+        if not records or (project_id is not None and records[0].project_id != project_id):
+            return None
+        if len(records) > 1:
+            raise _too_many_main_files(asset_id, len(records))
+        return row_from(records[0], self._definition)
 
     def creation_by_request(
         self, connection: Connection, project_id: str, request_id: str
@@ -555,6 +606,10 @@ class Repository:
         asset_files: Sequence[dict[str, Any]],
         creation_audit: dict[str, Any],
     ) -> None:
+        """Insert a new asset, its files and its creation's audit row, the first of its chain."""
+        head = chain_hash(GENESIS, creation_audit)
+        asset = {**asset, "audit_head": head}
+        creation_audit = {**creation_audit, "chain_hash": head}
         connection.execute(insert(assets), asset)
         connection.execute(insert(files), list(asset_files))
         connection.execute(insert(audit), creation_audit)
@@ -581,25 +636,50 @@ class Repository:
         return result.rowcount == 1
 
     def file(self, connection: Connection, asset_id: str, file_id: str) -> Row[Any] | None:
-        return connection.execute(
+        row = connection.execute(
             select(files).where(files.c.asset_id == asset_id, files.c.file_id == file_id)
         ).first()
+        if row is not None:
+            check_known(asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
+        return row
 
     # Queries -------------------------------------------------------------------------------
 
     def asset(self, connection: Connection, asset_id: str) -> Row[Any] | None:
         return connection.execute(select(assets).where(assets.c.asset_id == asset_id)).first()
 
+    def check_asset_record(self, record: Row[Any]) -> None:
+        """``CorruptRecord`` unless the full asset row holds only what a legal history can."""
+        check_stored_state(
+            record.asset_id,
+            record.asset_state,
+            record.pre_freeze_state,
+            record.pre_delete_state,
+            self._definition,
+        )
+        check_known(
+            record.asset_id,
+            {
+                "asset_type": record.asset_type,
+                "fail_type": record.fail_type,
+                "block_scope": record.block_scope,
+                "planned_operation": record.planned_operation,
+            },
+        )
+
     def files_of(self, connection: Connection, asset_ids: Sequence[str]) -> list[Row[Any]]:
         if not asset_ids:
             return []
-        return list(
+        rows = list(
             connection.execute(
                 select(files)
                 .where(files.c.asset_id.in_(list(asset_ids)))
                 .order_by(files.c.asset_id, files.c.position)
             )
         )
+        for row in rows:
+            check_known(row.asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
+        return rows
 
     def list_assets(
         self,
@@ -623,9 +703,13 @@ class Repository:
         return rows, int(total)
 
     def history(self, connection: Connection, asset_id: str) -> list[Row[Any]]:
-        return list(
+        rows = list(
             connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq))
         )
+        for row in rows:
+            values = row._mapping
+            check_known(asset_id, {f"audit row {row.seq}: {name}": values[name] for name in _AUDIT_ENUMS})
+        return rows
 
     def lock_tenant_rows(
         self, connection: Connection, project_id: str, states: Iterable[AssetState]
@@ -636,12 +720,23 @@ class Repository:
         """
         statement = (
             decision_select()
-            .where(assets.c.project_id == project_id, assets.c.asset_state.in_(list(states)))
+            .where(
+                assets.c.project_id == project_id,
+                or_(
+                    assets.c.asset_state.in_(list(states)),
+                    # A state nobody knows may be one of ``states``: read it, so row_from refuses it.
+                    assets.c.asset_state.not_in(list(AssetState)),
+                    assets.c.asset_state.is_(None),
+                ),
+            )
             .order_by(assets.c.asset_id)
         )
         if self.dialect_name == "postgresql":
             statement = statement.with_for_update(of=assets)
-        return [row_from(record) for record in connection.execute(statement)]
+        records = list(connection.execute(statement))
+        for asset_id, count in _repeated(records).items():
+            raise _too_many_main_files(asset_id, count)
+        return [row_from(record, self._definition) for record in records]
 
     # Sweeps -------------------------------------------------------------------------------------
 
@@ -651,16 +746,19 @@ class Repository:
         due: ColumnElement[bool],
         order: ColumnElement[Any],
         limit: int,
-    ) -> list[AssetRow]:
-        """Up to ``limit`` rows matching ``due``, earliest first (a plain read: ``write_moves``
-        claims them).
+        exclude: Sequence[str] = (),
+    ) -> tuple[list[AssetRow], list[CorruptRecord]]:
+        """Up to ``limit`` rows matching ``due`` and not in ``exclude``, earliest first (a plain
+        read: ``write_moves`` claims them), and the corrupt rows among them, set apart.
 
         Rows are read in bulk, so the columns are converted with their result processors applied
         to the driver's rows directly, each enum value once per batch, instead of building a
         SQLAlchemy ``Row`` per asset.
         """
-        statement = decision_select().where(due).order_by(order).limit(limit)
-        result = connection.execute(statement)
+        statement = decision_select().where(due)
+        if exclude:
+            statement = statement.where(assets.c.asset_id.not_in(list(exclude)))
+        result = connection.execute(statement.order_by(order).limit(limit))
         processors = self._find_processors
         records = result.cursor.fetchall()
         result.close()
@@ -668,7 +766,70 @@ class Repository:
             values if process is None else _converted(values, process, memo=memo)
             for values, (process, memo) in zip(zip(*records, strict=True), processors, strict=True)
         ] if records else []
-        return [row_from(_Record(*record)) for record in zip(*columns, strict=True)]
+        rows: list[AssetRow] = []
+        found: list[Any] = [_Record(*record) for record in zip(*columns, strict=True)]
+        repeated = _repeated(found)
+        corrupt = [_too_many_main_files(asset_id, count) for asset_id, count in repeated.items()]
+        for record in found:
+            if record.asset_id in repeated:
+                continue
+            try:
+                rows.append(row_from(record, self._definition))
+            except CorruptRecord as error:
+                corrupt.append(error)
+        return rows, corrupt
+
+    # Verifying the audit trail ------------------------------------------------------------------
+
+    def histories(
+        self, connection: Connection, after: str, limit: int, project_id: str | None
+    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """The next ``limit`` assets by id after ``after``, each with its audit rows in order.
+
+        One statement, so the assets and their rows come from one snapshot even under read
+        committed: a move committed meanwhile is either wholly in it or wholly not.
+        """
+        page = select(
+            assets.c.asset_id,
+            assets.c.asset_state,
+            assets.c.pre_freeze_state,
+            assets.c.pre_delete_state,
+            assets.c.version,
+            assets.c.audit_head,
+        ).where(assets.c.asset_id > after)
+        if project_id is not None:
+            page = page.where(assets.c.project_id == project_id)
+        chosen = page.order_by(assets.c.asset_id).limit(limit).subquery("page")
+        audit_columns = [audit.c[name].label(f"audit_{name}") for name in (*_AUDIT_COLUMNS, "id")]
+        statement = (
+            select(*chosen.c, *audit_columns)
+            .select_from(chosen.outerjoin(audit, audit.c.asset_id == chosen.c.asset_id))
+            .order_by(chosen.c.asset_id, audit.c.seq, audit.c.id)
+        )
+        found: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        for record in connection.execute(statement).mappings():
+            if not found or found[-1][0]["asset_id"] != record["asset_id"]:
+                found.append(({column.key: record[column.key] for column in chosen.c}, []))
+            if record["audit_id"] is not None:
+                found[-1][1].append({name: record[f"audit_{name}"] for name in _AUDIT_COLUMNS})
+        return found
+
+    def orphans(self, connection: Connection, project_id: str | None) -> dict[str, list[str]]:
+        """Asset ids that audit rows, files or unfreeze applications refer to but that do not exist
+        (a broken foreign key), by table."""
+        found: dict[str, list[str]] = {}
+        for table in (audit, files, applications):
+            statement = (
+                select(table.c.asset_id)
+                .distinct()
+                .where(~select(assets.c.asset_id).where(assets.c.asset_id == table.c.asset_id).exists())
+            )
+            if project_id is not None and "project_id" in table.c:
+                statement = statement.where(table.c.project_id == project_id)
+            ids = sorted(connection.execute(statement).scalars())
+            if ids:
+                found[table.name] = ids
+        return found
 
     def count(self, connection: Connection, where: ColumnElement[bool]) -> int:
         return int(connection.execute(select(func.count()).select_from(assets).where(where)).scalar_one())

@@ -14,6 +14,8 @@ from lifecycle.store.database import WRITE, translated_errors
 from lifecycle.store.models import Base
 
 VERSION_TABLE = "lifecycle_alembic_version"
+AUDIT_APPEND_ONLY = "lifecycle_audit_append_only"
+"""PostgreSQL: the trigger function that refuses UPDATE and DELETE on the audit table."""
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -56,6 +58,8 @@ def drop(engine: Engine) -> None:
     with translated_errors(), engine.begin() as connection:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"DROP FUNCTION IF EXISTS {AUDIT_APPEND_ONLY}() CASCADE"))
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -1,0 +1,139 @@
+"""Running a transaction again when the database refused it for contention: ``RetryPolicy``.
+
+PostgreSQL answers a deadlock (40P01), a serialization failure (40001) or a lock wait that ran out
+(55P03) by rolling the transaction back; SQLite answers a write lock held elsewhere past its busy
+timeout with SQLITE_BUSY (or SQLITE_LOCKED). ``store.database.translated_errors`` turns those, and
+only those, into ``StoreBusy``. The engine then runs the whole transaction again (read, decide,
+guarded write, audit) after an exponential backoff with jitter, up to ``RetryPolicy.attempts``
+times; past that the caller gets the ``StoreBusy``, saying how many attempts were made. A lost
+connection is not retried: a commit's outcome may be unknown then (``StoreUnavailable``).
+
+Every retry logs ``transaction_retried`` (warning) and adds one to ``Retries.count``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import tenacity
+
+from lifecycle.errors import InvalidParameter, StoreBusy
+
+MAX_ATTEMPTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often, and how patiently, a transaction refused for contention is run again.
+
+    The wait before retry ``n`` (1, 2, …) is ``first_wait * 2**(n-1)`` plus a random share of
+    ``jitter``, at most ``max_wait``. With the defaults a transaction is tried 5 times, over
+    0.75-0.95 s of waiting in all (on SQLite each attempt first waits out the busy timeout).
+    """
+
+    attempts: int = 5
+    """Attempts in all, the first included: 1 turns retrying off."""
+    first_wait: timedelta = timedelta(milliseconds=50)
+    max_wait: timedelta = timedelta(seconds=1)
+    jitter: timedelta = timedelta(milliseconds=50)
+    """Up to this much is added to each wait at random, so that racing writers spread out."""
+    sleep: Callable[[float], None] = time.sleep
+    """Called with the seconds to wait; tests pass one that does not sleep."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise InvalidParameter("attempts", f"must be a whole number from 1 to {MAX_ATTEMPTS}")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise InvalidParameter("attempts", f"must be a whole number from 1 to {MAX_ATTEMPTS}")
+        for name in ("first_wait", "max_wait", "jitter"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta):
+                raise InvalidParameter(name, "must be a timedelta")
+            if value < timedelta(0):
+                raise InvalidParameter(name, "must not be negative")
+        if self.max_wait < self.first_wait:
+            raise InvalidParameter("max_wait", "must not be shorter than first_wait")
+        if not callable(self.sleep):
+            raise InvalidParameter("sleep", "must be callable with the seconds to wait")
+
+    def wait(self, retry: int, *, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the second attempt)."""
+        exponent = min(retry - 1, 64)  # bounded: a huge retry number cannot overflow
+        backoff = self.first_wait.total_seconds() * math.pow(2, exponent)
+        spread = (rng or _RANDOM).uniform(0, self.jitter.total_seconds())
+        return min(backoff + spread, self.max_wait.total_seconds())
+
+
+_RANDOM = random.Random()  # noqa: S311 - jitter, not secrets
+
+
+class Retries:
+    """Runs transactions under one ``RetryPolicy`` and counts the retries; thread-safe.
+
+    Use::
+
+        for attempt in retries():
+            with attempt, transaction(engine, write=True) as connection:
+                ...  # the whole transaction; what it assigns is there after the loop
+
+    Only ``StoreBusy`` is retried; any other error leaves the loop at once, as it was raised.
+    """
+
+    def __init__(self, policy: RetryPolicy, logger: Any) -> None:
+        if not isinstance(policy, RetryPolicy):
+            raise InvalidParameter("retry", "must be a RetryPolicy")
+        self.policy = policy
+        self._log = logger
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        """Transactions run again since this was made, over all threads."""
+        with self._lock:
+            return self._count
+
+    def __call__(self) -> tenacity.Retrying:
+        policy = self.policy
+        return tenacity.Retrying(
+            sleep=policy.sleep,
+            stop=tenacity.stop_after_attempt(policy.attempts),
+            wait=lambda state: policy.wait(state.attempt_number),
+            retry=tenacity.retry_if_exception_type(StoreBusy),
+            before_sleep=self._retrying,
+            retry_error_callback=_give_up,
+        )
+
+    def _retrying(self, state: tenacity.RetryCallState) -> None:
+        error = _busy(state)
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        with self._lock:
+            self._count += 1
+        self._log.warning(
+            "transaction_retried",
+            attempt=state.attempt_number,
+            max_attempts=self.policy.attempts,
+            wait_ms=round(wait * 1000, 3),
+            db_code=error.db_code,
+            error=error.detail,
+        )
+
+
+def _busy(state: tenacity.RetryCallState) -> StoreBusy:
+    assert state.outcome is not None, "tenacity decides after an attempt"
+    error = state.outcome.exception()
+    assert isinstance(error, StoreBusy), "only StoreBusy is retried"
+    return error
+
+
+def _give_up(state: tenacity.RetryCallState) -> NoReturn:
+    """Past the bound: the last ``StoreBusy``, counting every attempt, its driver error the cause."""
+    last = _busy(state)
+    raise StoreBusy(last.db_code, last.detail, attempts=state.attempt_number) from last.__cause__
