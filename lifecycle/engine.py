@@ -863,6 +863,8 @@ class Lifecycle:
         tenant = None if project_id is None else check_id(project_id, "project_id")
         if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 100_000:
             raise InvalidParameter("page_size", "must be a whole number from 1 to 100000")
+        if progress is not None and not callable(progress):
+            raise InvalidParameter("progress", "must be a function of (checked, total)")
         started = time.perf_counter()
         checker = HistoryChecker(self.definition)
         problems: list[AuditProblem] = []
