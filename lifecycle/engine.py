@@ -761,7 +761,7 @@ class Lifecycle:
             raise InvalidParameter("listener", "must be a SweepListener")
         if stop is not None and not isinstance(stop, threading.Event):
             raise InvalidParameter("stop", "must be a threading.Event")
-        actor = actor or System()
+        actor = System() if actor is None else actor
         self._require(actor, Role.SYSTEM, "sweep")
         return self._sweeper.sweep(
             as_of, batch_size=batch_size, actor=actor, listener=listener or SweepListener(), stop=stop

@@ -63,7 +63,7 @@ class SweepScheduler:
         self.interval = interval
         self.jitter = jitter
         self.batch_size = batch_size
-        self.actor = actor or System()
+        self.actor = System() if actor is None else actor
         self.listener = listener or SweepListener()
         self._sweep_at_start = sweep_at_start
         self._stop = stop or threading.Event()
