@@ -19,9 +19,32 @@ Three measurements, each in the same run:
   plan (``EXPLAIN ANALYZE, BUFFERS`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite), which reads
   only the index.
 
-Assets are seeded with one server-side ``INSERT … SELECT`` over generated numbers (fast, and
-outside the timings); tables are ANALYZEd after seeding, as autovacuum keeps statistics on a live
-database. Logging: structlog filtered at WARNING, as a production service would run it.
+The audit trail is hash-chained (migration 0003): each audit row's ``chain_hash`` is the SHA-256 of
+the canonical JSON (compact, ASCII) of the previous hash of the same asset (``''`` before the
+first) and the row's ``HASHED_COLUMNS``; the asset's ``audit_head`` holds the latest. The engine
+computes each hash in Python, from the ``audit_head`` it read with the row. A hand-written
+tamper-evident sweep has to do the same, so the raw side does too, in the way a careful one would:
+inside its set-based ``UPDATE``, ``audit_head`` is set to the hash of the old ``audit_head`` and the
+new row (its constant part, timestamp included, spelled in once per sweep as JSON text; the
+asset, tenant and seq quoted in SQL), and the audit ``INSERT … SELECT`` copies the new
+``audit_head`` into ``chain_hash``. No extra statement or round trip, no row brought into Python.
+The SHA-256 itself is PostgreSQL's built-in ``sha256()``; SQLite has none, so the raw side
+registers one on its connections (``create_function``, Python's ``hashlib``, called by SQLite once
+per row) — as the engine, it hashes in Python there. The JSON is built with ``to_json`` (PostgreSQL)
+or ``json_quote`` (SQLite), which write what Python's ``json.dumps`` writes for ASCII text such as
+this bench's ids (non-ASCII text would need JSON escapes to match the engine's hashes). After each
+round the trail of a sample of tenants (about 0.3% of the assets: ``VERIFY_TENANTS``) is checked
+with ``Lifecycle.verify_audit``, every chain recomputed and history replayed, on both sides, so a
+baseline that got the hash wrong stops the run.
+
+Assets are seeded with one server-side ``INSERT … SELECT`` over generated numbers per table (fast,
+and outside the timings); each due asset gets its creation audit row with its proper chain hash
+(computed by the same SQL, so the seeding costs no round trips), and ``audit_head`` set to it:
+after the sweep each asset's history (created, timed out) passes ``verify_audit``. Idle assets are
+only read, never moved: their history is not seeded (``audit_head`` is ``''``, as before the first
+row). Rounds start from emptied tables (``TRUNCATE`` on PostgreSQL, where the audit table refuses
+``DELETE``); tables are ANALYZEd after seeding, as autovacuum keeps statistics on a live database.
+Logging: structlog filtered at WARNING, as a production service would run it.
 
 Run: ``.venv/bin/python bench/sweep.py [--postgres-url URL] [--due N] [--idle N] [--batch-size B]
 [--rounds R] [--json PATH]``. PostgreSQL's lifecycle tables are dropped and recreated: point it at a
@@ -32,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -45,15 +69,16 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, insert, literal, select, text, update
+from sqlalchemy import Engine, bindparam, event, insert, literal, literal_column, select, text, update
 from sqlalchemy import cast as sql_cast
 
+from lifecycle.actors import Platform
 from lifecycle.clock import ManualClock
 from lifecycle.definition import UPLOAD_TIMEOUT_REASON, AssetState, Event, FileCategory, FileState, Role
 from lifecycle.engine import Lifecycle, Settings
 from lifecycle.store import schema
 from lifecycle.store.database import WRITE, open_engine
-from lifecycle.store.repository import assets, audit, files
+from lifecycle.store.repository import applications, assets, audit, files
 
 structlog.configure(
     wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -64,6 +89,72 @@ TARGET_RATIO = 0.5
 POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WINDOW = Settings().upload_window
+TENANTS = 1000
+"""Seeded assets belong to ``tenant-0`` … ``tenant-999`` (asset number modulo 1000)."""
+VERIFY_TENANTS = ("tenant-0", "tenant-1", "tenant-500")
+"""Tenants whose audit trail is verified after each round (a sample: the whole trail would take
+longer than the round)."""
+
+
+# The audit chain, in SQL ----------------------------------------------------------------------
+
+
+class SqlText(str):
+    """A SQL expression of type text: an element of the hashed JSON array, quoted as JSON in SQL."""
+
+    __slots__ = ()
+
+
+class SqlInt(str):
+    """A SQL integer expression: an element of the hashed JSON array."""
+
+    __slots__ = ()
+
+
+def sqlite_sha256(document: str) -> str:
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def register_sqlite_sha256(engine: Engine) -> None:
+    """SQLite has no SHA-256: give every connection one, ``bench_sha256(text)``, hex digest."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("bench_sha256", 1, sqlite_sha256, deterministic=True)
+
+
+def chain_hash_sql(dialect: str, previous: SqlText | str, row: list[Any]) -> str:
+    """SQL for an audit row's chain hash: the SHA-256 of ``[previous, *row]`` as canonical JSON.
+
+    Elements are ``SqlText`` (quoted as JSON in SQL), ``SqlInt`` (its digits), or Python values,
+    written as JSON here; the hashed columns in ``HASHED_COLUMNS`` order, as ``lifecycle.integrity``
+    hashes them. Consecutive constants make one literal."""
+    pieces: list[str] = []
+    constant = "["
+    for position, element in enumerate([previous, *row]):
+        constant += "," if position else ""
+        if isinstance(element, SqlText | SqlInt):
+            if constant:
+                pieces.append("'" + constant.replace("'", "''") + "'")
+                constant = ""
+            if isinstance(element, SqlInt):
+                pieces.append(f"CAST({element} AS TEXT)")
+            elif dialect == "postgresql":
+                pieces.append(f"CAST(to_json(CAST({element} AS TEXT)) AS TEXT)")
+            else:
+                pieces.append(f"json_quote({element})")
+        else:
+            constant += json.dumps(element, ensure_ascii=True, separators=(",", ":"))
+    pieces.append("'" + (constant + "]").replace("'", "''") + "'")
+    document = " || ".join(pieces)
+    if dialect == "postgresql":
+        return f"encode(sha256(convert_to({document}, 'UTF8')), 'hex')"
+    return f"bench_sha256({document})"
+
+
+def canonical_time(moment: datetime) -> str:
+    """A timestamp as the chain hashes it: UTC, microseconds, ISO 8601."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 # Seeding --------------------------------------------------------------------------------------
@@ -101,6 +192,17 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
     created = _ts(engine, NOW - WINDOW - timedelta(hours=1))
     later = _ts(engine, NOW + timedelta(days=30))
     json_list = "'[]'::json" if dialect == "postgresql" else "'[]'"
+    project_id = f"'tenant-' || (n % {TENANTS})"
+    creation_hash = chain_hash_sql(
+        dialect,
+        "",  # GENESIS: a creation is the first row of its asset's chain
+        [
+            SqlText(asset_id), SqlText(project_id), 1,  # seq
+            Event.CREATE.value, None, AssetState.CREATING.value,  # event, from, to
+            Role.TENANT.value, SqlText(project_id), None, None, None,  # actor; reason, fail type, request
+            canonical_time(NOW - WINDOW - timedelta(hours=1)), None, None,  # created; no remembered state
+        ],
+    )
     if kind == "due":
         # Deadlines a second apart, all passed: every row has its own timestamp to convert.
         state, retention, plan, plan_time = "'CREATING'", "NULL", "NULL", "NULL"
@@ -113,14 +215,17 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
         retention = f"CASE n % 3 WHEN 1 THEN {_ts(engine, NOW)} END"
         plan = "CASE n % 3 WHEN 2 THEN CASE n % 2 WHEN 0 THEN 'BLOCK' ELSE 'DELETE' END END"
         plan_time = f"CASE n % 3 WHEN 2 THEN {later} END"
+    # Due assets: their creation row's hash, as the engine would have written it. Idle ones are only
+    # read: no history, the head before the first row.
+    head = creation_hash if kind == "due" else "''"
     statements = [
         f"""INSERT INTO lifecycle_assets (asset_id, project_id, asset_name, asset_description, asset_type,
             asset_state, version, activate_on_upload, review_required, tags, system_properties,
             create_time, update_time, state_changed_at, upload_deadline, retention_started_at,
-            planned_operation, planned_operation_time)
-        SELECT {asset_id}, 'tenant-' || (n % 1000), 'bench asset', '', 'VIDEO', {state}, 1, false, false,
+            planned_operation, planned_operation_time, audit_head)
+        SELECT {asset_id}, {project_id}, 'bench asset', '', 'VIDEO', {state}, 1, false, false,
             {json_list}, {json_list}, {created}, {created}, {created}, {deadline}, {retention}, {plan},
-            {plan_time}
+            {plan_time}, {head}
         FROM ({_numbers(dialect, count)}) AS numbers""",
     ]
     if kind == "due":
@@ -131,6 +236,13 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
                 'mp4', 'MAIN', 'CREATING', {created}, {created}
             FROM ({_numbers(dialect, count)}) AS numbers"""
         )
+        statements.append(
+            f"""INSERT INTO lifecycle_audit (asset_id, project_id, seq, event, from_state, to_state,
+                actor_kind, actor_id, occurred_at, chain_hash)
+            SELECT {asset_id}, {project_id}, 1, '{Event.CREATE.value}', NULL, '{AssetState.CREATING.value}',
+                '{Role.TENANT.value}', {project_id}, {created}, {creation_hash}
+            FROM ({_numbers(dialect, count)}) AS numbers"""
+        )
     with engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
@@ -139,10 +251,16 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
 
 
 def reset(engine: Engine) -> None:
+    """Empty the tables. On PostgreSQL the audit table is append-only (a trigger refuses DELETE), so
+    they are truncated, which also leaves no dead rows behind."""
+    tables = (audit, files, applications, assets)
     with engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
-            for table in (audit, files, assets):
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"TRUNCATE {', '.join(table.name for table in tables)}")
+                return
+            for table in tables:
                 connection.execute(table.delete())
 
 
@@ -175,6 +293,18 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
     due = due.order_by(assets.c.upload_deadline).limit(batch_size)
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # The new audit row's hash, chained to the head the row holds (SET reads the row as it was).
+    table = assets.name
+    head = chain_hash_sql(
+        engine.dialect.name,
+        SqlText(f"{table}.audit_head"),
+        [
+            SqlText(f"{table}.asset_id"), SqlText(f"{table}.project_id"), SqlInt(f"{table}.version + 1"),
+            Event.TIME_OUT_UPLOAD.value, AssetState.CREATING.value, AssetState.FAILED.value,
+            Role.SYSTEM.value, "scheduler", UPLOAD_TIMEOUT_REASON, None, None,  # actor; reason, fail, request
+            canonical_time(now), None, None,  # occurred at; no remembered state
+        ],
+    )
     moved = (
         update(assets)
         .where(assets.c.asset_id.in_(due.scalar_subquery()), assets.c.asset_state == AssetState.CREATING)
@@ -185,9 +315,15 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
             upload_deadline=None,
             update_time=now,
             state_changed_at=now,
+            audit_head=literal_column(head),
         )
         .returning(assets.c.asset_id)
     )
+    occurred_at: Any = bindparam("now", now, type_=audit.c.occurred_at.type)
+    if engine.dialect.name == "postgresql":
+        # PostgreSQL cannot infer a bare parameter's type in a SELECT list. (Not on SQLite: there
+        # CAST(… AS DATETIME) has NUMERIC affinity and turns '2026-06-01 12:00…' into 2026.)
+        occurred_at = sql_cast(occurred_at, audit.c.occurred_at.type)
     audited = insert(audit).from_select(
         [
             "asset_id",
@@ -200,6 +336,7 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
             "actor_id",
             "reason",
             "occurred_at",
+            "chain_hash",
         ],
         select(
             assets.c.asset_id,
@@ -211,7 +348,8 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
             sql_cast(literal(Role.SYSTEM.value), audit.c.actor_kind.type),
             sql_cast(literal("scheduler"), audit.c.actor_id.type),
             sql_cast(literal(UPLOAD_TIMEOUT_REASON), audit.c.reason.type),
-            sql_cast(bindparam("now", now, type_=audit.c.occurred_at.type), audit.c.occurred_at.type),
+            occurred_at,
+            assets.c.audit_head,  # the hash the UPDATE just set
         ).where(assets.c.asset_id.in_(bindparam("ids", expanding=True))),
     )
     main_failed = (
@@ -241,7 +379,9 @@ def engine_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
     return lifecycle.sweep(batch_size=batch_size).moved
 
 
-def timed_round(engine: Engine, side: str, due: int, batch_size: int, round_number: int) -> float:
+def timed_round(engine: Engine, side: str, due: int, batch_size: int, round_number: int) -> tuple[float, int]:
+    """One side's sweep over ``due`` freshly seeded assets: assets moved per second, and how many
+    assets' audit trails were then verified."""
     reset(engine)
     seed(engine, f"{side}{round_number}", due, "due")
     analyze(engine)
@@ -256,16 +396,34 @@ def timed_round(engine: Engine, side: str, due: int, batch_size: int, round_numb
         rows = connection.execute(select(audit.c.id).where(audit.c.event == Event.TIME_OUT_UPLOAD)).all()
     if len(rows) != due:
         raise SystemExit(f"{side} wrote {len(rows)} audit rows for {due} moves")
-    return due / elapsed
+    verified = verify_sample(engine, side)
+    return due / elapsed, verified
+
+
+def verify_sample(engine: Engine, side: str) -> int:
+    """The audit trail of ``VERIFY_TENANTS``' assets, checked by the engine's verifier (untimed):
+    every chain hash recomputed, every history replayed. Stops the run on any problem."""
+    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+    checked = 0
+    for tenant in VERIFY_TENANTS:
+        report = lifecycle.verify_audit(Platform("bench"), project_id=tenant)
+        if not report.clean:
+            shown = "; ".join(f"{p.asset_id} {p.kind.value}: {p.detail}" for p in report.problems[:5])
+            raise SystemExit(f"{side}: audit trail broken ({len(report.problems)} problems): {shown}")
+        checked += report.assets
+    return checked
 
 
 def measure_throughput(engine: Engine, due: int, batch_size: int, rounds: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {"raw": [], "engine": []}
     for round_number in range(rounds):
         for side in ("raw", "engine"):
-            rate = timed_round(engine, side, due, batch_size, round_number)
+            rate, verified = timed_round(engine, side, due, batch_size, round_number)
             rates[side].append(rate)
-            print(f"    round {round_number + 1} {side:6}: {rate:>9,.0f} assets/s")
+            print(
+                f"    round {round_number + 1} {side:6}: {rate:>9,.0f} assets/s"
+                f"   (then {verified:,} assets' audit trails verified, no problem)"
+            )
     raw, eng = statistics.median(rates["raw"]), statistics.median(rates["engine"])
     return {
         "due": due,
@@ -403,6 +561,7 @@ def main(argv: list[str]) -> int:
             path = args.sqlite_path or Path(scratch) / "sweep.db"
             print(f"SQLite: {path}")
             engine = open_engine(f"sqlite:///{path}")
+            register_sqlite_sha256(engine)  # before the first connection: every pooled one gets it
             schema.upgrade(engine)
             results["sqlite"] = bench(engine, args)
             engine.dispose()

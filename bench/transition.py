@@ -8,11 +8,21 @@ engine, their MAIN file confirmed, so they sit in UNACTIVED):
   pure ``plan_move``, the guarded UPDATE plus its audit INSERT (on PostgreSQL both are one CTE
   statement), commit, one (dropped) log event, and the ``Transitioned`` result.
 * raw: the guarded UPDATE (``WHERE asset_id, project_id, asset_state, version``, the same column
-  list the engine sets) plus the audit INSERT, written directly with SQLAlchemy Core from statements
-  built once with ``bindparam``, one transaction per pair, ``rowcount == 1`` checked, no SELECT:
-  the caller is assumed to know each asset's state and version. Like the engine, it takes a
-  connection per transaction from the same SQLAlchemy engine (same pool, same PostgreSQL pre-ping)
-  and sets the same write option first, so that on SQLite it too begins with ``BEGIN IMMEDIATE``.
+  list the engine sets, ``audit_head`` included) plus the audit INSERT (``chain_hash`` included),
+  written directly with SQLAlchemy Core from statements built once with ``bindparam``, one
+  transaction per pair, ``rowcount == 1`` checked, no SELECT: the caller is assumed to know each
+  asset's state, version and audit chain head. Like the engine, it takes a connection per
+  transaction from the same SQLAlchemy engine (same pool, same PostgreSQL pre-ping) and sets the
+  same write option first, so that on SQLite it too begins with ``BEGIN IMMEDIATE``.
+
+The audit trail is hash-chained (migration 0003): each audit row's ``chain_hash`` is the SHA-256
+of the canonical JSON of the previous hash of the same asset and the row's columns, and the asset's
+``audit_head`` holds the latest. A hand-written tamper-evident trail has to do the same work, so the
+raw side computes the hash in Python before its UPDATE, as the engine does, writing it to both
+tables. It is hand-written (``hashlib`` over ``json.dumps`` of the values it already holds, in
+``HASHED_COLUMNS`` order), not the engine's generic ``lifecycle.integrity.chain_hash``; after the
+timing, both sides' trails are checked with ``Lifecycle.verify_audit`` (every chain recomputed,
+every history replayed), so a baseline that skipped or got the hash wrong would fail the run.
 
 The issue's target: an engine transition costs at most 1.5x the raw statement pair on each
 backend. The tables are ANALYZEd once filled (a live database has statistics; a fresh one with
@@ -40,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -56,9 +67,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, Insert, Update, bindparam, insert, update
+from sqlalchemy import Engine, Insert, Update, bindparam, insert, select, update
 
-from lifecycle.actors import Tenant
+from lifecycle.actors import Platform, Tenant
 from lifecycle.definition import AssetState, AssetType, Event, FileCategory, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.inputs import NewAsset, NewFile
@@ -91,10 +102,12 @@ POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
 
 @dataclass
 class Pool:
-    """The assets one side moves, and what that side knows of them (raw keeps the version)."""
+    """The assets one side moves, and what that side knows of them (raw keeps the version and the
+    audit chain head)."""
 
     ids: list[str]
     project_id: str
+    heads: list[str]
     active: list[bool] = field(init=False)
     versions: list[int] = field(init=False)
     cursor: int = 0
@@ -134,6 +147,18 @@ def create_unactived(lifecycle: Lifecycle, tenant: Tenant, count: int, label: st
     return ids
 
 
+def new_pool(lifecycle: Lifecycle, tenant: Tenant, count: int, label: str) -> Pool:
+    """``count`` UNACTIVED assets, with their audit chain heads as stored (read once, untimed)."""
+    ids = create_unactived(lifecycle, tenant, count, label)
+    with lifecycle.engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                select(assets.c.asset_id, assets.c.audit_head).where(assets.c.project_id == tenant.project_id)
+            ).all()
+        )
+    return Pool(ids, tenant.project_id, [stored[asset_id] for asset_id in ids])
+
+
 # The two sides -----------------------------------------------------------------------------------
 
 # The columns the engine's guarded write sets, and the audit row's columns, spelled out again here
@@ -153,6 +178,7 @@ _MOVED = (
     "planned_operation_time",
     "update_time",
     "state_changed_at",
+    "audit_head",
 )
 _AUDITED = (
     "asset_id",
@@ -169,14 +195,25 @@ _AUDITED = (
     "occurred_at",
     "pre_freeze_state",
     "pre_delete_state",
+    "chain_hash",
 )
 
 _ACTIVATION = (Event.ACTIVATE, AssetState.UNACTIVED, AssetState.ACTIVED)
 _DEACTIVATION = (Event.DEACTIVATE, AssetState.ACTIVED, AssetState.UNACTIVED)
 
 
+def raw_chain_hash(previous: str, row: tuple[Any, ...]) -> str:
+    """An audit row's chain hash, written by hand: SHA-256 of the canonical JSON (compact, ASCII) of
+    the previous hash of the same asset and ``row``, the row's values as JSON in the order the trail
+    hashes them (``HASHED_COLUMNS``: asset, tenant, seq, event, from, to, actor kind and id, reason,
+    fail type, request id, time in UTC with microseconds, remembered states)."""
+    encoded = json.dumps([previous, *row], ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return hashlib.sha256(encoded).hexdigest()
+
+
 class RawMoves:
-    """The guarded UPDATE plus audit INSERT, hand-written in Core, built once."""
+    """The guarded UPDATE plus audit INSERT, hand-written in Core, built once; the chain hash
+    computed in Python."""
 
     def __init__(self, engine: Engine, tenant: Tenant) -> None:
         self.engine = engine
@@ -200,14 +237,26 @@ class RawMoves:
             index = pool.next()
             activating = not pool.active[index]
             version = pool.versions[index]
-            self.move(pool.ids[index], pool.project_id, activating=activating, version=version)
+            pool.heads[index] = self.move(
+                pool.ids[index],
+                pool.project_id,
+                activating=activating,
+                version=version,
+                head=pool.heads[index],
+            )
             pool.active[index] = activating
             pool.versions[index] = version + 1
 
-    def move(self, asset_id: str, project_id: str, *, activating: bool, version: int) -> None:
-        """UNACTIVED -> ACTIVED (or back) at ``version``, with its audit row, in one transaction."""
+    def move(self, asset_id: str, project_id: str, *, activating: bool, version: int, head: str) -> str:
+        """UNACTIVED -> ACTIVED (or back) at ``version``, with its audit row chained to ``head``, in
+        one transaction; the asset's new chain head."""
         event, source, dest = _ACTIVATION if activating else _DEACTIVATION
         now = datetime.now(UTC)
+        tenant = self.tenant
+        hashed = (asset_id, project_id, version + 1, event.value, source.value, dest.value)
+        hashed += (tenant.role.value, tenant.actor_id, None, None, None)  # reason, fail type, request
+        hashed += (now.isoformat(timespec="microseconds"), None, None)  # remembered states: none
+        chained = raw_chain_hash(head, hashed)
         params: dict[str, Any] = {
             "b_asset_id": asset_id,
             "b_project_id": project_id,
@@ -227,20 +276,22 @@ class RawMoves:
             "n_planned_operation_time": None,
             "n_update_time": now,
             "n_state_changed_at": now,
+            "n_audit_head": chained,
             "a_asset_id": asset_id,
             "a_project_id": project_id,
             "a_seq": version + 1,
             "a_event": event,
             "a_from_state": source,
             "a_to_state": dest,
-            "a_actor_kind": self.tenant.role,
-            "a_actor_id": self.tenant.actor_id,
+            "a_actor_kind": tenant.role,
+            "a_actor_id": tenant.actor_id,
             "a_reason": None,
             "a_fail_type": None,
             "a_request_id": None,
             "a_occurred_at": now,
             "a_pre_freeze_state": None,
             "a_pre_delete_state": None,
+            "a_chain_hash": chained,
         }
         with self.engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
@@ -248,6 +299,7 @@ class RawMoves:
                 if connection.execute(self.update, params).rowcount != 1:
                     raise RuntimeError(f"raw guarded update missed {asset_id} at version {version}")
                 connection.execute(self.insert, params)
+        return chained
 
 
 def engine_run(lifecycle: Lifecycle, tenant: Tenant) -> Callable[[Pool, int], None]:
@@ -346,6 +398,16 @@ def measure_memory(lifecycle: Lifecycle, tenant: Tenant, first: list[str], more:
     }
 
 
+def verify(lifecycle: Lifecycle, tenant: Tenant) -> dict[str, Any]:
+    """Both sides' audit trails, checked by the engine's verifier (untimed): every chain hash
+    recomputed, every history replayed. Stops the run if either side wrote a broken trail."""
+    report = lifecycle.verify_audit(Platform("bench"), project_id=tenant.project_id)
+    if not report.clean:
+        shown = "; ".join(f"{p.asset_id} {p.kind.value}: {p.detail}" for p in report.problems[:5])
+        raise SystemExit(f"audit trail broken ({len(report.problems)} problems): {shown}")
+    return {"assets": report.assets, "rows": report.rows, "seconds": round(report.seconds, 3)}
+
+
 # One backend -----------------------------------------------------------------------------------
 
 
@@ -369,14 +431,8 @@ def bench_backend(name: str, lifecycle: Lifecycle, transitions: int, rounds: int
     tenant = Tenant(f"bench-{name}")
     started = time.perf_counter()
     pool_size = min(POOL_SIZE, transitions)
-    raw = Side(
-        RawMoves(lifecycle.engine, tenant).run,
-        Pool(create_unactived(lifecycle, tenant, pool_size, "raw"), tenant.project_id),
-    )
-    engine = Side(
-        engine_run(lifecycle, tenant),
-        Pool(create_unactived(lifecycle, tenant, pool_size, "engine"), tenant.project_id),
-    )
+    raw = Side(RawMoves(lifecycle.engine, tenant).run, new_pool(lifecycle, tenant, pool_size, "raw"))
+    engine = Side(engine_run(lifecycle, tenant), new_pool(lifecycle, tenant, pool_size, "engine"))
     first = create_unactived(lifecycle, tenant, MEMORY_FIRST, "memory-first")
     more = create_unactived(lifecycle, tenant, MEMORY_MORE, "memory-more")
     created = 2 * pool_size + MEMORY_FIRST + MEMORY_MORE
@@ -386,6 +442,7 @@ def bench_backend(name: str, lifecycle: Lifecycle, transitions: int, rounds: int
     print(f"  timing {rounds} rounds x {transitions} transitions per side, after {WARMUP_OPS} warm-up")
     measure_throughput(raw, engine, transitions, rounds)
     memory = measure_memory(lifecycle, tenant, first, more)
+    verified = verify(lifecycle, tenant)
     ratio = engine.median / raw.median
     round_ratios = [e / r for e, r in zip(engine.per_op_s, raw.per_op_s, strict=True)]
     return {
@@ -396,6 +453,7 @@ def bench_backend(name: str, lifecycle: Lifecycle, transitions: int, rounds: int
         "target_ratio": TARGET_RATIO,
         "target_met": ratio <= TARGET_RATIO,
         "memory": memory,
+        "audit_verified": verified,
     }
 
 
@@ -443,6 +501,11 @@ def report_backend(backend: str, result: dict[str, Any]) -> None:
     print(
         f"  one loaded Asset (get_asset, 2 files) ~ {memory['bytes_per_loaded_asset']:,.0f} B "
         f"(tracemalloc, holding {memory['assets_held']})"
+    )
+    verified = result["audit_verified"]
+    print(
+        f"  audit trail verified: {verified['assets']:,} assets, {verified['rows']:,} rows, every chain hash "
+        f"recomputed and history replayed ({verified['seconds']:.1f}s), no problem"
     )
     print()
 
