@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, exc, true
+from sqlalchemy import Connection, Engine, exc
 
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.clock import Clock, SystemClock, as_utc
@@ -83,7 +83,6 @@ from lifecycle.retry import Retries, RetryPolicy
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine, transaction
 from lifecycle.store.repository import Repository
-from lifecycle.store.repository import assets as assets_table
 from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport, check_batch_size
 
 DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
@@ -873,8 +872,7 @@ class Lifecycle:
         if progress is not None:
             for attempt in self._attempts():
                 with attempt, self._transaction(write=False) as connection:
-                    where = [] if tenant is None else [assets_table.c.project_id == tenant]
-                    total = self._repo.count(connection, and_(true(), *where))
+                    total = self._repo.count_assets(connection, tenant)
         while True:
             for attempt in self._attempts():
                 with attempt, self._transaction(write=False) as connection:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -107,23 +108,7 @@ _MOVED_COLUMNS = (
     "audit_head",
 )
 
-_AUDIT_COLUMNS = (
-    "asset_id",
-    "project_id",
-    "seq",
-    "event",
-    "from_state",
-    "to_state",
-    "actor_kind",
-    "actor_id",
-    "reason",
-    "fail_type",
-    "request_id",
-    "occurred_at",
-    "pre_freeze_state",
-    "pre_delete_state",
-    "chain_hash",
-)
+_AUDIT_COLUMNS = (*HASHED_COLUMNS, "chain_hash")
 _AUDIT_ENUMS = tuple(name for name in _AUDIT_COLUMNS if isinstance(audit.c[name].type, Enum))
 
 
@@ -226,8 +211,9 @@ def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
     return [seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values]
 
 
-def row_from(record: Any, definition: Definition = DEFINITION) -> AssetRow:
-    """The decision's view of a row; ``CorruptRecord`` if it holds what no legal history can."""
+def check_asset_record(record: Any, definition: Definition = DEFINITION) -> None:
+    """``CorruptRecord`` unless the asset's own columns (a decision row or the full row) hold only
+    what a legal history can."""
     check_stored_state(
         record.asset_id, record.asset_state, record.pre_freeze_state, record.pre_delete_state, definition
     )
@@ -238,9 +224,18 @@ def row_from(record: Any, definition: Definition = DEFINITION) -> AssetRow:
             "fail_type": record.fail_type,
             "block_scope": record.block_scope,
             "planned_operation": record.planned_operation,
-            "main_file_state": record.main_file_state,
         },
     )
+
+
+def _check_file_record(row: Any) -> None:
+    check_known(row.asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
+
+
+def row_from(record: Any, definition: Definition = DEFINITION) -> AssetRow:
+    """The decision's view of a row; ``CorruptRecord`` if it holds what no legal history can."""
+    check_asset_record(record, definition)
+    check_known(record.asset_id, {"main_file_state": record.main_file_state})
     return AssetRow(
         asset_id=record.asset_id,
         project_id=record.project_id,
@@ -640,7 +635,7 @@ class Repository:
             select(files).where(files.c.asset_id == asset_id, files.c.file_id == file_id)
         ).first()
         if row is not None:
-            check_known(asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
+            _check_file_record(row)
         return row
 
     # Queries -------------------------------------------------------------------------------
@@ -650,22 +645,7 @@ class Repository:
 
     def check_asset_record(self, record: Row[Any]) -> None:
         """``CorruptRecord`` unless the full asset row holds only what a legal history can."""
-        check_stored_state(
-            record.asset_id,
-            record.asset_state,
-            record.pre_freeze_state,
-            record.pre_delete_state,
-            self._definition,
-        )
-        check_known(
-            record.asset_id,
-            {
-                "asset_type": record.asset_type,
-                "fail_type": record.fail_type,
-                "block_scope": record.block_scope,
-                "planned_operation": record.planned_operation,
-            },
-        )
+        check_asset_record(record, self._definition)
 
     def files_of(self, connection: Connection, asset_ids: Sequence[str]) -> list[Row[Any]]:
         if not asset_ids:
@@ -678,7 +658,7 @@ class Repository:
             )
         )
         for row in rows:
-            check_known(row.asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
+            _check_file_record(row)
         return rows
 
     def list_assets(
@@ -830,6 +810,11 @@ class Repository:
             if ids:
                 found[table.name] = ids
         return found
+
+    def count_assets(self, connection: Connection, project_id: str | None) -> int:
+        """How many assets there are (of one tenant, where given)."""
+        where = true() if project_id is None else assets.c.project_id == project_id
+        return self.count(connection, where)
 
     def count(self, connection: Connection, where: ColumnElement[bool]) -> int:
         return int(connection.execute(select(func.count()).select_from(assets).where(where)).scalar_one())
