@@ -244,7 +244,9 @@ SWEEPER = textwrap.dedent(
 
 
     def say(*words):
-        print(*words, flush=True)
+        # One write per line, so that a kill cuts a line short as rarely as possible.
+        sys.stdout.write(" ".join(map(str, words)) + "\\n")
+        sys.stdout.flush()
 
 
     def step(connection, what):
@@ -390,6 +392,8 @@ def _kill_a_sweeper(url: str, rng: random.Random, index: int, stderr: Path) -> _
         watchdog.start()
         try:
             for line in child.stdout:
+                if not line.endswith("\n"):
+                    break  # the kill cut this line short: it says nothing for sure
                 words = line.split()
                 kill.lines.append(words)
                 if (
@@ -400,7 +404,9 @@ def _kill_a_sweeper(url: str, rng: random.Random, index: int, stderr: Path) -> _
                     child.kill()
                     break
             child.wait(WAIT)
-            kill.lines += [line.split() for line in child.stdout.read().splitlines()]
+            kill.lines += [
+                line.split() for line in child.stdout.read().splitlines(keepends=True) if line.endswith("\n")
+            ]
         finally:
             watchdog.cancel()
             child.kill()
