@@ -435,10 +435,10 @@ class Lifecycle:
     ) -> UploadConfirmed:
         for attempt in self._attempts():
             with attempt, self._transaction(write=True) as connection:
-                row = self._visible_row(connection, actor, asset_id)
-                file_row = (
-                    self._repo.file(connection, asset_id, check_id(file_id, "file_id"))
-                )
+                # Locked: a file other than MAIN is written without a guarded move of the asset,
+                # and a freeze or delete must not commit between its check and its write.
+                row = self._visible_row(connection, actor, asset_id, lock=True)
+                file_row = self._repo.file(connection, asset_id, check_id(file_id, "file_id"))
                 if file_row is None:
                     raise FileNotFound(asset_id, str(file_id))
                 mismatches = [
@@ -593,7 +593,9 @@ class Lifecycle:
         try:
             for attempt in self._attempts():
                 with attempt, self._transaction(write=True) as connection:
-                    row = self._visible_row(connection, actor, asset_id)
+                    # Locked until the application is written: an unfreeze or delete that
+                    # commits in between would leave it pending on an asset no longer frozen.
+                    row = self._visible_row(connection, actor, asset_id, lock=True)
                     if row.state is not AssetState.BLOCK:
                         raise TransitionNotAllowed(
                             asset_id,
@@ -640,8 +642,11 @@ class Lifecycle:
         try:
             for attempt in self._attempts():
                 with attempt, self._transaction(write=True) as connection:
-                    application = self._application(connection, application_id)
-                    row = self._visible_row(connection, actor, application.asset_id)
+                    asset_id = self._application(connection, application_id).asset_id
+                    # The asset first, then the application, as every move locks them: a
+                    # rejection cannot commit between the check and the unfreeze, nor deadlock.
+                    row = self._visible_row(connection, actor, asset_id, lock=True)
+                    application = self._application(connection, application_id, lock=True)
                     self._raise_if_replayed(connection, row, Event.UNFREEZE, request_id)
                     if application.state is not ApplicationState.PENDING:
                         raise ApplicationNotPending(application_id, application.state.value)
@@ -668,8 +673,10 @@ class Lifecycle:
         self.log.info("unfreeze_rejected", application_id=application_id, asset_id=application.asset_id)
         return self.get_unfreeze_application(actor, application_id)
 
-    def _application(self, connection: Connection, application_id: str) -> UnfreezeApplication:
-        row = self._repo.application(connection, check_id(application_id, "application_id"))
+    def _application(
+        self, connection: Connection, application_id: str, *, lock: bool = False
+    ) -> UnfreezeApplication:
+        row = self._repo.application(connection, check_id(application_id, "application_id"), lock=lock)
         if row is None:
             raise ApplicationNotFound(str(application_id))
         if self._repo.asset(connection, row.asset_id) is None:  # a broken foreign key
@@ -927,10 +934,12 @@ class Lifecycle:
         self._repo.check_asset_record(record)
         return record
 
-    def _visible_row(self, connection: Connection, actor: Actor, asset_id: str) -> AssetRow:
+    def _visible_row(
+        self, connection: Connection, actor: Actor, asset_id: str, *, lock: bool = False
+    ) -> AssetRow:
         check_actor(actor)
         tenant = actor.project_id if isinstance(actor, Tenant) else None
-        row = self._repo.read_row(connection, check_id(asset_id, "asset_id"), tenant)
+        row = self._repo.read_row(connection, check_id(asset_id, "asset_id"), tenant, lock=lock)
         if row is None:
             raise AssetNotFound(str(asset_id))
         return row

@@ -263,6 +263,30 @@ def test_deleting_an_asset_for_good_closes_its_pending_application(
     assert (closed.state, closed.decision_reason) == (ApplicationState.REJECTED, "the asset was deleted")
 
 
+def test_an_application_stays_pending_while_the_frozen_asset_is_in_the_bin(
+    lifecycle: Lifecycle, tenant: Tenant, platform: Platform
+) -> None:
+    """Deleting a frozen asset to the recycle bin leaves it frozen: the application still applies,
+    and approving it unfreezes the asset in the bin (where restore then takes it back)."""
+    from lifecycle.definition import ApplicationState
+
+    asset_id = _uploaded(lifecycle, tenant, activate_on_upload=True)
+    lifecycle.freeze(platform, asset_id)
+    application = lifecycle.apply_for_unfreeze(tenant, asset_id)
+    lifecycle.delete(tenant, asset_id)
+    pending = lifecycle.get_unfreeze_application(platform, application.application_id)
+    assert pending.state is ApplicationState.PENDING
+    approved = lifecycle.approve_unfreeze(platform, application.application_id)
+    assert (approved.from_state, approved.to_state, approved.pre_delete_state) == (
+        AssetState.DELETING,
+        AssetState.DELETING,
+        AssetState.ACTIVED,
+    )
+    decided = lifecycle.get_unfreeze_application(platform, application.application_id)
+    assert decided.state is ApplicationState.APPROVED
+    assert lifecycle.restore(tenant, asset_id).to_state is AssetState.ACTIVED
+
+
 def test_a_tenant_unfreeze_releases_assets_deleted_during_the_freeze(
     lifecycle: Lifecycle, tenant: Tenant, platform: Platform
 ) -> None:

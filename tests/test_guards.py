@@ -64,7 +64,7 @@ def test_a_change_between_read_and_write_is_a_conflict_and_writes_nothing(
     with lifecycle.engine.connect() as connection:
         stale = repository.read_row(connection, asset_id)
     lifecycle.freeze(platform, asset_id)
-    monkeypatch.setattr(repository, "read_row", lambda _connection, _asset_id, _project_id=None: stale)
+    monkeypatch.setattr(repository, "read_row", lambda _connection, _asset_id, _project=None, **_lock: stale)
     before = _audit_rows(lifecycle)
     with pytest.raises(Conflict, match="nothing was written"):
         lifecycle.activate(tenant, asset_id)

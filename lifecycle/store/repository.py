@@ -405,6 +405,9 @@ class Repository:
         dialect_name = dialect.name
         self.dialect_name = dialect_name
         self._read = decision_select().where(assets.c.asset_id == bindparam("asset_id"))
+        self._read_locked = (
+            self._read.with_for_update(of=assets) if dialect_name == "postgresql" else self._read
+        )
         guarded = (
             update(assets)
             .where(_GUARD)
@@ -458,14 +461,16 @@ class Repository:
     # Reads -------------------------------------------------------------------------------
 
     def read_row(
-        self, connection: Connection, asset_id: str, project_id: str | None = None
+        self, connection: Connection, asset_id: str, project_id: str | None = None, *, lock: bool = False
     ) -> AssetRow | None:
         """The asset's decision row; None if it is missing or (with ``project_id``) another tenant's.
 
         The tenant is checked before the row is, so a corrupt row of another tenant answers as a
-        missing one too.
+        missing one too. ``lock``: hold the row until the transaction ends, for a write that the
+        guarded move does not cover (an unfreeze application, a file's upload), so that no move
+        of the asset commits in between. (SQLite's write transactions hold the database's lock.)
         """
-        records = connection.execute(self._read, {"asset_id": asset_id}).all()
+        records = connection.execute(self._read_locked if lock else self._read, {"asset_id": asset_id}).all()
         if not records or (project_id is not None and records[0].project_id != project_id):
             return None
         if len(records) > 1:
@@ -831,10 +836,15 @@ class Repository:
             )
         ).first()
 
-    def application(self, connection: Connection, application_id: str) -> Row[Any] | None:
-        return connection.execute(
-            select(applications).where(applications.c.application_id == application_id)
-        ).first()
+    def application(
+        self, connection: Connection, application_id: str, *, lock: bool = False
+    ) -> Row[Any] | None:
+        """The application's row; ``lock``: held until the transaction ends, so that no other
+        decision on it commits in between (where rows can be locked)."""
+        statement = select(applications).where(applications.c.application_id == application_id)
+        if lock and self.dialect_name == "postgresql":
+            statement = statement.with_for_update()
+        return connection.execute(statement).first()
 
     def decide_application(
         self,
