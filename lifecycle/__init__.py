@@ -20,6 +20,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lifecycle.actors import Actor, Platform, System, Tenant
+    from lifecycle.billing import (
+        AssetStorage,
+        Exemption,
+        FileStorage,
+        Reason,
+        StoragePolicy,
+        StorageReport,
+        TenantStorage,
+        Usage,
+    )
     from lifecycle.clock import Clock, ManualClock, SystemClock
     from lifecycle.definition import (
         DEFINITION,
@@ -50,6 +60,7 @@ if TYPE_CHECKING:
         MissingProgram,
         PermissionDenied,
         SchemaOutOfDate,
+        StorageAllowanceExceeded,
         StoreBusy,
         StoreUnavailable,
         TransitionNotAllowed,
@@ -72,6 +83,19 @@ if TYPE_CHECKING:
 
 _MODULES: dict[str, str] = {
     **dict.fromkeys(("Actor", "Platform", "System", "Tenant"), "lifecycle.actors"),
+    **dict.fromkeys(
+        (
+            "AssetStorage",
+            "Exemption",
+            "FileStorage",
+            "Reason",
+            "StoragePolicy",
+            "StorageReport",
+            "TenantStorage",
+            "Usage",
+        ),
+        "lifecycle.billing",
+    ),
     **dict.fromkeys(("Clock", "ManualClock", "SystemClock"), "lifecycle.clock"),
     **dict.fromkeys(
         (
@@ -106,6 +130,7 @@ _MODULES: dict[str, str] = {
             "MissingProgram",
             "PermissionDenied",
             "SchemaOutOfDate",
+            "StorageAllowanceExceeded",
             "StoreBusy",
             "StoreUnavailable",
             "TransitionNotAllowed",
@@ -157,6 +182,7 @@ __all__ = [
     "AssetFile",
     "AssetNotFound",
     "AssetState",
+    "AssetStorage",
     "AssetType",
     "AuditEntry",
     "AutoOperation",
@@ -166,10 +192,12 @@ __all__ = [
     "Clock",
     "Conflict",
     "Event",
+    "Exemption",
     "FailType",
     "FileCategory",
     "FileNotFound",
     "FileState",
+    "FileStorage",
     "InvalidDefinition",
     "InvalidParameter",
     "Lifecycle",
@@ -183,11 +211,15 @@ __all__ = [
     "PermissionDenied",
     "PlannedOperation",
     "Platform",
+    "Reason",
     "RetryPolicy",
     "Role",
     "RuleReport",
     "SchemaOutOfDate",
     "Settings",
+    "StorageAllowanceExceeded",
+    "StoragePolicy",
+    "StorageReport",
     "StoreBusy",
     "StoreUnavailable",
     "SweepListener",
@@ -196,10 +228,12 @@ __all__ = [
     "SystemClock",
     "Tenant",
     "TenantOperation",
+    "TenantStorage",
     "TransitionNotAllowed",
     "Transitioned",
     "UnfreezeAlreadyPending",
     "UnfreezeApplication",
     "UploadConfirmed",
     "UploadResult",
+    "Usage",
 ]

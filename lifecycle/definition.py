@@ -599,6 +599,10 @@ FILE_TRANSITIONS: tuple[FileTransition, ...] = (
 """The file machine. File states no edge mentions (REVIEW, DELETING, BLOCK: the platform's
 enum has them) are not used by the engine."""
 
+STORED_FILE_STATES = frozenset({FileState.UPLOADED, FileState.REVIEW, FileState.CREATED})
+"""A file entering one of these has had its upload accepted: its bytes take storage from then on
+(``stored_at``) until its asset is deleted for good, whatever later becomes of it (docs/billing.md)."""
+
 
 @dataclass(frozen=True)
 class Definition:

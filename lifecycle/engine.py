@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
@@ -23,12 +23,25 @@ import structlog
 from sqlalchemy import Connection, Engine, exc
 
 from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.billing import (
+    FREE_PERIOD_TYPES,
+    AssetStorage,
+    Exemption,
+    FileStorage,
+    StoragePolicy,
+    StorageReport,
+    TenantStorage,
+    Usage,
+    explain,
+    free_until,
+)
 from lifecycle.clock import Clock, SystemClock, as_utc
 from lifecycle.definition import (
     DEFINITION,
     LIVE_STATES,
     ApplicationState,
     AssetState,
+    AssetType,
     BatchAction,
     BlockScope,
     Declared,
@@ -51,6 +64,7 @@ from lifecycle.errors import (
     LifecycleError,
     PermissionDenied,
     SchemaOutOfDate,
+    StorageAllowanceExceeded,
     TransitionNotAllowed,
     UnfreezeAlreadyPending,
 )
@@ -66,7 +80,7 @@ from lifecycle.inputs import (
     check_new_asset,
     check_reason,
 )
-from lifecycle.integrity import AuditProblem, AuditReport, HistoryChecker, ProblemKind
+from lifecycle.integrity import AuditProblem, AuditReport, HistoryChecker, ProblemKind, check_known
 from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
 from lifecycle.results import (
     Asset,
@@ -80,7 +94,7 @@ from lifecycle.results import (
     UploadConfirmed,
 )
 from lifecycle.retry import Retries, RetryPolicy
-from lifecycle.store import schema
+from lifecycle.store import schema, usage
 from lifecycle.store.database import open_engine, transaction
 from lifecycle.store.repository import Repository
 from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport, check_batch_size
@@ -89,6 +103,8 @@ DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
 MAX_BATCH = 1000
 MAX_OFFSET = 2**31 - 1
+DEFAULT_STORAGE_PAGE = 200
+"""Tenants summed per statement in a storage report."""
 ORDER_COLUMNS = ("create_time", "update_time")
 
 
@@ -110,8 +126,12 @@ class Settings:
     """How long an asset stays in the recycle bin before the system purges it."""
     activate_on_upload: bool = False
     """Where an accepted upload lands when the asset does not say: UNACTIVED (False) or ACTIVED."""
+    storage: StoragePolicy = field(default_factory=StoragePolicy)
+    """How storage is billed, and whether uploads past the free allowance are refused."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.storage, StoragePolicy):
+            raise InvalidParameter("storage", "must be a StoragePolicy")
         for name in ("upload_window", "recycle_retention"):
             if not isinstance(getattr(self, name), timedelta):
                 raise InvalidParameter(name, "must be a timedelta")
@@ -250,6 +270,7 @@ class Lifecycle:
             "planned_operation_time": checked.auto_operation.operation_time
             if checked.auto_operation
             else None,
+            "customized": checked.customized,
         }
         file_values = [
             {
@@ -265,6 +286,8 @@ class Lifecycle:
                 "reason": None,
                 "create_time": now,
                 "update_time": now,
+                "stored_at": None,
+                "timbre_model": f.timbre_model,
             }
             for position, f in enumerate(checked.files)
         ]
@@ -293,6 +316,7 @@ class Lifecycle:
                 )
                 if earlier is None:
                     self._repo.insert_asset(connection, asset_values, file_values, creation)
+                    self._check_allowance(connection, actor.project_id, asset_id, None, now)
         if earlier is not None:  # a retry: the asset this request created already
             try:
                 return self.get_asset(actor, earlier.asset_id)
@@ -466,6 +490,7 @@ class Lifecycle:
                     event = Event.CANCEL_UPLOAD
                 self._raise_if_replayed(connection, row, event, request_id)
                 outcome = self._apply(connection, row, actor, event, MoveRequest(reason=reason), request_id)
+                self._check_allowance(connection, row.project_id, asset_id, file_id, outcome[1])
                 confirmed = self._repo.file(connection, asset_id, file_id)
         assert confirmed is not None
         return UploadConfirmed(AssetFile.from_row(confirmed), self._applied(outcome, actor, request_id))
@@ -501,6 +526,7 @@ class Lifecycle:
             raise InvalidParameter(
                 "file_id", f"file {file_row.file_id} is {file_row.state.value}, not awaiting upload"
             )
+        self._check_allowance(connection, row.project_id, row.asset_id, file_row.file_id, now)
         updated = self._repo.file(connection, row.asset_id, file_row.file_id)
         assert updated is not None
         self.log.info(
@@ -794,6 +820,141 @@ class Lifecycle:
             raise InvalidParameter("as_of", "is too far in the past for the time rules' delays") from None
         return as_of
 
+    # Storage -------------------------------------------------------------------------------------
+
+    def storage_report(
+        self,
+        actor: Actor,
+        *,
+        project_id: str | None = None,
+        as_of: datetime | None = None,
+        page_size: int = DEFAULT_STORAGE_PAGE,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StorageReport:
+        """Storage used, exempt, chargeable and billable, by asset type and by state, now or as of
+        a past moment: for one tenant (a tenant's own, or any the platform names) or, for the
+        platform, every tenant. Summed by the database, ``page_size`` tenants per statement;
+        ``progress`` is called after each page with the tenants done and the tenants there are.
+        """
+        tenant = self._listing_tenant(actor, project_id, required=False)
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 10_000:
+            raise InvalidParameter("page_size", "must be a whole number from 1 to 10000")
+        if progress is not None and not callable(progress):
+            raise InvalidParameter("progress", "must be a function of (done, total)")
+        moment = self._moment(as_of)
+        started = time.perf_counter()
+        project_ids = [tenant] if tenant is not None else []
+        if tenant is None:
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=False) as connection:
+                    project_ids = usage.tenants(connection, moment)
+        reports: list[TenantStorage] = []
+        for first in range(0, len(project_ids), page_size):
+            page = project_ids[first : first + page_size]
+            for attempt in self._attempts():
+                with attempt, self._transaction(write=False) as connection:
+                    found = usage.buckets(connection, moment, page)
+            reports.extend(_tenant_storage(page, found, moment.as_of, self.settings.storage))
+            if progress is not None:
+                progress(len(reports), len(project_ids))
+        report = StorageReport(moment.as_of, self.settings.storage.free_bytes, tuple(reports))
+        self.log.info(
+            "storage_reported",
+            tenants=len(report.tenants),
+            as_of=moment.as_of.isoformat(),
+            used_bytes=report.used_bytes,
+            billable_bytes=report.billable_bytes,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return report
+
+    def asset_storage(self, actor: Actor, asset_id: str, *, as_of: datetime | None = None) -> AssetStorage:
+        """One asset's storage now or as of a past moment: what counts, what is exempt, and whether
+        and why it is billed, decided by the same SQL as the reports."""
+        moment = self._moment(as_of)
+        for attempt in self._attempts():
+            with attempt, self._transaction(write=False) as connection:
+                record = self._visible_asset(connection, actor, asset_id)
+                at, file_rows = usage.asset_files(connection, moment, asset_id)
+        policy = self.settings.storage
+        months = policy.customized_video_free_months
+        video = record.customized and record.asset_type in FREE_PERIOD_TYPES
+        ends = free_until(record.create_time, months) if video else None
+        stored = tuple(
+            FileStorage(
+                file_id=row.file_id,
+                file_name=row.file_name,
+                asset_file_category=row.asset_file_category,
+                state=row.state,
+                file_size=row.file_size,
+                stored_at=row.stored_at,
+                timbre_model=row.timbre_model,
+                counted=bool(row.counted),
+                exemption=Exemption(row.exemption) if row.counted and row.exemption else None,
+            )
+            for row in file_rows
+        )
+        state = None if at is None else at.state
+        since = None if at is None else at.state_since
+        if state is not None:
+            check_known(asset_id, {"asset_state at as_of": state})
+        return AssetStorage(
+            asset_id=record.asset_id,
+            project_id=record.project_id,
+            as_of=moment.as_of,
+            asset_type=record.asset_type,
+            customized=record.customized,
+            state=state,
+            state_since=since,
+            free_until=ends,
+            files=stored,
+            reasons=explain(
+                asset_type=record.asset_type,
+                customized=record.customized,
+                state=state,
+                state_since=since,
+                free_until_time=ends,
+                files=stored,
+                as_of=moment.as_of,
+            ),
+        )
+
+    def _moment(self, as_of: datetime | None) -> usage.Moment:
+        """Now (states from the assets), or a past moment (states from the audit trail)."""
+        policy = self.settings.storage
+        return usage.Moment.at(self._as_of(as_of), now=as_of is None, policy=policy)
+
+    def _check_allowance(
+        self, connection: Connection, project_id: str, asset_id: str, file_id: str | None, now: datetime
+    ) -> None:
+        """Where the service refuses uploads past the free allowance: ``StorageAllowanceExceeded``
+        if what was just written (a new asset's declared files, or a file's accepted upload) takes
+        the tenant's chargeable storage over it. The caller's transaction then rolls back whole.
+
+        Checked after the write, by the report's own SQL, with the tenant's checks serialized:
+        each sees every upload committed before it, and its own.
+        """
+        policy = self.settings.storage
+        if not policy.refuse_uploads_over_allowance:
+            return
+        moment = usage.Moment.at(now, now=True, policy=policy)
+        if file_id is None:
+            adding = usage.pending_chargeable_bytes(connection, moment, asset_id)
+        else:
+            _, file_rows = usage.asset_files(connection, moment, asset_id)
+            adding = sum(
+                row.file_size
+                for row in file_rows
+                if row.file_id == file_id and row.counted and row.exemption is None
+            )
+        if adding == 0:
+            return
+        usage.lock_tenant(connection, project_id)
+        [tenant] = _tenant_storage([project_id], usage.buckets(connection, moment, [project_id]), now, policy)
+        chargeable = tenant.chargeable_bytes if file_id is None else tenant.chargeable_bytes - adding
+        if chargeable + adding > policy.free_bytes:
+            raise StorageAllowanceExceeded(project_id, chargeable, adding, policy.free_bytes)
+
     # Queries -------------------------------------------------------------------------------------
 
     def get_asset(self, actor: Actor, asset_id: str) -> Asset:
@@ -1052,6 +1213,31 @@ class _Replayed(Exception):
     def __init__(self, transition: Transitioned) -> None:
         super().__init__(transition.asset_id)
         self.transition = transition
+
+
+def _tenant_storage(
+    project_ids: Sequence[str], found: Sequence[usage.Bucket], as_of: datetime, policy: StoragePolicy
+) -> list[TenantStorage]:
+    """Each tenant's report from its (type, state) sums; a tenant with nothing gets zeros."""
+    by_tenant: dict[str, list[usage.Bucket]] = {project_id: [] for project_id in project_ids}
+    for bucket in found:
+        by_tenant[bucket.project_id].append(bucket)
+    reports = []
+    for project_id, buckets in by_tenant.items():
+        by_type: dict[AssetType, Usage] = {}
+        by_state: dict[AssetState, Usage] = {}
+        exempt = dict.fromkeys(Exemption, 0)
+        for bucket in buckets:
+            part = Usage(
+                bucket.assets, bucket.files, bucket.used_bytes, bucket.timbre_bytes + bucket.video_bytes
+            )
+            by_type[bucket.asset_type] = by_type.get(bucket.asset_type, Usage()) + part
+            by_state[bucket.state] = by_state.get(bucket.state, Usage()) + part
+            exempt[Exemption.TIMBRE_MODEL] += bucket.timbre_bytes
+            exempt[Exemption.CUSTOMIZED_VIDEO] += bucket.video_bytes
+        total = sum(by_type.values(), Usage())
+        reports.append(TenantStorage(project_id, as_of, policy.free_bytes, total, exempt, by_type, by_state))
+    return reports
 
 
 def _visible(actor: Actor, project_id: str) -> bool:

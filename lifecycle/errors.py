@@ -243,3 +243,22 @@ class CorruptRecord(LifecycleError):
         self.asset_id = asset_id
         self.problem = problem
         super().__init__(f"asset {asset_id} is corrupt: {problem}; repair the row before acting on it")
+
+
+class StorageAllowanceExceeded(LifecycleError):
+    """The tenant's chargeable storage would go over its free allowance, and the service refuses
+    uploads past it (``StoragePolicy.refuse_uploads_over_allowance``); nothing was written."""
+
+    http_status = 403
+
+    def __init__(self, project_id: str, chargeable_bytes: int, adding_bytes: int, free_bytes: int) -> None:
+        self.project_id = project_id
+        self.chargeable_bytes = chargeable_bytes
+        self.adding_bytes = adding_bytes
+        self.free_bytes = free_bytes
+        super().__init__(
+            f"tenant {project_id} would use {chargeable_bytes + adding_bytes} bytes of chargeable storage,"
+            f" over its free allowance of {free_bytes} bytes (it uses {chargeable_bytes} now, this adds"
+            f" {adding_bytes}); delete assets for good to make room; nothing was written"
+        )
+

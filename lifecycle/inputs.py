@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.billing import IMAGE_MODEL_TYPES, TIMBRE_MODEL_CATEGORY
 from lifecycle.clock import as_utc
 from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
 from lifecycle.errors import InvalidParameter
@@ -58,6 +59,8 @@ class NewFile:
     file_md5: str
     asset_file_category: FileCategory = FileCategory.MAIN
     file_type: str | None = None
+    timbre_model: bool = False
+    """One of the timbre models of a customized image model (an OTHER file): not billed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,9 @@ class NewAsset:
     system_properties: Sequence[Mapping[str, Any]] = ()
     asset_order: int | None = None
     app_user_id: str | None = None
+    customized: bool = False
+    """Made by the platform to the tenant's order (docs/billing.md): a customized image model's
+    timbre models are not billed, and a customized video is free for its first months."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,7 @@ class CheckedFile:
     file_md5: str
     file_type: str
     asset_file_category: FileCategory
+    timbre_model: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,7 @@ class CheckedAsset:
     system_properties: list[dict[str, Any]]
     asset_order: int | None
     app_user_id: str | None
+    customized: bool
 
 
 def check_actor(actor: object) -> Actor:
@@ -248,13 +256,34 @@ def check_file(new_file: NewFile, asset_type: AssetType) -> CheckedFile:
         file_type = name.rsplit(".", 1)[1] if "." in name.strip(".") else "bin"
     if not isinstance(file_type, str) or not _FILE_TYPE.fullmatch(file_type):
         raise InvalidParameter("file_type", "must be 1-32 letters or digits")
+    if not isinstance(new_file.timbre_model, bool):
+        raise InvalidParameter("timbre_model", "must be true or false")
     return CheckedFile(
         file_name=name,
         file_size=check_file_size(new_file.file_size),
         file_md5=canonical_md5(new_file.file_md5),
         file_type=file_type.lower(),
         asset_file_category=new_file.asset_file_category,
+        timbre_model=new_file.timbre_model,
     )
+
+
+def _check_timbre_models(files: Sequence[CheckedFile], asset_type: AssetType, customized: bool) -> None:
+    """Only a customized image model has timbre models, declared among its OTHER files."""
+    marked = [f for f in files if f.timbre_model]
+    if not marked:
+        return
+    kinds = " or ".join(sorted(kind.value for kind in IMAGE_MODEL_TYPES))
+    if asset_type not in IMAGE_MODEL_TYPES or not customized:
+        raise InvalidParameter(
+            "timbre_model", f"only a customized image model ({kinds}, customized) has timbre models"
+        )
+    wrong = [f.file_name for f in marked if f.asset_file_category is not TIMBRE_MODEL_CATEGORY]
+    if wrong:
+        category = TIMBRE_MODEL_CATEGORY.value
+        raise InvalidParameter(
+            "timbre_model", f"{wrong[0]!r} is not an {category} file, as a timbre model is declared"
+        )
 
 
 def _json_ready(value: object, name: str) -> Any:
@@ -316,6 +345,7 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
     for flag, value in (
         ("review_required", new.review_required),
         ("activate_on_upload", new.activate_on_upload),
+        ("customized", new.customized),
     ):
         if not isinstance(value, bool) and not (flag == "activate_on_upload" and value is None):
             raise InvalidParameter(flag, "must be true or false")
@@ -325,6 +355,7 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
     lowered = [f.file_name.lower() for f in files]
     if len(set(lowered)) != len(lowered):
         raise InvalidParameter("file_name", "file names of one asset must differ (case-insensitively)")
+    _check_timbre_models(files, new.asset_type, new.customized)
     auto = _check_auto_operation(new.auto_operation, now)
     if new.asset_extra_meta is not None and not isinstance(new.asset_extra_meta, Mapping):
         raise InvalidParameter("asset_extra_meta", "must be an object")
@@ -355,4 +386,5 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
         system_properties=properties,
         asset_order=order,
         app_user_id=check_app_user_id(new.app_user_id),
+        customized=new.customized,
     )

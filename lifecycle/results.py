@@ -58,6 +58,10 @@ class AssetFile:
     asset_file_category: FileCategory
     state: FileState
     reason: str | None
+    timbre_model: bool = False
+    """A timbre model of a customized image model: its storage is not billed."""
+    stored_at: datetime | None = None
+    """When its upload was accepted and its bytes began to take storage."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> AssetFile:
@@ -70,6 +74,8 @@ class AssetFile:
             asset_file_category=row.asset_file_category,
             state=row.state,
             reason=row.reason,
+            timbre_model=row.timbre_model,
+            stored_at=row.stored_at,
         )
 
     def to_details(self) -> dict[str, Any]:
@@ -120,6 +126,8 @@ class Asset:
     """While in the recycle bin: when its retention began counting (None while frozen there)."""
     planned_operation: PlannedOperation | None
     planned_operation_time: datetime | None
+    customized: bool = False
+    """Made by the platform to the tenant's order: storage billing differs (docs/billing.md)."""
 
     @classmethod
     def from_rows(cls, row: Row[Any], file_rows: list[Row[Any]]) -> Asset:
@@ -151,6 +159,7 @@ class Asset:
             retention_started_at=row.retention_started_at,
             planned_operation=row.planned_operation,
             planned_operation_time=row.planned_operation_time,
+            customized=row.customized,
         )
 
     @property

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -151,6 +152,8 @@ class AssetRecord(Base):
     planned_operation_time: Mapped[datetime | None]
     audit_head: Mapped[str] = mapped_column(String(64))
     """The ``chain_hash`` of the asset's latest audit row: the head of its hash chain."""
+    customized: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Made by the platform to the tenant's order (docs/billing.md): storage rules differ."""
 
     __table_args__ = (
         Index(None, "project_id", "asset_state"),
@@ -181,6 +184,10 @@ class FileRecord(Base):
     reason: Mapped[str | None] = mapped_column(String(1024))
     create_time: Mapped[datetime]
     update_time: Mapped[datetime]
+    stored_at: Mapped[datetime | None]
+    """When the upload was accepted and the bytes began to take storage; None until then."""
+    timbre_model: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """One of the timbre models of a customized image model: its storage is not billed."""
 
     __table_args__ = (Index(None, "asset_id", "asset_file_category"),)
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -43,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.definition import (
     DEFINITION,
+    STORED_FILE_STATES,
     ApplicationState,
     AssetFacts,
     AssetState,
@@ -450,7 +452,13 @@ class Repository:
                 files.c.asset_id.in_(bindparam("f_asset_ids", expanding=True)),
                 files.c.asset_file_category == FileCategory.MAIN,
             )
-            .values(state=bindparam("f_state", type_=files.c.state.type), update_time=bindparam("f_now"))
+            .values(
+                state=bindparam("f_state", type_=files.c.state.type),
+                update_time=bindparam("f_now"),
+                stored_at=func.coalesce(
+                    files.c.stored_at, bindparam("f_stored_at", type_=files.c.stored_at.type)
+                ),
+            )
         )
         self._files_deleted = (
             update(files)
@@ -582,8 +590,10 @@ class Repository:
             if move.main_file_state is not None:
                 by_main_file_state.setdefault(move.main_file_state, []).append(move.asset_id)
         for state, asset_ids in by_main_file_state.items():
+            stored_at = now if state in STORED_FILE_STATES else None
             connection.execute(
-                self._main_file_update, {"f_asset_ids": asset_ids, "f_state": state, "f_now": now}
+                self._main_file_update,
+                {"f_asset_ids": asset_ids, "f_state": state, "f_now": now, "f_stored_at": stored_at},
             )
         deleted = [move.asset_id for move in moves if move.files_deleted]
         if deleted:
@@ -631,7 +641,15 @@ class Repository:
                 files.c.asset_id == asset_id,
                 files.c.state.in_(list(expected)),
             )
-            .values(state=state, reason=reason, update_time=now)
+            .values(
+                state=state,
+                reason=reason,
+                update_time=now,
+                stored_at=func.coalesce(
+                    files.c.stored_at,
+                    literal(now if state in STORED_FILE_STATES else None, files.c.stored_at.type),
+                ),
+            )
         )
         return result.rowcount == 1
 

@@ -1,0 +1,274 @@
+"""The storage rules as SQL: which bytes count at a moment, which are exempt, summed per tenant.
+
+Every figure the engine gives about storage comes from the expressions built here, by the database:
+the tenant reports (``GROUP BY`` tenant, type and state), one asset's explanation (the same
+expressions, per file) and the allowance check (the same report for one tenant). No file row is
+brought into Python to be added up.
+
+At a moment in the past, an asset's state is the one its last audit row at or before that moment
+records; now, it is the asset's own state column (the two agree: ``tests/test_billing.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    String,
+    Subquery,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from lifecycle.billing import (
+    FREE_PERIOD_TYPES,
+    IMAGE_MODEL_TYPES,
+    Exemption,
+    StoragePolicy,
+    last_creation_billed,
+)
+from lifecycle.definition import AssetState, AssetType
+from lifecycle.errors import CorruptRecord
+from lifecycle.store import models
+from lifecycle.store.models import UnknownValue
+
+assets = cast(Table, models.assets)
+files = cast(Table, models.files)
+audit = cast(Table, models.audit)
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """When a report looks: ``as_of``, and whether that is now (states read from the assets) or
+    the past (states read from the audit trail)."""
+
+    as_of: datetime
+    now: bool
+    last_billed_creation: datetime
+    """A customized video created after this is still in its free period at ``as_of``."""
+
+    @classmethod
+    def at(cls, as_of: datetime, *, now: bool, policy: StoragePolicy) -> Moment:
+        return cls(as_of, now, last_creation_billed(as_of, policy.customized_video_free_months))
+
+
+def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str | None = None) -> Subquery:
+    """The assets that existed at the moment, with the state each was in and since when."""
+    where: list[ColumnElement[bool]] = []
+    if project_ids is not None:
+        where.append(assets.c.project_id.in_(list(project_ids)))
+    if asset_id is not None:
+        where.append(assets.c.asset_id == asset_id)
+    columns = (
+        assets.c.asset_id,
+        assets.c.project_id,
+        assets.c.asset_type,
+        assets.c.customized,
+        assets.c.create_time,
+    )
+    if moment.now:
+        return (
+            select(
+                *columns,
+                assets.c.asset_state.label("state"),
+                assets.c.state_changed_at.label("state_since"),
+            )
+            .where(*where)
+            .subquery("asset_at")
+        )
+    seen = audit.alias("seen")
+    last_seen = (
+        select(seen.c.asset_id, func.max(seen.c.seq).label("seq"))
+        .where(seen.c.occurred_at <= moment.as_of)
+        .group_by(seen.c.asset_id)
+    )
+    if project_ids is not None:
+        last_seen = last_seen.where(seen.c.project_id.in_(list(project_ids)))
+    if asset_id is not None:
+        last_seen = last_seen.where(seen.c.asset_id == asset_id)
+    last = last_seen.subquery("last_seen")
+    row = audit.alias("last_row")
+    return (
+        select(*columns, row.c.to_state.label("state"), row.c.occurred_at.label("state_since"))
+        .select_from(
+            assets.join(last, last.c.asset_id == assets.c.asset_id).join(
+                row, and_(row.c.asset_id == last.c.asset_id, row.c.seq == last.c.seq)
+            )
+        )
+        .where(*where)
+        .subquery("asset_at")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """The rules, as expressions over an asset at the moment and one of its stored files."""
+
+    counted: ColumnElement[bool]
+    timbre_model: ColumnElement[bool]
+    free_video: ColumnElement[bool]
+
+    @property
+    def exemption(self) -> ColumnElement[Any]:
+        return case(
+            (self.timbre_model, literal(Exemption.TIMBRE_MODEL.value)),
+            (self.free_video, literal(Exemption.CUSTOMIZED_VIDEO.value)),
+            else_=null(),
+        )
+
+
+def _stored_files(asset_at: Subquery, moment: Moment) -> ColumnElement[bool]:
+    """The join condition: the asset's files whose bytes had arrived by the moment."""
+    return and_(
+        files.c.asset_id == asset_at.c.asset_id,
+        files.c.stored_at.is_not(None),
+        files.c.stored_at <= moment.as_of,
+    )
+
+
+def _terms(asset_at: Subquery, moment: Moment) -> _Terms:
+    return _Terms(
+        # A stored file counts while its asset is not deleted for good; frozen, in the bin or
+        # failed, it still takes storage.
+        counted=and_(files.c.file_id.is_not(None), asset_at.c.state != AssetState.DELETED),
+        timbre_model=and_(
+            files.c.timbre_model,
+            asset_at.c.customized,
+            asset_at.c.asset_type.in_(list(IMAGE_MODEL_TYPES)),
+        ),
+        free_video=and_(
+            asset_at.c.customized,
+            asset_at.c.asset_type.in_(list(FREE_PERIOD_TYPES)),
+            asset_at.c.create_time > moment.last_billed_creation,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One (tenant, type, state) group of the report."""
+
+    project_id: str
+    asset_type: AssetType
+    state: AssetState
+    assets: int
+    files: int
+    used_bytes: int
+    timbre_bytes: int
+    video_bytes: int
+
+
+def tenants(connection: Connection, moment: Moment) -> list[str]:
+    """Every tenant with an asset created by the moment, in order."""
+    statement = select(assets.c.project_id).distinct().order_by(assets.c.project_id)
+    if not moment.now:
+        statement = statement.where(assets.c.create_time <= moment.as_of)
+    return list(connection.execute(statement).scalars())
+
+
+def buckets(connection: Connection, moment: Moment, project_ids: Sequence[str]) -> list[Bucket]:
+    """The report's sums for these tenants, grouped by tenant, asset type and state."""
+    asset_at = _assets_at(moment, project_ids)
+    terms = _terms(asset_at, moment)
+
+    def bytes_where(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((condition, files.c.file_size), else_=0)), 0)
+
+    statement = (
+        select(
+            asset_at.c.project_id,
+            asset_at.c.asset_type,
+            asset_at.c.state,
+            func.count(asset_at.c.asset_id.distinct()),
+            func.coalesce(func.sum(case((terms.counted, 1), else_=0)), 0),
+            bytes_where(terms.counted),
+            bytes_where(and_(terms.counted, terms.timbre_model)),
+            bytes_where(and_(terms.counted, terms.free_video)),
+        )
+        .select_from(asset_at.outerjoin(files, _stored_files(asset_at, moment)))
+        .group_by(asset_at.c.project_id, asset_at.c.asset_type, asset_at.c.state)
+        .order_by(asset_at.c.project_id)
+    )
+    found = []
+    for project_id, asset_type, state, *sums in connection.execute(statement):
+        if not isinstance(asset_type, AssetType) or not isinstance(state, AssetState):
+            _raise_corrupt(connection, project_id, asset_type, state)
+        found.append(Bucket(project_id, asset_type, state, *(int(n) for n in sums)))
+    return found
+
+
+def _raise_corrupt(connection: Connection, project_id: str, asset_type: object, state: object) -> None:
+    """Name an asset holding the value no report can place (the CHECK constraints were bypassed)."""
+    bad_type = asset_type is None or isinstance(asset_type, UnknownValue)
+    column = assets.c.asset_type if bad_type else assets.c.asset_state
+    value = asset_type if bad_type else state
+    where = column.is_(None) if value is None else type_coerce(column, String) == str(value)
+    asset_id = connection.execute(
+        select(assets.c.asset_id).where(assets.c.project_id == project_id, where).limit(1)
+    ).scalar()
+    name = "asset_type" if bad_type else "asset_state (or a state in its audit trail)"
+    shown = "NULL" if value is None else repr(str(value))
+    raise CorruptRecord(
+        asset_id or f"of tenant {project_id}",
+        f"{name} {shown} is not a value the engine knows; storage cannot be placed",
+    )
+
+
+def asset_files(connection: Connection, moment: Moment, asset_id: str) -> tuple[Any | None, list[Any]]:
+    """One asset at the moment (None if it did not exist yet) and each of its files with the rules'
+    verdict: ``counted`` and ``exemption``, by the same expressions as the report."""
+    asset_at = _assets_at(moment, None, asset_id)
+    asset = connection.execute(select(asset_at)).first()
+    if asset is None:
+        return None, []
+    terms = _terms(asset_at, moment)
+    rows = connection.execute(
+        select(
+            files.c.file_id,
+            files.c.file_name,
+            files.c.asset_file_category,
+            files.c.state,
+            files.c.file_size,
+            files.c.stored_at,
+            files.c.timbre_model,
+            and_(terms.counted, _stored_files(asset_at, moment)).label("counted"),
+            terms.exemption.label("exemption"),
+        )
+        .select_from(asset_at.join(files, files.c.asset_id == asset_at.c.asset_id))
+        .order_by(files.c.position)
+    ).all()
+    return asset, list(rows)
+
+
+def pending_chargeable_bytes(connection: Connection, moment: Moment, asset_id: str) -> int:
+    """The bytes of the asset's files not stored yet that would be chargeable once stored now."""
+    asset_at = _assets_at(moment, None, asset_id)
+    terms = _terms(asset_at, moment)
+    total = connection.execute(
+        select(func.coalesce(func.sum(files.c.file_size), 0))
+        .select_from(asset_at.join(files, files.c.asset_id == asset_at.c.asset_id))
+        .where(files.c.stored_at.is_(None), ~terms.timbre_model, ~terms.free_video)
+    ).scalar_one()
+    return int(total)
+
+
+def lock_tenant(connection: Connection, project_id: str) -> None:
+    """Serialize allowance checks of one tenant until the transaction ends (PostgreSQL: an advisory
+    transaction lock; SQLite's write transactions already hold the database's lock)."""
+    if connection.dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"lifecycle storage {project_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    connection.execute(select(func.pg_advisory_xact_lock(key)))
