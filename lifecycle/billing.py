@@ -20,7 +20,7 @@ import calendar
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from lifecycle.definition import AssetState, AssetType, FileCategory, FileState
@@ -78,42 +78,46 @@ def _whole(value: object) -> bool:
 # Calendar months -------------------------------------------------------------------------------
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time ``months`` calendar months later, on the month's last day where the
-    month is shorter (31 August + 6 months = 28 or 29 February)."""
-    index = moment.year * 12 + moment.month - 1 + months
+def add_months(day: date, months: int) -> date:
+    """The same day of the month ``months`` calendar months later, or that month's last day where
+    it is shorter (31 August + 6 months = 28 or 29 February)."""
+    index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def free_until(create_time: datetime, months: int) -> datetime:
-    """When a customized video created at ``create_time`` starts to be billed."""
-    return add_months(create_time, months)
+    """When a customized video created at ``create_time`` starts to be billed: it is free through
+    the same day ``months`` calendar months later (UTC), so from the start of the day after.
 
-
-def last_creation_billed(as_of: datetime, months: int) -> datetime:
-    """The latest creation time whose free period has ended by ``as_of``: a customized video
-    created after it is still free then, one created at or before it is billed.
-
-    ``free_until`` only grows with the creation time, so this is found by halving the interval
-    between a time surely billed and one surely free, to the microsecond: exact at month ends,
-    where several creation days share one end of their free period.
+    Counted in whole days, so that a later creation never ends its free period earlier (with
+    times of day, 30 August 13:00 would end after 31 August 12:00, both on the last of February).
     """
     if months == 0:
-        return as_of
+        return create_time
+    ends = add_months(create_time.astimezone(UTC).date(), months) + timedelta(days=1)
+    return datetime.combine(ends, time(), tzinfo=UTC)
+
+
+def billed_if_created_before(as_of: datetime, months: int) -> datetime:
+    """The instant that splits customized videos at ``as_of``: created before it, the free period
+    is over; created at or after it, still free. (``free_until`` never decreases with the creation
+    day, so one bound says it exactly; the SQL compares creation times with it.)"""
+    as_of = as_of.astimezone(UTC)
+    if months == 0:
+        return as_of + timedelta(microseconds=1)  # no free period: every video created by now is billed
     try:
-        billed = as_of - timedelta(days=31 * months + 1)  # months are at most 31 days long
+        billed = as_of.date() - timedelta(days=31 * months + 2)  # months are at most 31 days long
     except OverflowError:
         raise InvalidParameter("as_of", "is too early for the customized video free period") from None
-    free = as_of  # and every month is at least 28 days long
-    while free - billed > timedelta(microseconds=1):
+    free = as_of.date()  # free until a day after it at least
+    while (free - billed).days > 1:
         middle = billed + (free - billed) // 2
-        if free_until(middle, months) <= as_of:
+        if free_until(datetime.combine(middle, time(), tzinfo=UTC), months) <= as_of:
             billed = middle
         else:
             free = middle
-    return billed
+    return datetime.combine(free, time(), tzinfo=UTC)
 
 
 # Results ---------------------------------------------------------------------------------------

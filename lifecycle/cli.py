@@ -11,11 +11,13 @@ stderr, or JSON lines with ``--log-json`` (the standard ``logging`` module's rec
 
 from __future__ import annotations
 
+import decimal
 import enum
 import functools
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ from sqlalchemy import exc as sqlalchemy_errors
 
 from lifecycle import render
 from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.billing import DEFAULT_FREE_BYTES, StoragePolicy
 from lifecycle.definition import (
     ApplicationState,
     AssetState,
@@ -42,12 +45,13 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.engine import DEFAULT_DATABASE_URL, MAX_PAGE, Lifecycle
+from lifecycle.engine import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, MAX_PAGE, Lifecycle, Settings
 from lifecycle.errors import (
     Conflict,
     LifecycleError,
     MissingDependency,
     MissingProgram,
+    StorageAllowanceExceeded,
     StoreUnavailable,
 )
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
@@ -60,6 +64,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DATABASE_ENV = "LIFECYCLE_DATABASE_URL"
 OPERATOR_ENV = "LIFECYCLE_OPERATOR"
+FREE_STORAGE_ENV = "LIFECYCLE_FREE_STORAGE"
+REFUSE_UPLOADS_ENV = "LIFECYCLE_REFUSE_UPLOADS_OVER_ALLOWANCE"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_INTERVAL = timedelta(days=1)
 INVALID = "MSS.00000003"
@@ -79,6 +85,7 @@ class ExitCode(enum.IntEnum):
     BATCH_INCOMPLETE = 8
     MISSING_DEPENDENCY = 9
     AUDIT_PROBLEMS = 10
+    STORAGE_ALLOWANCE_EXCEEDED = 11
     INTERRUPTED = 130
 
 
@@ -95,6 +102,7 @@ Exit codes:
   8  a batch action failed for some of its assets (each result is printed)
   9  a program or package this command needs is not installed
   10  audit verify found problems (each is printed)
+  11  storage allowance exceeded (an upload past the tenant's free allowance; nothing was written)
   130  interrupted (Ctrl-C) before the command finished; a move is all or nothing"""
 
 _EXIT_CODES_BY_STATUS = {
@@ -107,9 +115,12 @@ _EXIT_CODES_BY_STATUS = {
 
 def exit_code_for(error: LifecycleError) -> ExitCode:
     """The exit code of an engine error, from the HTTP status it carries (409 is a refusal of the
-    asset's state, except a lost race, which is a conflict); 5xx: the database or the install."""
+    asset's state, except a lost race, which is a conflict; 403 is the actor's role, except an
+    upload refused for the tenant's storage allowance); 5xx: the database or the install."""
     if isinstance(error, Conflict):
         return ExitCode.CONFLICT
+    if isinstance(error, StorageAllowanceExceeded):
+        return ExitCode.STORAGE_ALLOWANCE_EXCEEDED
     if isinstance(error, MissingDependency | MissingProgram):
         return ExitCode.MISSING_DEPENDENCY
     return _EXIT_CODES_BY_STATUS.get(error.http_status, ExitCode.UNAVAILABLE)
@@ -166,15 +177,17 @@ class AdminScript(click.Group):
 
 @dataclass
 class Session:
-    """What every command shares: the database URL and, once opened, the engine."""
+    """What every command shares: the database URL, the service's storage settings and, once
+    opened, the engine."""
 
     database_url: str
     log_json: bool = False
+    storage: StoragePolicy = field(default_factory=StoragePolicy)
     _lifecycle: Lifecycle | None = field(default=None, repr=False)
 
     def lifecycle(self, *, check_schema: bool = True) -> Lifecycle:
         if self._lifecycle is None:
-            self._lifecycle = Lifecycle(self.database_url)
+            self._lifecycle = Lifecycle(self.database_url, settings=Settings(storage=self.storage))
             if check_schema:
                 self._lifecycle.check_schema()
         return self._lifecycle
@@ -424,6 +437,42 @@ class JsonObject(click.ParamType[dict[str, Any], Any]):
         return parsed
 
 
+MAX_SIZE = 2**63 - 1
+SIZE_UNITS = {
+    "b": 1,
+    **{unit: 1000**power for power, unit in enumerate(("kb", "mb", "gb", "tb"), start=1)},
+    **{unit: 1024**power for power, unit in enumerate(("kib", "mib", "gib", "tib"), start=1)},
+}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", re.ASCII | re.IGNORECASE)
+
+
+class Size(click.ParamType[int, Any]):
+    """A number of bytes: ``1073741824``, or a number and a unit, binary (KiB, MiB, GiB, TiB: powers
+    of 1024) or decimal (KB, MB, GB, TB: powers of 1000), or B; the unit in any case, a space
+    before it allowed, a decimal part allowed where the size comes to whole bytes (``1.5GiB``)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        found = _SIZE.fullmatch(str(value))
+        unit = SIZE_UNITS.get(found.group(2).lower() or "b") if found else None
+        if found is None or unit is None:
+            self.fail(
+                f"{value!r} is not a size such as 5GiB, 500MB or 1073741824"
+                " (units: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)",
+                param,
+                ctx,
+            )
+        size = decimal.Decimal(found.group(1)) * unit
+        if size != size.to_integral_value():
+            self.fail(f"{value!r} is not a whole number of bytes", param, ctx)
+        if size > MAX_SIZE:
+            self.fail(f"{value!r} is more than {MAX_SIZE} bytes", param, ctx)
+        return int(size)
+
+
 MOMENT = Moment()
 ASSET_ID = click.argument("asset_id", metavar="ASSET_ID")
 APPLICATION_ID = click.argument("application_id", metavar="APPLICATION_ID")
@@ -450,12 +499,41 @@ APPLICATION_ID = click.argument("application_id", metavar="APPLICATION_ID")
 @click.option(
     "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="warning", show_default=True
 )
+@click.option(
+    "--free-storage",
+    type=Size(),
+    envvar=FREE_STORAGE_ENV,
+    help=(
+        "Each tenant's free storage allowance: bytes, or a number with a unit, binary KiB, MiB, GiB,"
+        f" TiB or decimal KB, MB, GB, TB, any case (5GiB, 500MB), or ${FREE_STORAGE_ENV}."
+        f" Default: the engine's, {render.size(DEFAULT_FREE_BYTES)}."
+    ),
+)
+@click.option(
+    "--refuse-uploads-over-allowance",
+    is_flag=True,
+    envvar=REFUSE_UPLOADS_ENV,
+    help=(
+        "Refuse a creation or an upload that would take the tenant's chargeable storage past its"
+        f" free allowance (exit 11), or ${REFUSE_UPLOADS_ENV}=1. Default: allowed, billed."
+    ),
+)
 @click.version_option(package_name="lifecycle", prog_name="lifecycle")
 @click.pass_context
-def main(ctx: click.Context, database_url: str, log_json: bool, log_level: str) -> None:
+def main(
+    ctx: click.Context,
+    database_url: str,
+    log_json: bool,
+    log_level: str,
+    free_storage: int | None,
+    refuse_uploads_over_allowance: bool,
+) -> None:
     """Operate the asset lifecycle: assets, freezes, the recycle bin, sweeps and the audit trail."""
     configure_logging(json_lines=log_json, level=log_level, stream=sys.stderr)
-    session = Session(database_url, log_json=log_json)
+    policy: dict[str, Any] = {"refuse_uploads_over_allowance": refuse_uploads_over_allowance}
+    if free_storage is not None:
+        policy["free_bytes"] = free_storage
+    session = Session(database_url, log_json=log_json, storage=StoragePolicy(**policy))
     ctx.obj = session
     ctx.call_on_close(session.close)
 
@@ -513,6 +591,20 @@ def db_current() -> None:
     metavar="CATEGORY NAME SIZE MD5",
     help="Another file (COVER, SAMPLE, PAGE, OTHER…, as the asset type allows). Repeatable.",
 )
+@click.option(
+    "--timbre-model",
+    "timbre_models",
+    nargs=3,
+    type=(str, int, str),
+    multiple=True,
+    metavar="NAME SIZE MD5",
+    help="A timbre model of a customized image model (an OTHER file, not billed). Repeatable.",
+)
+@click.option(
+    "--customized",
+    is_flag=True,
+    help="Made by the platform to the tenant's order (its timbre models, or a video's first months, free).",
+)
 @click.option("--description", default="", help="asset_description.")
 @click.option("--tag", "tags", multiple=True, help="A tag. Repeatable.")
 @click.option("--review-required", is_flag=True, help="The uploaded MAIN file waits for a review verdict.")
@@ -546,6 +638,8 @@ def create(
     asset_type: str,
     main_file: tuple[str, int, str],
     other_files: tuple[tuple[str, str, int, str], ...],
+    timbre_models: tuple[tuple[str, int, str], ...],
+    customized: bool,
     description: str,
     tags: tuple[str, ...],
     review_required: bool,
@@ -562,6 +656,7 @@ def create(
     files = [
         NewFile(name, size, md5),
         *(NewFile(n, s, m, FileCategory(c.upper())) for c, n, s, m in other_files),
+        *(NewFile(n, s, m, FileCategory.OTHER, timbre_model=True) for n, s, m in timbre_models),
     ]
     new = NewAsset(
         asset_name=asset_name,
@@ -575,6 +670,7 @@ def create(
         asset_extra_meta=extra_meta,
         system_properties=system_properties,
         asset_order=asset_order,
+        customized=customized,
     )
     asset = _engine().create_asset(actor, new, request_id=request_id)
     _answer(as_json, asset.to_details, lambda: render.asset_view(asset))
@@ -1057,7 +1153,7 @@ def verify(project_id: str | None, page_size: int, progress: bool | None, as_jso
     differ from what its history says. Exits 10 when it finds any problem.
     """
     engine = _engine()
-    with _verify_progress(progress) as advance:
+    with _pages_progress(progress, "audit verify") as advance:
         report = engine.verify_audit(System(), project_id=project_id, page_size=page_size, progress=advance)
     _answer(as_json, report.to_json, lambda: render.audit_view(report))
     if not report.clean:
@@ -1065,15 +1161,17 @@ def verify(project_id: str | None, page_size: int, progress: bool | None, as_jso
 
 
 @contextmanager
-def _verify_progress(wanted: bool | None) -> Iterator[Callable[[int, int], None] | None]:
+def _pages_progress(wanted: bool | None, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for work done a page at a time, on a terminal (or when asked):
+    the engine calls what this yields with (done, total) after each page."""
     stderr = Console(stderr=True, force_terminal=True if wanted else None)
     if wanted is False or (wanted is None and not stderr.is_terminal):
         yield None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr) as bar:
-        task = bar.add_task("audit verify", total=None)
-        yield lambda checked, total: bar.update(task, completed=checked, total=total)
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @main.group()
@@ -1113,6 +1211,76 @@ def scheduler_run(interval: timedelta, jitter: timedelta | None, batch_size: int
     run_blocking(engine, interval=interval, jitter=jitter, batch_size=batch_size)
     if readable:
         click.echo("scheduler stopped", err=True)
+
+
+# Storage ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def storage() -> None:
+    """Storage used and billable, per tenant and per asset.
+
+    The free allowance is the root option --free-storage (default: the engine's, 5 GiB).
+    """
+
+
+@storage.command("report")
+@as_tenant_or_platform
+@click.option(
+    "--project",
+    "project_id",
+    metavar="PROJECT_ID",
+    help="Only this tenant (with --operator; without it, every tenant).",
+)
+@click.option("--as-of", type=MOMENT, help="As of this time (not later than now), from the audit trail.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_STORAGE_PAGE,
+    show_default=True,
+    help="Tenants summed at a time.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr (default: on a terminal, for every tenant's report).",
+)
+@json_option
+def storage_report(
+    actor: Actor,
+    project_id: str | None,
+    as_of: datetime | None,
+    page_size: int,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Used, exempt, chargeable and billable bytes, by asset type and by state: a tenant's own,
+    one tenant's (--operator --project) or every tenant's (--operator)."""
+    every_tenant = isinstance(actor, Platform) and project_id is None
+    with _pages_progress(progress if every_tenant else bool(progress), "storage report") as advance:
+        report = _engine().storage_report(
+            actor, project_id=project_id, as_of=as_of, page_size=page_size, progress=advance
+        )
+    _answer(
+        as_json,
+        report.to_json,
+        lambda: (
+            render.tenants_storage_table(report)
+            if every_tenant
+            else render.tenant_storage_view(report.tenants[0])
+        ),
+    )
+
+
+@storage.command("asset")
+@ASSET_ID
+@as_tenant_or_platform
+@click.option("--as-of", type=MOMENT, help="As of this time (not later than now), from the audit trail.")
+@json_option
+def storage_asset(asset_id: str, actor: Actor, as_of: datetime | None, as_json: bool) -> None:
+    """Whether and why an asset's storage is billed: the verdict, the reasons, each file's part."""
+    found = _engine().asset_storage(actor, asset_id, as_of=as_of)
+    _answer(as_json, found.to_json, lambda: render.asset_storage_view(found))
 
 
 # Diagrams ---------------------------------------------------------------------------------------

@@ -803,7 +803,7 @@ class Lifecycle:
         """How many assets each time rule would move now (or as of ``as_of``)."""
         return self._sweeper.due_counts(self._as_of(as_of))
 
-    def _as_of(self, as_of: datetime | None) -> datetime:
+    def _as_of(self, as_of: datetime | None, why: str = "a sweep cannot act in the future") -> datetime:
         now = self._now()
         if as_of is None:
             return now
@@ -812,7 +812,7 @@ class Lifecycle:
         as_of = as_utc(as_of, "as_of")
         if as_of > now:
             raise InvalidParameter(
-                "as_of", f"must not be later than now ({now.isoformat()}): a sweep cannot act in the future"
+                "as_of", f"must not be later than now ({now.isoformat()}): {why}"
             )
         try:  # the rules look back from as_of by their delays
             as_of - max(self.settings.upload_window, self.settings.recycle_retention)
@@ -836,7 +836,9 @@ class Lifecycle:
         platform, every tenant. Summed by the database, ``page_size`` tenants per statement;
         ``progress`` is called after each page with the tenants done and the tenants there are.
         """
-        tenant = self._listing_tenant(actor, project_id, required=False)
+        tenant = self._listing_tenant(
+            actor, project_id, required=False, action="see another tenant's storage"
+        )
         if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 10_000:
             raise InvalidParameter("page_size", "must be a whole number from 1 to 10000")
         if progress is not None and not callable(progress):
@@ -922,7 +924,8 @@ class Lifecycle:
     def _moment(self, as_of: datetime | None) -> usage.Moment:
         """Now (states from the assets), or a past moment (states from the audit trail)."""
         policy = self.settings.storage
-        return usage.Moment.at(self._as_of(as_of), now=as_of is None, policy=policy)
+        moment = self._as_of(as_of, "storage is known up to now, not ahead")
+        return usage.Moment.at(moment, now=as_of is None, policy=policy)
 
     def _check_allowance(
         self, connection: Connection, project_id: str, asset_id: str, file_id: str | None, now: datetime
@@ -1194,13 +1197,18 @@ class Lifecycle:
         if actor.role is not role:
             raise PermissionDenied(action, actor.role.value, [role.value])
 
-    def _listing_tenant(self, actor: Actor, project_id: str | None, *, required: bool) -> str | None:
+    def _listing_tenant(
+        self,
+        actor: Actor,
+        project_id: str | None,
+        *,
+        required: bool,
+        action: str = "list another tenant's assets",
+    ) -> str | None:
         check_actor(actor)
         if isinstance(actor, Tenant):
             if project_id is not None and project_id != actor.project_id:
-                raise PermissionDenied(
-                    "list another tenant's assets", Role.TENANT.value, [Role.PLATFORM.value]
-                )
+                raise PermissionDenied(action, Role.TENANT.value, [Role.PLATFORM.value])
             return actor.project_id
         if project_id is None:
             if required:

@@ -1,4 +1,5 @@
-"""Tables for people: the counts per state, a sweep's report and an audit trail, as ``rich`` tables.
+"""Tables for people: the counts per state, a sweep's report, an audit trail and storage, as ``rich``
+tables.
 
 The builders return tables and print nothing, so any application (the main job, the admin script)
 decides where they go. ``console()`` gives a console whose output does not depend on the terminal
@@ -7,17 +8,19 @@ it happens to run in when it is piped or redirected.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
-from lifecycle.definition import AssetState, Event, TimeRule
+from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage
+from lifecycle.definition import AssetState, AssetType, Event, TimeRule
 from lifecycle.integrity import AuditReport
 from lifecycle.results import (
     Asset,
@@ -344,6 +347,190 @@ def due_table(counts: Mapping[str, int]) -> Table:
     for rule, count in counts.items():
         table.add_row(rule, f"{count:,}")
     return table
+
+
+# Storage ----------------------------------------------------------------------------------------
+
+_Member = TypeVar("_Member", bound=enum.Enum)
+_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def size(count: int) -> str:
+    """Bytes for people, in binary units: ``300 B``, ``1.50 KiB``, ``5.00 GiB`` (exact bytes are
+    in the JSON)."""
+    if count < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in _BINARY_UNITS:
+        value /= 1024
+        if round(value, 2) < 1024 or unit == _BINARY_UNITS[-1]:
+            break
+    return f"{value:.2f} {unit}"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def tenants_storage_table(report: StorageReport) -> Table:
+    """Every tenant's storage, one row each in project order, then the totals."""
+    caption = (
+        f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC; free allowance {size(report.free_bytes)}"
+        f" ({report.free_bytes:,} bytes) per tenant"
+    )
+    table = Table(title="storage per tenant", title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("project")
+    for column in ("assets", "used", "exempt", "chargeable", "free allowance", "billable"):
+        table.add_column(column, justify="right")
+    table.add_column("over?")
+    for tenant in report.tenants:
+        table.add_row(
+            shown(tenant.project_id),
+            f"{tenant.total.assets:,}",
+            size(tenant.used_bytes),
+            size(tenant.total.exempt_bytes),
+            size(tenant.chargeable_bytes),
+            size(tenant.free_bytes),
+            size(tenant.billable_bytes),
+            _yes(tenant.over_allowance),
+        )
+    table.add_section()
+    over = sum(tenant.over_allowance for tenant in report.tenants)
+    count = len(report.tenants)
+    table.add_row(
+        f"total: {count:,} tenant{'' if count == 1 else 's'}",
+        f"{sum(tenant.total.assets for tenant in report.tenants):,}",
+        size(report.used_bytes),
+        size(sum(tenant.total.exempt_bytes for tenant in report.tenants)),
+        size(report.chargeable_bytes),
+        "",
+        size(report.billable_bytes),
+        f"{over:,} over",
+    )
+    return table
+
+
+def _usage_table(title: str, rows: Sequence[tuple[str, Usage]], total: Usage) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(title.rsplit(maxsplit=1)[-1])
+    for column in ("assets", "files", "used", "exempt", "chargeable"):
+        table.add_column(column, justify="right")
+    for name, part in [*rows, ("total", total)]:
+        if name == "total":
+            table.add_section()
+        table.add_row(
+            name,
+            f"{part.assets:,}",
+            f"{part.files:,}",
+            size(part.used_bytes),
+            size(part.exempt_bytes),
+            size(part.chargeable_bytes),
+        )
+    return table
+
+
+def _present(members: type[_Member], usage: Mapping[_Member, Usage]) -> list[tuple[_Member, Usage]]:
+    """The non-empty parts of a breakdown, in the enum's order."""
+    return [(member, usage[member]) for member in members if member in usage and usage[member].assets]
+
+
+def tenant_storage_view(tenant: TenantStorage) -> Group:
+    """One tenant's storage: a summary (used, exempt, chargeable, the free allowance, billable),
+    then its usage by asset type and by state (the types and states it has assets in)."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    exempt_parts = ", ".join(f"{rule.value} {size(n)}" for rule, n in tenant.exempt.items() if n)
+    if tenant.over_allowance:
+        verdict = f"{size(tenant.billable_bytes)} ({tenant.billable_bytes:,} bytes): over its free allowance"
+    else:
+        verdict = "0 B: within its free allowance"
+    rows = [
+        ("project_id", shown(tenant.project_id)),
+        ("as of", f"{tenant.as_of:%Y-%m-%d %H:%M:%S} UTC"),
+        ("assets", f"{tenant.total.assets:,} ({tenant.total.files:,} files stored)"),
+        ("used", f"{size(tenant.used_bytes)} ({tenant.used_bytes:,} bytes)"),
+        (
+            "exempt",
+            f"{size(tenant.total.exempt_bytes)} ({tenant.total.exempt_bytes:,} bytes)"
+            + (f": {exempt_parts}" if exempt_parts else ""),
+        ),
+        ("chargeable", f"{size(tenant.chargeable_bytes)} ({tenant.chargeable_bytes:,} bytes)"),
+        (
+            "free allowance",
+            f"{size(tenant.free_bytes)} ({tenant.free_bytes:,} bytes), {size(tenant.free_bytes_left)} left",
+        ),
+        ("billable", verdict),
+    ]
+    for name, value in rows:
+        fields.add_row(name, value)
+    by_type = [(kind.value, part) for kind, part in _present(AssetType, tenant.by_type)]
+    by_state = [(state.value, part) for state, part in _present(AssetState, tenant.by_state)]
+    parts: list[RenderableType] = [fields]
+    if by_type:
+        parts.append(_usage_table("by asset type", by_type, tenant.total))
+    if by_state:
+        parts.append(_usage_table("by state", by_state, tenant.total))
+    return Group(*parts)
+
+
+def asset_storage_view(found: AssetStorage) -> Group:
+    """Whether and why an asset's storage is billed: the verdict, the reasons (the deciding one
+    first), then each file's part."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    if found.state is None:
+        state = "did not exist yet"
+    else:
+        since = "" if found.state_since is None else f" since {_when(found.state_since)} UTC"
+        state = found.state.value + since
+    if found.billed:
+        verdict = (
+            f"BILLED: {size(found.chargeable_bytes)} ({found.chargeable_bytes:,} bytes) chargeable,"
+            " counted toward the tenant's storage and billed beyond its free allowance"
+        )
+    else:
+        verdict = "NOT BILLED: nothing chargeable"
+    rows: list[tuple[str, str | None]] = [
+        ("asset_id", shown(found.asset_id)),
+        ("project_id", shown(found.project_id)),
+        ("type", found.asset_type.value + (", customized" if found.customized else "")),
+        ("as of", f"{found.as_of:%Y-%m-%d %H:%M:%S} UTC"),
+        ("state then", state),
+        ("free until", None if found.free_until is None else f"{_when(found.free_until)} UTC"),
+        ("used", f"{size(found.used_bytes)} ({found.used_bytes:,} bytes)"),
+        ("exempt", f"{size(found.exempt_bytes)} ({found.exempt_bytes:,} bytes)"),
+        ("verdict", verdict),
+    ]
+    for name, value in rows:
+        if value is not None:
+            fields.add_row(name, value)
+    reasons = Table(title="why", title_justify="left")
+    reasons.add_column("code", no_wrap=True)
+    reasons.add_column("reason")
+    for code, text in found.reasons:
+        reasons.add_row(code.value, shown(text))
+    files = Table(title="files", title_justify="left")
+    files.add_column("file_id", no_wrap=True, min_width=36)
+    for column in ("category", "name", "state", "size", "stored (UTC)", "timbre", "counted"):
+        files.add_column(column, justify="right" if column == "size" else "left")
+    files.add_column("exemption", overflow="fold")
+    files.add_column("chargeable", justify="right")
+    for f in found.files:
+        files.add_row(
+            f.file_id,
+            f.asset_file_category.value,
+            shown(f.file_name),
+            f.state.value,
+            size(f.file_size),
+            _when(f.stored_at),
+            _yes(f.timbre_model),
+            _yes(f.counted),
+            "-" if f.exemption is None else f.exemption.value,
+            size(f.chargeable_bytes),
+        )
+    return Group(fields, reasons, files)
 
 
 class SweepProgress(SweepListener):

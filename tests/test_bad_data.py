@@ -360,6 +360,8 @@ def test_every_read_and_move_of_a_corrupt_asset_is_a_corrupt_record_and_writes_n
         "apply_for_unfreeze": lambda: lifecycle.apply_for_unfreeze(tenant, asset_id),
         "approve_unfreeze": lambda: lifecycle.approve_unfreeze(platform, bad.application_id),
         "a retried creation": lambda: lifecycle.create_asset(tenant, new_asset(), request_id="create-bad"),
+        "asset_storage": lambda: lifecycle.asset_storage(tenant, asset_id),
+        "asset_storage by the platform": lambda: lifecycle.asset_storage(platform, asset_id),
     }
     problems = {name: _corrupt(action, asset_id, case.problem).problem for name, action in actions.items()}
     assert len(set(problems.values())) == 1, f"every read names the same problem: {problems}"
@@ -368,6 +370,44 @@ def test_every_read_and_move_of_a_corrupt_asset_is_a_corrupt_record_and_writes_n
     assert asset_id in (result.error_msg or "")
     assert snapshot(lifecycle.engine) == before, "nothing was written"
     _still_works(lifecycle, tenant, platform, healthy)
+
+
+@pytest.mark.parametrize("case", list(STATE_CASES.values()), ids=list(STATE_CASES))
+def test_a_storage_report_names_an_asset_whose_state_it_cannot_place(
+    lifecycle: Lifecycle, plant: Planter, tenant: Tenant, platform: Platform, case: StateCase
+) -> None:
+    """A state nobody knows cannot be counted or left out: the report is refused with the problem
+    every read of that asset reports, now and as of a past moment (the state then comes from the
+    audit trail, where the planted value is not). A known state with an impossible memory is placed
+    by its state (memory does not decide storage); ``asset_storage`` and ``audit verify`` refuse it."""
+    bad = _frozen(lifecycle, tenant, platform)
+    _uploaded(lifecycle, tenant)
+    _plant_state(plant, bad.asset_id, case)
+    if case.known_state is None:
+        _corrupt(lambda: lifecycle.storage_report(platform), bad.asset_id, case.problem)
+        _corrupt(lambda: lifecycle.storage_report(tenant), bad.asset_id, case.problem)
+    else:
+        [report] = lifecycle.storage_report(platform).tenants
+        assert report.by_state[case.known_state].assets >= 1
+    [past] = lifecycle.storage_report(platform, as_of=lifecycle.clock.now()).tenants
+    assert past.total.assets == 2
+
+
+def test_a_storage_report_names_an_audit_row_whose_state_it_cannot_place(
+    lifecycle: Lifecycle, plant: Planter, tenant: Tenant, platform: Platform
+) -> None:
+    bad = _frozen(lifecycle, tenant, platform)
+    plant(
+        f"UPDATE {AUDIT} SET to_state = 'Frozen' WHERE asset_id = :asset_id AND seq = 4",
+        asset_id=bad.asset_id,
+    )
+    [now] = lifecycle.storage_report(platform).tenants
+    assert now.by_state[AssetState.BLOCK].assets == 1
+    _corrupt(
+        lambda: lifecycle.storage_report(platform, as_of=lifecycle.clock.now()),
+        bad.asset_id,
+        "audit row 4: to_state 'Frozen' is not a value the engine knows",
+    )
 
 
 TENANT_WIDE = {
@@ -427,6 +467,7 @@ def test_another_tenants_corrupt_asset_answers_exactly_as_a_missing_one(
                 other_tenant, asset_id, bad.main_file_id, UploadResult.CREATED
             ),
             "apply_for_unfreeze": lambda: lifecycle.apply_for_unfreeze(other_tenant, asset_id),
+            "asset_storage": lambda: lifecycle.asset_storage(other_tenant, asset_id),
         }
 
     corrupt, absent = actions(bad.asset_id), actions(missing)

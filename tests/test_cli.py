@@ -31,10 +31,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
-from lifecycle.actors import Tenant
+from lifecycle.actors import Platform, Tenant
 from lifecycle.cli import EXIT_CODE_HELP, ExitCode
 from lifecycle.clock import ManualClock
+from lifecycle.definition import AssetState, AssetType, UploadResult
 from lifecycle.engine import Lifecycle
+from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine
 from lifecycle.store.models import assets, audit
@@ -157,7 +159,7 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     assert commands == {
         "activate", "allowed", "application", "audit", "batch", "confirm-upload", "create", "db",
         "deactivate", "delete", "diagrams", "due", "freeze", "history", "list", "restore", "review",
-        "scheduler", "show", "sweep", "tenant", "unfreeze",
+        "scheduler", "show", "storage", "sweep", "tenant", "unfreeze",
     }  # fmt: skip
     for code in ExitCode:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"
@@ -744,6 +746,379 @@ def test_scheduler_run_refuses_bad_timing(admin: Admin) -> None:
     error = admin.fails(ExitCode.INVALID_INPUT, "scheduler", "run", "--interval", "1", "--jitter", "5")
     assert "--jitter" in error
     assert "less than --interval" in error
+
+
+# Storage ------------------------------------------------------------------------------------------
+
+MAIN_SIZE = 31032142
+"""The MAIN file ``Admin.create`` declares; its COVER (110321 bytes) is never uploaded here."""
+TIMBRE_SIZE = 2_000_000
+GIB = 1024**3
+STORAGE_REPORT_KEYS = {
+    "as_of", "free_allowance_bytes", "tenant_count", "used_bytes", "chargeable_bytes", "billable_bytes",
+    "tenants_over_allowance", "tenants",
+}  # fmt: skip
+TENANT_STORAGE_KEYS = {
+    "project_id", "as_of", "used_bytes", "exempt_bytes", "chargeable_bytes", "free_allowance_bytes",
+    "free_bytes_left", "billable_bytes", "over_allowance", "assets", "files", "exempt", "by_type",
+    "by_state",
+}  # fmt: skip
+USAGE_KEYS = {"assets", "files", "used_bytes", "exempt_bytes", "chargeable_bytes"}
+ASSET_STORAGE_KEYS = {
+    "asset_id", "project_id", "as_of", "asset_type", "customized", "asset_state", "state_since",
+    "free_until", "billed", "used_bytes", "exempt_bytes", "chargeable_bytes", "reasons", "files",
+}  # fmt: skip
+FILE_STORAGE_KEYS = {
+    "file_id", "file_name", "asset_file_category", "state", "file_size", "stored_at", "timbre_model",
+    "counted", "exemption", "chargeable_bytes",
+}  # fmt: skip
+
+
+def _customized_image_model(admin: Admin) -> str:
+    """A customized HUMAN_MODEL whose MAIN file and timbre model were uploaded (its COVER not)."""
+    created = admin.create("--customized", "--timbre-model", "voice.bin", str(TIMBRE_SIZE), MD5)
+    asset_id, timbre = created["asset_id"], created["files"][2]["file_id"]
+    admin.ok("confirm-upload", asset_id, "--tenant", TENANT, "--result", "CREATED")
+    admin.ok("confirm-upload", asset_id, "--tenant", TENANT, "--result", "CREATED", "--file-id", timbre)
+    return str(asset_id)
+
+
+def _stored(admin: Admin) -> dict[str, str]:
+    """tenant-a: an uploaded asset, a frozen one, a customized image model with its timbre model,
+    one never uploaded; tenant-b: one uploaded asset."""
+    assets = {
+        "uploaded": admin.uploaded(),
+        "frozen": admin.uploaded(),
+        "customized": _customized_image_model(admin),
+        "never uploaded": admin.create()["asset_id"],
+        "tenant-b's": admin.uploaded(tenant="tenant-b"),
+    }
+    admin.ok("freeze", assets["frozen"], "--operator", OPERATOR)
+    return assets
+
+
+def _row(table: str, *cells: str) -> bool:
+    """Whether a rich table has a row of exactly these cells (padded, sizes right-aligned)."""
+    pattern = r"\s*│\s*".join(re.escape(cell) for cell in cells)
+    return re.search(rf"^│\s*{pattern}\s*│$", table, re.MULTILINE) is not None
+
+
+def _but_as_of(report: dict[str, Any]) -> dict[str, Any]:
+    """A report without its moments (the admin script's "now" and the API's differ)."""
+    return {key: value for key, value in report.items() if key != "as_of"} | {
+        "tenants": [{k: v for k, v in t.items() if k != "as_of"} for t in report.get("tenants", [])]
+    }
+
+
+def test_storage_report_for_a_tenant_gives_the_apis_figures_and_shape(admin: Admin) -> None:
+    _stored(admin)
+    report = admin.json("storage", "report", "--tenant", TENANT)
+    with Lifecycle(admin.url) as engine:
+        assert _but_as_of(report) == _but_as_of(engine.storage_report(Tenant(TENANT)).to_json())
+    assert set(report) == STORAGE_REPORT_KEYS
+    [mine] = report["tenants"]
+    assert set(mine) == TENANT_STORAGE_KEYS
+    assert set(mine["by_type"]) == {kind.value for kind in AssetType}, "every type, zeros too"
+    assert set(mine["by_state"]) == {state.value for state in AssetState}, "every state, zeros too"
+    assert all(set(part) == USAGE_KEYS for part in [*mine["by_type"].values(), *mine["by_state"].values()])
+    assert mine["exempt"] == {
+        "TIMBRE_MODEL_OF_CUSTOMIZED_IMAGE_MODEL": TIMBRE_SIZE,
+        "CUSTOMIZED_VIDEO_FREE_PERIOD": 0,
+    }
+    assert {key: value for key, value in mine.items() if type(value) is int} == {
+        "used_bytes": 3 * MAIN_SIZE + TIMBRE_SIZE,
+        "exempt_bytes": TIMBRE_SIZE,
+        "chargeable_bytes": 3 * MAIN_SIZE,
+        "free_allowance_bytes": 5 * GIB,
+        "free_bytes_left": 5 * GIB - 3 * MAIN_SIZE,
+        "billable_bytes": 0,
+        "assets": 4,
+        "files": 4,
+    }
+    assert mine["by_state"]["BLOCK"] == {
+        "assets": 1, "files": 1, "used_bytes": MAIN_SIZE, "exempt_bytes": 0, "chargeable_bytes": MAIN_SIZE,
+    }  # fmt: skip
+    assert mine["by_state"]["CREATING"] == {
+        "assets": 1, "files": 0, "used_bytes": 0, "exempt_bytes": 0, "chargeable_bytes": 0,
+    }  # fmt: skip
+    assert (report["tenant_count"], report["tenants_over_allowance"], mine["project_id"]) == (1, 0, TENANT)
+
+    readable = admin.ok("storage", "report", "--tenant", TENANT).stdout
+    assert "used            90.69 MiB (95,096,426 bytes)" in readable
+    assert "chargeable      88.78 MiB (93,096,426 bytes)" in readable
+    assert "free allowance  5.00 GiB (5,368,709,120 bytes)" in readable
+    assert "billable        0 B: within its free allowance" in readable
+    assert "by asset type" in readable
+    assert _row(readable, "BLOCK", "1", "1", "29.59 MiB", "0 B", "29.59 MiB")
+    assert _row(readable, "CREATING", "1", "0", "0 B", "0 B", "0 B")
+    assert "DELETED" not in readable, "only the states it has assets in"
+    assert "VIDEO" not in readable, "only the types it has"
+
+
+def test_storage_report_for_every_tenant_one_row_each(admin: Admin) -> None:
+    _stored(admin)
+    report = admin.json("storage", "report", "--operator", OPERATOR, "--page-size", "1")
+    with Lifecycle(admin.url) as engine:
+        assert _but_as_of(report) == _but_as_of(engine.storage_report(Platform(OPERATOR)).to_json())
+    assert set(report) == STORAGE_REPORT_KEYS
+    assert [t["project_id"] for t in report["tenants"]] == [TENANT, "tenant-b"]
+    assert (report["tenant_count"], report["used_bytes"], report["chargeable_bytes"]) == (
+        2,
+        4 * MAIN_SIZE + TIMBRE_SIZE,
+        4 * MAIN_SIZE,
+    )
+    one = admin.json("storage", "report", "--operator", OPERATOR, "--project", "tenant-b")
+    assert [t["used_bytes"] for t in one["tenants"]] == [MAIN_SIZE]
+    assert _but_as_of(one)["tenants"] == _but_as_of(report)["tenants"][1:]
+
+    table = admin.ok("storage", "report", "--operator", OPERATOR).stdout
+    assert _row(table, "tenant-a", "4", "90.69 MiB", "1.91 MiB", "88.78 MiB", "5.00 GiB", "0 B", "no")
+    assert _row(table, "tenant-b", "1", "29.59 MiB", "0 B", "29.59 MiB", "5.00 GiB", "0 B", "no")
+    assert _row(table, "total: 2 tenants", "5", "120.29 MiB", "1.91 MiB", "118.38 MiB", "", "0 B", "0 over")
+    with_bar = admin("storage", "report", "--operator", OPERATOR, "--page-size", "1", "--progress")
+    assert with_bar.exit_code == 0, with_bar.stderr
+    assert "2/2" in with_bar.stderr
+    assert "total: 2 tenants" in with_bar.stdout
+    assert admin("storage", "report", "--operator", OPERATOR, "--no-progress").stderr == ""
+
+
+def test_storage_report_a_tenant_may_not_ask_for_another_tenant(admin: Admin) -> None:
+    admin.uploaded(tenant="tenant-b")
+    refused = admin.fails(
+        ExitCode.PERMISSION_DENIED, "storage", "report", "--tenant", TENANT, "--project", "tenant-b"
+    )
+    listing = admin.fails(ExitCode.PERMISSION_DENIED, "list", "--tenant", TENANT, "--project", "tenant-b")
+    for error in (refused, listing):  # the same refusal, each naming what was asked
+        assert re.fullmatch(r"error MSS\.00000003: a tenant may not '.+' \(allowed for: platform\)", error)
+    mine = admin.json("storage", "report", "--tenant", TENANT, "--project", TENANT)["tenants"]
+    assert [(t["project_id"], t["assets"], t["used_bytes"]) for t in mine] == [(TENANT, 0, 0)]
+    theirs = admin.uploaded(tenant="tenant-b")
+    assert admin.fails(ExitCode.NOT_FOUND, "storage", "asset", theirs, "--tenant", TENANT) == (
+        f"error MSS.00000002: asset {theirs} not found"
+    )
+    report = ["storage", "report", "--tenant", TENANT]
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert "invalid parameter as_of" in admin.fails(ExitCode.INVALID_INPUT, *report, "--as-of", later)
+    admin.fails(ExitCode.INVALID_INPUT, *report, "--page-size", "0")
+
+
+def test_storage_as_of_a_past_moment_reads_the_audit_trail(admin: Admin) -> None:
+    start = datetime.now(UTC) - timedelta(days=10)
+    clock = ManualClock(start)
+    with Lifecycle(admin.url, clock=clock) as engine:
+        gone = engine.create_asset(Tenant(TENANT), new_asset("deleted later"))
+        engine.confirm_upload(Tenant(TENANT), gone.asset_id, gone.main_file.file_id, UploadResult.CREATED)
+        clock.advance(timedelta(days=2))
+        engine.delete(Platform(OPERATOR), gone.asset_id, force=True)
+    stored_then = (start + timedelta(days=1)).isoformat()
+    before_it = (start - timedelta(days=1)).isoformat()
+
+    report = ["storage", "report", "--tenant", TENANT]
+    then = admin.json(*report, "--as-of", stored_then)
+    with Lifecycle(admin.url) as engine:
+        api = engine.storage_report(Tenant(TENANT), as_of=start + timedelta(days=1)).to_json()
+    assert then == api, "the same moment: the same report, as_of included"
+    assert then["as_of"] == (start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert (then["used_bytes"], then["tenants"][0]["by_state"]["UNACTIVED"]["used_bytes"]) == (MAIN_SIZE,) * 2
+    now = admin.json(*report)["tenants"][0]
+    assert (now["used_bytes"], now["assets"], now["by_state"]["DELETED"]["assets"]) == (0, 1, 1)
+    assert admin.json(*report, "--as-of", before_it)["tenants"][0]["assets"] == 0
+    assert admin.json("storage", "report", "--operator", OPERATOR, "--as-of", before_it)["tenants"] == []
+
+    asked = ["storage", "asset", gone.asset_id, "--tenant", TENANT]
+    verdicts = {
+        moment: admin.json(*asked, *moment)
+        for moment in ((), ("--as-of", stored_then), ("--as-of", before_it))
+    }
+    assert [(v["asset_state"], v["billed"], v["reasons"][0]["code"]) for v in verdicts.values()] == [
+        ("DELETED", False, "DELETED"),
+        ("UNACTIVED", True, "COUNTS"),
+        (None, False, "NOT_CREATED_YET"),
+    ]
+    assert "did not exist yet" in admin.ok(*asked, "--as-of", before_it).stdout
+
+
+def test_a_customized_video_is_free_for_its_first_months_then_billed(admin: Admin) -> None:
+    created = datetime.now(UTC) - timedelta(days=215)
+    with Lifecycle(admin.url, clock=ManualClock(created)) as engine:
+        video = engine.create_asset(
+            Tenant(TENANT),
+            NewAsset(
+                asset_name="ordered",
+                asset_type=AssetType.VIDEO,
+                files=[NewFile("v.mp4", 300, MD5)],
+                customized=True,
+            ),
+        )
+        engine.confirm_upload(Tenant(TENANT), video.asset_id, video.main_file.file_id, UploadResult.CREATED)
+    asked = ["storage", "asset", video.asset_id, "--operator", OPERATOR]
+    free = admin.json(*asked, "--as-of", (created + timedelta(days=60)).isoformat())
+    billed = admin.json(*asked)
+    assert free["free_until"] == billed["free_until"] is not None
+    assert [r["code"] for r in free["reasons"]] == ["COUNTS", "CUSTOMIZED_VIDEO_FREE"]
+    assert (free["billed"], free["exempt_bytes"], free["files"][0]["exemption"]) == (
+        False, 300, "CUSTOMIZED_VIDEO_FREE_PERIOD",
+    )  # fmt: skip
+    assert [r["code"] for r in billed["reasons"]] == ["COUNTS", "CUSTOMIZED_VIDEO_FREE_PERIOD_OVER"]
+    assert (billed["billed"], billed["chargeable_bytes"]) == (True, 300)
+    assert billed["files"][0]["exemption"] is None
+
+
+def test_storage_asset_says_whether_and_why_it_is_billed(admin: Admin) -> None:
+    assets = _stored(admin)
+    binned = admin.uploaded()
+    admin.ok("delete", binned, "--tenant", TENANT)
+    video = admin.create("--customized", "--type", "VIDEO")  # a later --type wins: the free period
+    admin.ok("confirm-upload", video["asset_id"], "--tenant", TENANT, "--result", "CREATED")
+    expected = {
+        assets["uploaded"]: (True, ["COUNTS"]),
+        assets["frozen"]: (True, ["FROZEN_STILL_COUNTS"]),
+        binned: (True, ["IN_RECYCLE_BIN_STILL_COUNTS"]),
+        assets["customized"]: (True, ["COUNTS", "TIMBRE_MODELS_FREE"]),
+        assets["never uploaded"]: (False, ["NOTHING_STORED"]),
+        video["asset_id"]: (False, ["COUNTS", "CUSTOMIZED_VIDEO_FREE"]),
+    }
+    with Lifecycle(admin.url) as engine:
+        for asset_id, (billed, codes) in expected.items():
+            found = admin.json("storage", "asset", asset_id, "--tenant", TENANT)
+            assert (found["billed"], [r["code"] for r in found["reasons"]]) == (billed, codes), asset_id
+            assert set(found) == ASSET_STORAGE_KEYS
+            assert all(set(r) == {"code", "text"} and r["text"] for r in found["reasons"])
+            assert all(set(f) == FILE_STORAGE_KEYS for f in found["files"])
+            api = engine.asset_storage(Tenant(TENANT), asset_id).to_json()
+            assert found | {"as_of": None} == api | {"as_of": None}
+    customized = admin.json("storage", "asset", assets["customized"], "--operator", OPERATOR)
+    assert (customized["customized"], customized["used_bytes"], customized["exempt_bytes"]) == (
+        True, MAIN_SIZE + TIMBRE_SIZE, TIMBRE_SIZE,
+    )  # fmt: skip
+    files = customized["files"]
+    assert [(f["asset_file_category"], f["counted"], f["timbre_model"], f["exemption"]) for f in files] == [
+        ("MAIN", True, False, None),
+        ("COVER", False, False, None),
+        ("OTHER", True, True, "TIMBRE_MODEL_OF_CUSTOMIZED_IMAGE_MODEL"),
+    ]
+    readable = admin.ok("storage", "asset", assets["customized"], "--tenant", TENANT).stdout
+    assert "BILLED: 29.59 MiB (31,032,142 bytes) chargeable" in readable
+    assert "TIMBRE_MODELS_FREE" in readable
+    assert "HUMAN_MODEL, customized" in readable
+    assert "voice.bin" in readable
+    free = admin.ok("storage", "asset", video["asset_id"], "--tenant", TENANT).stdout
+    assert "NOT BILLED: nothing chargeable" in free
+    assert "CUSTOMIZED_VIDEO_FREE" in free
+
+
+def test_create_customized_with_timbre_models(admin: Admin) -> None:
+    timbre = ["--timbre-model", "voice.bin", "1000", MD5]
+    video = admin.fails(ExitCode.INVALID_INPUT, *CREATE, *MAIN, *timbre, "--customized")
+    not_customized = admin.fails(ExitCode.INVALID_INPUT, *CREATE[:-1], "HUMAN_MODEL", *MAIN, *timbre)
+    for error in (video, not_customized):
+        assert error.startswith(
+            "error MSS.00000003: invalid parameter timbre_model: only a customized image model"
+        )
+    admin.fails(ExitCode.INVALID_INPUT, *CREATE, *MAIN, "--timbre-model", "voice.bin", "big", MD5)
+    assert asset_rows(admin.url) == 0
+    created = admin.create("--customized", *timbre, "--timbre-model", "voice2.bin", "2000", MD5)
+    assert [(f["asset_file_category"], f["file_name"]) for f in created["files"]] == [
+        ("MAIN", "male001.bin"), ("COVER", "male001.png"), ("OTHER", "voice.bin"), ("OTHER", "voice2.bin"),
+    ]  # fmt: skip
+    with Lifecycle(admin.url) as engine:
+        asset = engine.get_asset(Tenant(TENANT), created["asset_id"])
+        plain = engine.get_asset(Tenant(TENANT), admin.create()["asset_id"])
+    assert (asset.customized, [f.timbre_model for f in asset.files]) == (True, [False, False, True, True])
+    assert (plain.customized, [f.timbre_model for f in plain.files]) == (False, [False, False])
+
+
+NOT_A_SIZE = "is not a size such as 5GiB, 500MB or 1073741824 (units: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("5XB", NOT_A_SIZE),
+        ("-1", NOT_A_SIZE),
+        ("5G", NOT_A_SIZE),
+        ("1e9", NOT_A_SIZE),
+        ("8EiB", NOT_A_SIZE),
+        ("", NOT_A_SIZE),
+        ("0.5B", "is not a whole number of bytes"),
+        ("9223372036854775808", "is more than 9223372036854775807 bytes"),
+    ],
+)
+def test_a_bad_free_storage_size_is_invalid_input(admin: Admin, value: str, problem: str) -> None:
+    report = ["storage", "report", "--tenant", TENANT]
+    error = admin.fails(ExitCode.INVALID_INPUT, "--free-storage", value, *report)
+    message, hint = error.split(" (see: ")
+    assert message == f"error MSS.00000003: Invalid value for '--free-storage': '{value}' {problem}"
+    assert hint.endswith(" --help)")
+    if not value:
+        return  # an empty variable is no variable
+    from_env = admin(*report, env={"LIFECYCLE_FREE_STORAGE": value})
+    assert (from_env.exit_code, from_env.stdout) == (ExitCode.INVALID_INPUT, "")
+    assert from_env.stderr.count("\n") == 1
+
+
+def test_free_storage_sets_the_allowance_and_so_the_billable_bytes(admin: Admin) -> None:
+    admin.uploaded()
+
+    def billable(*settings: str, env: dict[str, str] | None = None) -> tuple[int, int]:
+        result = admin(*settings, "storage", "report", "--tenant", TENANT, "--json", env=env)
+        assert result.exit_code == 0, result.stderr
+        [mine] = json.loads(result.stdout)["tenants"]
+        return mine["free_allowance_bytes"], mine["billable_bytes"]
+
+    assert billable() == (5 * GIB, 0), "the engine's default: 5 GiB"
+    for size, allowance in (
+        ("10MiB", 10 * 1024**2),
+        ("10 mib", 10 * 1024**2),
+        ("20MB", 20_000_000),
+        ("20mb", 20_000_000),
+        ("0.5KiB", 512),
+        ("1000000", 1_000_000),
+        ("1TB", 10**12),
+        ("1tib", 1024**4),
+        ("0", 0),
+    ):
+        assert billable("--free-storage", size) == (allowance, max(0, MAIN_SIZE - allowance)), size
+    assert billable(env={"LIFECYCLE_FREE_STORAGE": "1KiB"}) == (1024, MAIN_SIZE - 1024)
+    assert billable("--free-storage", "2KiB", env={"LIFECYCLE_FREE_STORAGE": "1KiB"})[0] == 2048
+    over = admin.ok("--free-storage", "10MiB", "storage", "report", "--operator", OPERATOR).stdout
+    assert _row(over, "tenant-a", "1", "29.59 MiB", "0 B", "29.59 MiB", "10.00 MiB", "19.59 MiB", "yes")
+    assert "1 over" in over
+    mine = admin.ok("--free-storage", "10MiB", "storage", "report", "--tenant", TENANT).stdout
+    assert "billable        19.59 MiB (20,546,382 bytes): over its free allowance" in mine
+
+
+def test_an_upload_past_the_allowance_exits_11_and_writes_nothing_when_refusing(admin: Admin) -> None:
+    first, second = admin.uploaded(), admin.create()["asset_id"]
+    strict = ["--free-storage", "40MB", "--refuse-uploads-over-allowance"]
+    upload = ["confirm-upload", second, "--tenant", TENANT, "--result", "CREATED"]
+    before = (audit_rows(admin.url), admin.json("show", second, "--tenant", TENANT))
+    error = admin.fails(ExitCode.STORAGE_ALLOWANCE_EXCEEDED, *strict, *upload)
+    assert error == (
+        "error MSS.00000003: tenant tenant-a would use 62064284 bytes of chargeable storage, over its free"
+        " allowance of 40000000 bytes (it uses 31032142 now, this adds 31032142); delete assets for good"
+        " to make room; nothing was written"
+    )
+    assert (audit_rows(admin.url), admin.json("show", second, "--tenant", TENANT)) == before
+    assert before[1]["asset_state"] == "CREATING"
+    assert {f["state"] for f in before[1]["files"]} == {"CREATING"}
+    environment = {"LIFECYCLE_FREE_STORAGE": "40MB", "LIFECYCLE_REFUSE_UPLOADS_OVER_ALLOWANCE": "1"}
+    from_env = admin(*upload, env=environment)
+    assert (from_env.exit_code, from_env.stderr.strip()) == (ExitCode.STORAGE_ALLOWANCE_EXCEEDED, error)
+    rows = asset_rows(admin.url)
+    big = ["--main-file", "big.mp4", "9000000", MD5]
+    admin.fails(ExitCode.STORAGE_ALLOWANCE_EXCEEDED, *strict, *CREATE, *big)
+    assert asset_rows(admin.url) == rows, "a creation whose declared files would pass it is refused too"
+    assert (audit_rows(admin.url), admin.json("show", second, "--tenant", TENANT)) == before
+
+    admin.ok("--free-storage", "40MB", *upload)  # not refusing: accepted, and billed
+    report = admin.json("--free-storage", "40MB", "storage", "report", "--tenant", TENANT)
+    assert (report["billable_bytes"], report["tenants_over_allowance"]) == (2 * MAIN_SIZE - 40_000_000, 1)
+    assert admin.json("storage", "asset", first, "--tenant", TENANT)["billed"] is True
+    for deleted in (first, second):
+        admin.ok("delete", deleted, "--operator", OPERATOR, "--force")
+    third = admin.create()["asset_id"]
+    admin.ok(*strict, "confirm-upload", third, "--tenant", TENANT, "--result", "CREATED")  # room again
 
 
 # Logs ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from hypothesis.control import currently_in_test_context
 from sqlalchemy import Engine, func, select, text
 
 from lifecycle.actors import Platform, System, Tenant
+from lifecycle.billing import StoragePolicy
 from lifecycle.cli import ExitCode
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
@@ -1357,6 +1358,70 @@ def test_verify_audit_refuses_hostile_arguments_and_never_writes(arena: Arena, d
     outcome.expect(problems)
     if outcome.error is None:
         assert outcome.result.clean, outcome.result
+    assert arena.before() == before
+
+
+def _storage_as_of_problems(as_of: object) -> set[str]:
+    """As a sweep's, and not so early that the customized video free period before it is out of range."""
+    problems = _as_of_problems(as_of)
+    if not problems and isinstance(as_of, datetime):
+        try:
+            months = StoragePolicy().customized_video_free_months
+            as_of.astimezone(UTC).date() - timedelta(days=31 * months + 2)
+        except OverflowError:
+            problems.add("as_of")
+    return problems
+
+
+@settings(HOSTILE, max_examples=80)
+@given(data=st.data())
+def test_storage_queries_refuse_hostile_arguments_and_never_write(arena: Arena, data: st.DataObject) -> None:
+    world = arena.world()
+    lc = arena.lifecycle
+    pick = Pick.of(data, ["actor", "asset_id", "project_id", "as_of", "page_size", "progress"])
+    actor = pick("actor", st.sampled_from([OWNER, Tenant("owner"), INTRUDER, PLATFORM, System()]), actors)
+    as_of = pick("as_of", st.sampled_from([None, START, START - timedelta(days=30)]), times)
+    problems = actor_problems(actor) | _storage_as_of_problems(as_of)
+    before = arena.before()
+    if data.draw(st.booleans(), label="asset_storage"):
+        asset_id = pick("asset_id", st.sampled_from(world.asset_ids), world.ids())
+        outcome = arena.attempt(partial(lc.asset_storage, actor, asset_id, as_of=as_of))
+        outcome.expect(problems | ({"asset_id"} if bad_id(asset_id) else set()))
+        if outcome.error is None and isinstance(actor, Tenant):
+            assert outcome.result.project_id == actor.project_id
+        if isinstance(outcome.error, AssetNotFound):
+            assert outcome.error.message == f"asset {asset_id} not found"
+        assert arena.before() == before
+        return
+    project_id = pick(
+        "project_id",
+        st.sampled_from([None, "owner", "intruder", "owne_", "nobody"]),
+        st.one_of(st.sampled_from(["%", "_"]), hostile_or_junk),
+    )
+    page_size = pick("page_size", st.sampled_from([1, 2, 200, 10_000]), st.one_of(pages, st.just(10_001)))
+    progress = pick("progress", st.sampled_from([None, lambda done, total: None]), junk)
+    problems |= {"project_id"} if project_id is not None and bad_id(project_id) else set()
+    problems |= {"page_size"} if bad_whole_number(page_size, 1, 10_000) else set()
+    problems |= {"progress"} if progress is not None and not callable(progress) else set()
+    outcome = arena.attempt(
+        partial(
+            lc.storage_report,
+            actor,
+            project_id=project_id,
+            as_of=as_of,
+            page_size=page_size,
+            progress=progress,
+        )
+    )
+    outcome.expect(problems)
+    if outcome.error is None:
+        seen = {tenant.project_id for tenant in outcome.result.tenants}
+        if isinstance(actor, Tenant):
+            assert seen == {actor.project_id}
+        elif project_id is not None:
+            assert seen == {project_id}
+    elif isinstance(actor, Tenant) and project_id not in (None, actor.project_id) and not problems:
+        assert isinstance(outcome.error, PermissionDenied | InvalidParameter), outcome.error
     assert arena.before() == before
 
 

@@ -23,9 +23,10 @@ import pytest
 from sqlalchemy import Connection, Engine, event, select, text
 
 from lifecycle.actors import Platform, Tenant
+from lifecycle.billing import StoragePolicy
 from lifecycle.clock import ManualClock
 from lifecycle.definition import FileCategory, UploadResult
-from lifecycle.engine import Lifecycle
+from lifecycle.engine import Lifecycle, Settings
 from lifecycle.errors import Conflict, LifecycleError, TransitionNotAllowed
 from lifecycle.store.database import open_engine
 from lifecycle.store.models import applications, assets, audit, files
@@ -43,6 +44,8 @@ class Subject:
     asset_id: str
     cover_file_id: str
     application_id: str | None
+    second_asset_id: str | None = None
+    """Another asset of the same tenant, for two uploads competing for its storage allowance."""
 
 
 Setup = Callable[[Lifecycle], Subject]
@@ -83,7 +86,22 @@ OPERATIONS: dict[str, Operation] = {
     "confirm_cover": lambda lc, s: lc.confirm_upload(
         TENANT, s.asset_id, s.cover_file_id, UploadResult.CREATED
     ),
+    "upload_first": lambda lc, s: _upload_main(lc, s.asset_id),
+    "upload_second": lambda lc, s: _upload_main(lc, s.second_asset_id),
+    "create_third": lambda lc, _s: lc.create_asset(TENANT, new_asset("third")),
 }
+
+
+def _upload_main(lifecycle: Lifecycle, asset_id: str | None) -> object:
+    assert asset_id is not None
+    main = lifecycle.get_asset(TENANT, asset_id).main_file.file_id
+    return lifecycle.confirm_upload(TENANT, asset_id, main, UploadResult.CREATED)
+
+
+def _two_declared(lifecycle: Lifecycle) -> Subject:
+    first = _created(lifecycle)
+    second = lifecycle.create_asset(TENANT, new_asset("second"))
+    return Subject(first.asset_id, first.cover_file_id, None, second.asset_id)
 
 PAIRS: list[tuple[Setup, str, str]] = [
     (_frozen, "apply", "unfreeze"),
@@ -118,24 +136,32 @@ def _outcome(run: Callable[[], object]) -> str:
 
 
 def _stored(connection: Connection, subject: Subject) -> tuple[object, ...]:
-    """The asset as stored, without its ids or times: what two runs can be compared by."""
+    """The assets as stored, without their ids or times: what two runs can be compared by."""
+    stored = _stored_asset(connection, subject.asset_id)
+    if subject.second_asset_id is None:
+        return stored
+    return (stored, _stored_asset(connection, subject.second_asset_id))
+
+
+def _stored_asset(connection: Connection, asset_id: str) -> tuple[object, ...]:
     asset = connection.execute(
-        select(assets.c.asset_state, assets.c.pre_freeze_state, assets.c.pre_delete_state, assets.c.version)
-        .where(assets.c.asset_id == subject.asset_id)
+        select(
+            assets.c.asset_state, assets.c.pre_freeze_state, assets.c.pre_delete_state, assets.c.version
+        ).where(assets.c.asset_id == asset_id)
     ).one()
     file_states = connection.execute(
         select(files.c.asset_file_category, files.c.state)
-        .where(files.c.asset_id == subject.asset_id)
+        .where(files.c.asset_id == asset_id)
         .order_by(files.c.position)
     ).all()
     application_states = connection.execute(
         select(applications.c.state)
-        .where(applications.c.asset_id == subject.asset_id)
+        .where(applications.c.asset_id == asset_id)
         .order_by(applications.c.applied_at, applications.c.state)
     ).all()
     moves = connection.execute(
         select(audit.c.event, audit.c.from_state, audit.c.to_state)
-        .where(audit.c.asset_id == subject.asset_id)
+        .where(audit.c.asset_id == asset_id)
         .order_by(audit.c.seq)
     ).all()
     return (tuple(asset), tuple(map(tuple, file_states)), tuple(map(tuple, application_states)), tuple(moves))
@@ -152,8 +178,9 @@ class Run:
 class Interleaver:
     """Runs A on one engine and B on another, pausing A after its k-th statement to run B."""
 
-    def __init__(self, url: str, checker: Engine) -> None:
+    def __init__(self, url: str, checker: Engine, settings: Settings | None = None) -> None:
         self.checker = checker
+        self.settings = settings or Settings()
         self.engine_a = open_engine(url, connect_args={"application_name": "interleave-a"})
         self.engine_b = open_engine(url, connect_args={"application_name": "interleave-b"})
 
@@ -168,7 +195,7 @@ class Interleaver:
     def serial(self, setup: Setup, first: Operation, second: Operation | None) -> Run:
         """``first``, then ``second`` (None: not at all)."""
         self.reset()
-        service = Lifecycle(self.engine_a, clock=ManualClock(START))
+        service = Lifecycle(self.engine_a, clock=ManualClock(START), settings=self.settings)
         subject = setup(service)
         outcomes = (
             _outcome(lambda: first(service, subject)),
@@ -181,8 +208,8 @@ class Interleaver:
         """A paused after statement ``pause_after`` (0: before its first) while B runs."""
         self.reset()
         clock = ManualClock(START)
-        service_a = Lifecycle(self.engine_a, clock=clock)
-        service_b = Lifecycle(self.engine_b, clock=clock)
+        service_a = Lifecycle(self.engine_a, clock=clock, settings=self.settings)
+        service_b = Lifecycle(self.engine_b, clock=clock, settings=self.settings)
         subject = setup(service_a)
         b_outcome: list[str] = []
         b_thread = threading.Thread(target=lambda: b_outcome.append(_outcome(lambda: b(service_b, subject))))
@@ -265,3 +292,33 @@ def test_every_interleaving_ends_as_one_serial_order(
             f" and stored {run.stored}; serially: {serial}"
         )
         assert run.retries == 0, "locks are taken in one order: no deadlock to retry"
+
+
+ALLOWANCE_PAIRS = [("upload_first", "upload_second"), ("upload_first", "create_third")]
+ONE_MAIN_FILE_FITS = StoragePolicy(
+    free_bytes=new_asset().files[0].file_size * 3 // 2, refuse_uploads_over_allowance=True
+)
+
+
+@pytest.mark.parametrize(("a", "b"), ALLOWANCE_PAIRS, ids=[f"{a}-then-{b}" for a, b in ALLOWANCE_PAIRS])
+def test_two_uploads_never_both_fit_an_allowance_with_room_for_one(
+    postgres_engine: Engine, a: str, b: str
+) -> None:
+    """The allowance is checked after the write, serialized per tenant: whichever commits second
+    sees the first, so the tenant never ends past its allowance, at any interleaving."""
+    assert POSTGRES_URL is not None
+    runner = Interleaver(POSTGRES_URL, postgres_engine, Settings(storage=ONE_MAIN_FILE_FITS))
+    try:
+        a_then_b = runner.serial(_two_declared, OPERATIONS[a], OPERATIONS[b])
+        b_then_a = runner.serial(_two_declared, OPERATIONS[b], OPERATIONS[a])
+        assert a_then_b.outcomes == ("ok", "StorageAllowanceExceeded")
+        assert b_then_a.outcomes[0] == "ok"
+        serial = {(a_then_b.outcomes, a_then_b.stored), (b_then_a.outcomes[::-1], b_then_a.stored)}
+        alone = runner.interleaved(_two_declared, OPERATIONS[a], OPERATIONS[b], pause_after=10**6)
+        for pause_after in range(alone.statements + 1):
+            run = runner.interleaved(_two_declared, OPERATIONS[a], OPERATIONS[b], pause_after)
+            assert (run.outcomes, run.stored) in serial, f"paused after {pause_after}: {run.outcomes}"
+            assert run.retries == 0
+    finally:
+        runner.close()
+

@@ -354,6 +354,25 @@ PROBES: list[Probe] = [
     ),
     Probe("freeze_tenant", "freeze_tenant", "project", lambda lc, t, i, _o: lc.freeze_tenant(t, i)),  # type: ignore[arg-type]
     Probe("unfreeze_tenant", "unfreeze_tenant", "project", lambda lc, t, i, _o: lc.unfreeze_tenant(t, i)),  # type: ignore[arg-type]
+    Probe("asset_storage", "asset_storage", "asset", lambda lc, t, i, _o: lc.asset_storage(t, i)),
+    Probe(
+        "asset_storage",
+        "asset_storage as of now",
+        "asset",
+        lambda lc, t, i, _o: lc.asset_storage(t, i, as_of=lc.clock.now()),
+    ),
+    Probe(
+        "storage_report",
+        "storage_report of a project",
+        "project",
+        lambda lc, t, i, _o: lc.storage_report(t, project_id=i),
+    ),
+    Probe(
+        "storage_report",
+        "storage_report of a project as of now",
+        "project",
+        lambda lc, t, i, _o: lc.storage_report(t, project_id=i, as_of=lc.clock.now()),
+    ),
     Probe(
         "create_asset",
         "create_asset with a request id",
@@ -434,6 +453,9 @@ def test_no_answer_to_a_tenant_counts_another_tenants_assets(
             *(len(lifecycle.list_unfreeze_applications(tenant, states=[s])) for s in ApplicationState),
             [lifecycle.allowed_events(tenant, asset_id) for asset_id in own_ids],
             [len(lifecycle.history(tenant, asset_id)) for asset_id in own_ids],
+            lifecycle.storage_report(tenant).to_json(),
+            lifecycle.storage_report(tenant, as_of=lifecycle.clock.now()).to_json(),
+            [lifecycle.asset_storage(tenant, asset_id).to_json() for asset_id in own_ids],
         ]
 
     for tenant in INTRUDERS:  # each with an asset frozen, and an application to unfreeze it
@@ -520,6 +542,8 @@ CLI_PROBES: dict[tuple[str, ...], list[tuple[str, tuple[str, ...]]]] = {
         ("asset", ("--request-id=b1", "--", "ACTIVE", "{own}", "{id}")),
     ],
     ("create",): [("request", (*CREATE_ARGS, "--request-id={id}", "--json"))],
+    ("storage", "asset"): [("asset", ("--json", "--", "{id}")), ("asset", ("--", "{id}"))],
+    ("storage", "report"): [("project", ("--project={id}", "--json")), ("project", ("--project={id}",))],
 }
 CLI_INTRUDERS = ("intruder", "owne_")
 

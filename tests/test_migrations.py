@@ -1,7 +1,9 @@
 """Migration 0002 on a database with assets in it: the recycle bin's retention clock is filled in
 from the delete (from the unfreeze for an asset deleted while frozen and since unfrozen; not at
 all for one still frozen), the sweep indexes are swapped, and the
-downgrade gives back the 0001 table with every row intact.
+downgrade gives back the 0001 table with every row intact. Migration 0004 on a database with files
+in it: each stored file's ``stored_at`` is filled in from the audit trail (MAIN files) or from its
+confirmation (the others), never for a file whose upload did not succeed.
 
 The rows are written with Core against the table as reflected at revision 0001, not through the
 models (which describe the head revision).
@@ -189,3 +191,111 @@ def test_migration_0002_fills_the_retention_clock_swaps_the_indexes_and_downgrad
     assert schema.current_revision(engine) == schema.head_revision()
     assert _retention(engine) == RETENTION
     assert set(NEW_INDEXES) <= set(_indexes(engine))
+
+
+# Migration 0004: when each file's bytes began to take storage ---------------------------------------
+
+T_ACCEPTED = datetime(2026, 2, 1, 10, 0, 0, 111111, tzinfo=UTC)
+T_COVER = T_ACCEPTED + timedelta(hours=1)
+T_DELETED_ACCEPTED = T_ACCEPTED + timedelta(days=1)
+T_SUBMITTED = T_ACCEPTED + timedelta(days=2)
+FILES = "lifecycle_asset_files"
+
+
+def _file(file_id: str, asset_id: str, category: str, state: str, updated: datetime) -> dict[str, Any]:
+    return {
+        "file_id": file_id,
+        "asset_id": asset_id,
+        "position": 0 if category == "MAIN" else 1,
+        "file_name": f"{file_id}.bin",
+        "file_md5": "OLjCwQk93Q/Dg6nZrJQFFQ==",
+        "file_size": 1000,
+        "file_type": "bin",
+        "asset_file_category": category,
+        "state": state,
+        "reason": None,
+        "create_time": CREATED_AT,
+        "update_time": updated,
+    }
+
+
+STORAGE_ASSETS = [
+    _asset("live", "ACTIVED", audit_head="h"),
+    _asset("gone", "DELETED", audit_head="h"),
+    _asset("waiting", "CREATING", audit_head="h"),
+    _asset("in-review", "CREATING", audit_head="h"),
+]
+STORAGE_FILES = [
+    _file("live-main", "live", "MAIN", "CREATED", T_ACCEPTED),
+    _file("live-cover", "live", "COVER", "CREATED", T_COVER),
+    _file("gone-main", "gone", "MAIN", "DELETED", DELETED_AT),
+    _file("gone-cover", "gone", "COVER", "DELETED", DELETED_AT),
+    _file("waiting-main", "waiting", "MAIN", "CREATING", CREATED_AT),
+    _file("waiting-cover", "waiting", "COVER", "FAILED", T_COVER),
+    _file("in-review-main", "in-review", "MAIN", "UPLOADED", T_SUBMITTED),
+]
+STORAGE_AUDIT = [
+    {**_audit("live", 2, "accept_upload", "CREATING", "UNACTIVED", T_ACCEPTED), "chain_hash": "h"},
+    {**_audit("live", 3, "activate", "UNACTIVED", "ACTIVED", T_COVER), "chain_hash": "h"},
+    {**_audit("gone", 2, "accept_upload", "CREATING", "UNACTIVED", T_DELETED_ACCEPTED), "chain_hash": "h"},
+    {**_audit("gone", 3, "delete_force", "UNACTIVED", "DELETED", DELETED_AT), "chain_hash": "h"},
+    {**_audit("in-review", 2, "submit_for_review", "CREATING", "CREATING", T_SUBMITTED), "chain_hash": "h"},
+]
+STORED_AT = {
+    "live-main": T_ACCEPTED,  # from the audit trail
+    "live-cover": T_COVER,  # its confirmation: its update time
+    "gone-main": T_DELETED_ACCEPTED,  # the audit trail outlives the deletion
+    "gone-cover": None,  # its confirmation time was overwritten by the deletion: not known
+    "waiting-main": None,
+    "waiting-cover": None,  # a failed upload takes no storage
+    "in-review-main": T_SUBMITTED,
+}
+
+
+@pytest.fixture
+def engine_at_0003(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    if engine.dialect.name == "sqlite":
+        fresh = open_engine(f"sqlite:///{tmp_path / 'at-0003.db'}")
+        schema.upgrade(fresh, "0003")
+        yield fresh
+        fresh.dispose()
+        return
+    schema.drop(engine)
+    schema.upgrade(engine, "0003")
+    try:
+        yield engine
+    finally:
+        schema.drop(engine)
+        schema.upgrade(engine)
+
+
+def _stored_at(engine: Engine) -> dict[str, datetime | None]:
+    from lifecycle.store.models import files
+
+    with engine.connect() as connection:
+        return {row.file_id: row.stored_at for row in connection.execute(select(files))}
+
+
+def test_migration_0004_says_when_each_stored_file_was_stored_and_downgrades(engine_at_0003: Engine) -> None:
+    engine = engine_at_0003
+    names = (ASSETS, FILES, "lifecycle_audit")
+    tables = {name: Table(name, MetaData(), autoload_with=engine) for name in names}
+    with engine.begin() as connection:
+        connection.execute(tables[ASSETS].insert(), STORAGE_ASSETS)
+        connection.execute(tables[FILES].insert(), STORAGE_FILES)
+        connection.execute(tables["lifecycle_audit"].insert(), STORAGE_AUDIT)
+    files_at_0003 = Table(FILES, MetaData(), autoload_with=engine)
+    assert "stored_at" not in files_at_0003.c
+
+    schema.upgrade(engine, "0004")
+    assert _stored_at(engine) == STORED_AT
+    with engine.connect() as connection:
+        assert set(connection.execute(select(assets.c.customized)).scalars()) == {False}
+
+    schema.downgrade(engine, "0003")
+    columns = {column["name"] for column in inspect(engine).get_columns(FILES)}
+    assert {"stored_at", "timbre_model"}.isdisjoint(columns)
+    assert "customized" not in _columns(engine)
+
+    schema.upgrade(engine)
+    assert _stored_at(engine) == STORED_AT

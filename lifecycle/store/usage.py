@@ -37,12 +37,12 @@ from lifecycle.billing import (
     IMAGE_MODEL_TYPES,
     Exemption,
     StoragePolicy,
-    last_creation_billed,
+    billed_if_created_before,
 )
 from lifecycle.definition import AssetState, AssetType
 from lifecycle.errors import CorruptRecord
 from lifecycle.store import models
-from lifecycle.store.models import UnknownValue
+from lifecycle.store.repository import check_asset_record
 
 assets = cast(Table, models.assets)
 files = cast(Table, models.files)
@@ -56,12 +56,12 @@ class Moment:
 
     as_of: datetime
     now: bool
-    last_billed_creation: datetime
-    """A customized video created after this is still in its free period at ``as_of``."""
+    free_videos_since: datetime
+    """A customized video created at or after this is still in its free period at ``as_of``."""
 
     @classmethod
     def at(cls, as_of: datetime, *, now: bool, policy: StoragePolicy) -> Moment:
-        return cls(as_of, now, last_creation_billed(as_of, policy.customized_video_free_months))
+        return cls(as_of, now, billed_if_created_before(as_of, policy.customized_video_free_months))
 
 
 def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str | None = None) -> Subquery:
@@ -151,7 +151,7 @@ def _terms(asset_at: Subquery, moment: Moment) -> _Terms:
         free_video=and_(
             asset_at.c.customized,
             asset_at.c.asset_type.in_(list(FREE_PERIOD_TYPES)),
-            asset_at.c.create_time > moment.last_billed_creation,
+            asset_at.c.create_time >= moment.free_videos_since,
         ),
     )
 
@@ -210,19 +210,26 @@ def buckets(connection: Connection, moment: Moment, project_ids: Sequence[str]) 
 
 
 def _raise_corrupt(connection: Connection, project_id: str, asset_type: object, state: object) -> None:
-    """Name an asset holding the value no report can place (the CHECK constraints were bypassed)."""
-    bad_type = asset_type is None or isinstance(asset_type, UnknownValue)
-    column = assets.c.asset_type if bad_type else assets.c.asset_state
-    value = asset_type if bad_type else state
-    where = column.is_(None) if value is None else type_coerce(column, String) == str(value)
-    asset_id = connection.execute(
-        select(assets.c.asset_id).where(assets.c.project_id == project_id, where).limit(1)
-    ).scalar()
-    name = "asset_type" if bad_type else "asset_state (or a state in its audit trail)"
-    shown = "NULL" if value is None else repr(str(value))
+    """Name an asset holding a value no report can place (written past the CHECK constraints),
+    with the problem every other read of it reports."""
+    for column, value in ((assets.c.asset_type, asset_type), (assets.c.asset_state, state)):
+        if isinstance(value, AssetType | AssetState):
+            continue
+        where = column.is_(None) if value is None else type_coerce(column, String) == str(value)
+        found = select(assets).where(assets.c.project_id == project_id, where).limit(1)
+        record = connection.execute(found).first()
+        if record is not None:
+            check_asset_record(record)
+    # The asset row is sound: the state came from its audit trail, as of a past moment.
+    to_state = audit.c.to_state
+    where = to_state.is_(None) if state is None else type_coerce(to_state, String) == str(state)
+    row = connection.execute(
+        select(audit.c.asset_id, audit.c.seq).where(audit.c.project_id == project_id, where).limit(1)
+    ).first()
+    shown = "NULL" if state is None else repr(str(state))
     raise CorruptRecord(
-        asset_id or f"of tenant {project_id}",
-        f"{name} {shown} is not a value the engine knows; storage cannot be placed",
+        row.asset_id if row is not None else f"of tenant {project_id}",
+        f"audit row {row.seq if row is not None else '?'}: to_state {shown} is not a value the engine knows",
     )
 
 
