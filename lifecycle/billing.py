@@ -313,8 +313,11 @@ class AssetStorage:
     free_until: datetime | None
     """A customized video's end of free period; None for any other asset."""
     files: tuple[FileStorage, ...]
-    reasons: tuple[tuple[Reason, str], ...]
-    """(code, explanation), the deciding one first."""
+
+    @property
+    def reasons(self) -> tuple[tuple[Reason, str], ...]:
+        """(code, explanation), the deciding one first."""
+        return explain(self)
 
     @property
     def used_bytes(self) -> int:
@@ -352,23 +355,15 @@ class AssetStorage:
         }
 
 
-def explain(
-    *,
-    asset_type: AssetType,
-    customized: bool,
-    state: AssetState | None,
-    state_since: datetime | None,
-    free_until_time: datetime | None,
-    files: tuple[FileStorage, ...],
-    as_of: datetime,
-) -> tuple[tuple[Reason, str], ...]:
-    """The reasons behind an asset's verdict, from what the SQL decided for each file."""
+def explain(asset: AssetStorage) -> tuple[tuple[Reason, str], ...]:
+    """The reasons behind an asset's verdict, from what the SQL decided for each of its files."""
+    state, state_since, as_of = asset.state, asset.state_since, asset.as_of
     if state is None:
         return ((Reason.NOT_CREATED_YET, f"it did not exist yet at {iso_time(as_of)}"),)
     if state is AssetState.DELETED:
         since = "" if state_since is None else f" since {iso_time(state_since)}"
         return ((Reason.DELETED, f"deleted for good{since}: a DELETED asset's storage does not count"),)
-    counted = [f for f in files if f.counted]
+    counted = [f for f in asset.files if f.counted]
     if not counted:
         return ((Reason.NOTHING_STORED, "no upload of its files has been accepted: it takes no storage"),)
     size = sum(f.file_size for f in counted)
@@ -379,18 +374,19 @@ def explain(
             "it is in the recycle bin, which still counts until it is deleted for good",
         ),
     }.get(state, (Reason.COUNTS, f"it is {state.value}: not deleted for good, so its storage counts"))
-    reasons = [(where[0], f"{len(counted)} stored file(s), {size} bytes: {where[1]}")]
+    reasons = [(where[0], f"{_files(len(counted))} stored, {size:,} bytes: {where[1]}")]
     timbre = [f for f in counted if f.exemption is Exemption.TIMBRE_MODEL]
     if timbre:
         timbre_size = sum(f.file_size for f in timbre)
         reasons.append(
             (
                 Reason.TIMBRE_MODELS_FREE,
-                f"{len(timbre)} timbre model file(s) of this customized image model, {timbre_size} bytes,"
-                " are not billed",
+                f"{_files(len(timbre), 'timbre model file')} of this customized image model,"
+                f" {timbre_size:,} bytes, not billed",
             )
         )
-    if customized and asset_type in FREE_PERIOD_TYPES and free_until_time is not None:
+    free_until_time = asset.free_until
+    if asset.customized and asset.asset_type in FREE_PERIOD_TYPES and free_until_time is not None:
         if any(f.exemption is Exemption.CUSTOMIZED_VIDEO for f in counted):
             reasons.append(
                 (
@@ -406,3 +402,7 @@ def explain(
                 )
             )
     return tuple(reasons)
+
+
+def _files(count: int, what: str = "file") -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"

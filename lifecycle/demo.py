@@ -17,7 +17,12 @@ through the engine's public API only, on an injected clock:
    through every remembered state (see ``_feature``);
 5. lets the upload window and the recycle bin's retention (``Settings``) pass, and runs one
    sweep: upload timeouts, planned freezes and deletes, the bin's purge;
-6. prints the counts per state, the sweep's report and the featured asset's audit trail.
+6. reports every tenant's storage (used, exempt, chargeable, billable beyond the free allowance;
+   every third video and every other image model is customized, the image models with a timbre
+   model), what the sweep freed (the same report as of the moment before it, from the audit
+   trail), and why a customized video and a customized image model are billed as they are;
+7. prints the counts per state, the sweep's report, the featured asset's audit trail and the
+   storage report.
 
 Progress goes to standard error (``rich``), the report to standard output.
 """
@@ -46,6 +51,13 @@ from rich.progress import (
 )
 
 from lifecycle.actors import Platform, Tenant
+from lifecycle.billing import (
+    IMAGE_MODEL_TYPES,
+    TIMBRE_MODEL_CATEGORY,
+    AssetStorage,
+    StorageReport,
+    TenantStorage,
+)
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
     FILE_CATEGORIES,
@@ -62,7 +74,18 @@ from lifecycle.definition import (
 from lifecycle.engine import Lifecycle, Settings
 from lifecycle.errors import InvalidParameter, LifecycleError
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
-from lifecycle.render import SweepProgress, console, history_table, shown, state_counts_table, sweep_table
+from lifecycle.render import (
+    SweepProgress,
+    asset_storage_view,
+    console,
+    history_table,
+    shown,
+    size,
+    state_counts_table,
+    sweep_table,
+    tenant_storage_view,
+    tenants_storage_table,
+)
 from lifecycle.results import Asset, AssetFile, BatchResult, TenantOperation, Transitioned
 from lifecycle.sweeps import SweepReport
 
@@ -171,6 +194,10 @@ class Outcome:
     frozen_tenant: str
     seeded: int
     files: int
+    storage: StorageReport
+    """Every tenant's storage after the sweep."""
+    storage_before_sweep: StorageReport
+    """The same, as of the moment before the sweep (from the audit trail)."""
 
 
 @dataclass
@@ -284,7 +311,9 @@ def play(
                 f" + recycle-bin retention {_days(settings.recycle_retention)}),"
                 f" now {clock.now():%Y-%m-%d %H:%M} UTC"
             )
+            before_sweep = clock.now() - timedelta(microseconds=1)
             report = _sweep(world)
+            storage = _storage(world, tenants[FEATURED_TENANT], before_sweep)
         counts = _counts(lifecycle, tenants)
         history = lifecycle.history(PLATFORM, featured.asset_id)
     for note in world.notes:
@@ -308,6 +337,14 @@ def play(
             ),
         )
     )
+    out.print()
+    out.print(tenants_storage_table(storage.report))
+    out.print()
+    out.print(f"storage of tenant {storage.featured.project_id}, whose asset is featured above")
+    out.print(tenant_storage_view(storage.featured))
+    for explained in storage.explained:
+        out.print()
+        out.print(asset_storage_view(explained))
     return Outcome(
         path=path,
         counts={state.value: count for state, count in counts.items()},
@@ -317,6 +354,8 @@ def play(
         frozen_tenant=tenants[FROZEN_TENANT],
         seeded=len(world.seeded),
         files=sum(len(s.asset.files) for s in world.seeded),
+        storage=storage.report,
+        storage_before_sweep=storage.before_sweep,
     )
 
 
@@ -368,10 +407,22 @@ def _new_asset(rng: random.Random, asset_type: AssetType, number: int, settings:
         due = START + timedelta(days=1) + (horizon - timedelta(days=1)) * rng.random()
         operation = PlannedOperation.BLOCK if plan < 0.025 else PlannedOperation.DELETE
         auto = AutoOperation(operation, due.replace(second=0, microsecond=0))
+    # Made by the platform to the tenant's order (docs/billing.md): every third video, every other
+    # image model, which then carries a timbre model. Decided by the number, not the generator, so
+    # that the rest of the scenario draws what it always drew.
+    customized = (asset_type is AssetType.VIDEO and number % 3 == 0) or (
+        asset_type in IMAGE_MODEL_TYPES and number % 2 == 0
+    )
+    if customized and asset_type in IMAGE_MODEL_TYPES:
+        timbre_size = files[0].file_size // 4 + _MB
+        files.append(
+            NewFile("timbre.pth", timbre_size, files[0].file_md5, TIMBRE_MODEL_CATEGORY, timbre_model=True)
+        )
     return NewAsset(
         asset_name=name,
         asset_type=asset_type,
         files=files,
+        customized=customized,
         asset_description=f"{asset_type.value.lower().replace('_', ' ')} for the spring campaign",
         tags=rng.sample(["campaign", "2026", "internal", "customer", "draft", "approved"], rng.randint(0, 3)),
         activate_on_upload=True if rng.random() < 0.3 else None,
@@ -469,7 +520,8 @@ def _accept(world: _Run, seeded: _Seeded) -> None:
             world.moved(
                 lifecycle.reject_review(PLATFORM, asset.asset_id, fail_type, reason="content not allowed")
             )
-    if rng.random() < 0.1 and seeded.state in LIVE_STATES:  # the other files, after the MAIN one
+    others_too = rng.random() < 0.1 or asset.customized  # the platform uploads all it made
+    if others_too and seeded.state in LIVE_STATES:  # the other files, after the MAIN one
         for other in asset.files:
             if other.asset_file_category is not FileCategory.MAIN:
                 result = UploadResult.FAILED if rng.random() < 0.05 else UploadResult.CREATED
@@ -726,7 +778,52 @@ def _sweep(world: _Run) -> SweepReport:
     return report
 
 
-# 6. The report -------------------------------------------------------------------------------
+# 6. Storage and billing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Storage:
+    report: StorageReport
+    before_sweep: StorageReport
+    featured: TenantStorage
+    explained: list[AssetStorage]
+    """Why a customized video and a customized image model are billed as they are."""
+
+
+def _storage(world: _Run, featured_tenant: str, before_sweep: datetime) -> _Storage:
+    """Every tenant's storage after the sweep, what the sweep freed (the same report as of the
+    moment before it, read from the audit trail), and two assets' verdicts."""
+    lifecycle = world.lifecycle
+    task = world.task("storage report", TENANTS)
+    report = lifecycle.storage_report(
+        PLATFORM, page_size=10, progress=lambda done, total: world.progress.update(task, completed=done)
+    )
+    before = lifecycle.storage_report(PLATFORM, as_of=before_sweep)
+    world.notes.append(
+        f"storage: {size(report.used_bytes)} used by {len(report.tenants)} tenants,"
+        f" {size(report.used_bytes - report.chargeable_bytes)} of it exempt,"
+        f" {size(report.billable_bytes)} billable beyond the free allowances"
+        f" ({sum(t.over_allowance for t in report.tenants)} tenants over);"
+        f" the sweep freed {size(before.used_bytes - report.used_bytes)}"
+        f" (as of {before_sweep:%Y-%m-%d %H:%M} UTC, from the audit trail: {size(before.used_bytes)})"
+    )
+    featured = next(t for t in report.tenants if t.project_id == featured_tenant)
+    explained = []
+    for wanted in (AssetType.VIDEO, AssetType.HUMAN_MODEL_2D):
+        candidates = [
+            s
+            for s in world.seeded
+            if s.asset.customized and s.asset.asset_type is wanted and s.state in LIVE_STATES
+        ]
+        for seeded in candidates:
+            verdict = lifecycle.asset_storage(PLATFORM, seeded.asset_id)
+            if verdict.used_bytes:
+                explained.append(verdict)
+                break
+    return _Storage(report, before, featured, explained)
+
+
+# 7. The report -------------------------------------------------------------------------------
 
 
 def _counts(lifecycle: Lifecycle, tenants: Sequence[str]) -> dict[AssetState, int]:

@@ -32,7 +32,6 @@ from lifecycle.billing import (
     StorageReport,
     TenantStorage,
     Usage,
-    explain,
     free_until,
 )
 from lifecycle.clock import Clock, SystemClock, as_utc
@@ -910,15 +909,6 @@ class Lifecycle:
             state_since=since,
             free_until=ends,
             files=stored,
-            reasons=explain(
-                asset_type=record.asset_type,
-                customized=record.customized,
-                state=state,
-                state_since=since,
-                free_until_time=ends,
-                files=stored,
-                as_of=moment.as_of,
-            ),
         )
 
     def _moment(self, as_of: datetime | None) -> usage.Moment:

@@ -24,6 +24,8 @@ from rich.console import Console
 from sqlalchemy import Engine, Row, select
 
 from lifecycle import demo, render
+from lifecycle.actors import Platform
+from lifecycle.billing import Exemption, Usage
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
     DEFINITION,
@@ -328,3 +330,37 @@ def test_the_main_job_never_deletes_a_database_that_is_not_its_own(
         f"error MSS.00000003: invalid parameter path: {precious}"
         " exists and is not a demo database (*demo.db)\n"
     )
+
+
+def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
+    """The report printed is the engine's on what the job left; it shows every billing rule at
+    work; and what the sweep freed is what the assets it deleted for good had stored."""
+    report, before = ran.outcome.storage, ran.outcome.storage_before_sweep
+    lifecycle = Lifecycle(ran.engine, clock=ManualClock(report.as_of))
+    assert lifecycle.storage_report(Platform("checker")) == report
+    assert len(report.tenants) == demo.TENANTS
+    assert sum(t.exempt[Exemption.TIMBRE_MODEL] for t in report.tenants) > 0
+    assert sum(t.exempt[Exemption.CUSTOMIZED_VIDEO] for t in report.tenants) > 0
+    by_state = {
+        state: sum(t.by_state.get(state, Usage()).used_bytes for t in report.tenants) for state in AssetState
+    }
+    assert by_state[AssetState.BLOCK] > 0 and by_state[AssetState.DELETING] > 0, "frozen and binned count"
+    assert by_state[AssetState.DELETED] == 0
+    assert report.billable_bytes == sum(max(0, t.chargeable_bytes - t.free_bytes) for t in report.tenants) > 0
+    purged = {
+        asset_id
+        for asset_id, trail in ran.trails.items()
+        if trail[-1].actor_kind is Role.SYSTEM and trail[-1].to_state is AssetState.DELETED
+    }
+    with ran.engine.connect() as connection:
+        stored = connection.execute(
+            select(files.c.asset_id, files.c.file_size).where(files.c.stored_at.is_not(None))
+        ).all()
+    assert purged
+    freed = sum(size for asset_id, size in stored if asset_id in purged)
+    assert before.used_bytes - report.used_bytes == freed
+    assert f"total: {demo.TENANTS} tenants" in ran.printed
+    assert render.size(report.used_bytes) in ran.printed
+    for reason in ("TIMBRE_MODELS_FREE", "CUSTOMIZED_VIDEO_FREE"):
+        assert reason in ran.printed
+

@@ -113,23 +113,27 @@ RETENTION = {
 }
 
 
-@pytest.fixture
-def engine_at_0001(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    """A database at revision 0001: a fresh SQLite file, or the shared PostgreSQL database rebuilt
+def _at_revision(engine: Engine, tmp_path: Path, revision: str) -> Iterator[Engine]:
+    """A database at ``revision``: a fresh SQLite file, or the shared PostgreSQL database rebuilt
     (and left at head afterwards, whatever happened, for the tests that share it)."""
     if engine.dialect.name == "sqlite":
-        fresh = open_engine(f"sqlite:///{tmp_path / 'at-0001.db'}")
-        schema.upgrade(fresh, "0001")
+        fresh = open_engine(f"sqlite:///{tmp_path / f'at-{revision}.db'}")
+        schema.upgrade(fresh, revision)
         yield fresh
         fresh.dispose()
         return
     schema.drop(engine)
-    schema.upgrade(engine, "0001")
+    schema.upgrade(engine, revision)
     try:
         yield engine
     finally:
         schema.drop(engine)
         schema.upgrade(engine)
+
+
+@pytest.fixture
+def engine_at_0001(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(engine, tmp_path, "0001")
 
 
 def _indexes(engine: Engine) -> dict[str, list[str]]:
@@ -254,19 +258,7 @@ STORED_AT = {
 
 @pytest.fixture
 def engine_at_0003(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    if engine.dialect.name == "sqlite":
-        fresh = open_engine(f"sqlite:///{tmp_path / 'at-0003.db'}")
-        schema.upgrade(fresh, "0003")
-        yield fresh
-        fresh.dispose()
-        return
-    schema.drop(engine)
-    schema.upgrade(engine, "0003")
-    try:
-        yield engine
-    finally:
-        schema.drop(engine)
-        schema.upgrade(engine)
+    yield from _at_revision(engine, tmp_path, "0003")
 
 
 def _stored_at(engine: Engine) -> dict[str, datetime | None]:
