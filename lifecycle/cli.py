@@ -11,8 +11,8 @@ stderr, or JSON lines with ``--log-json`` (the standard ``logging`` module's rec
 
 from __future__ import annotations
 
-import decimal
 import enum
+import fractions
 import functools
 import json
 import logging
@@ -465,8 +465,8 @@ class Size(click.ParamType[int, Any]):
                 param,
                 ctx,
             )
-        size = decimal.Decimal(found.group(1)) * unit
-        if size != size.to_integral_value():
+        size = fractions.Fraction(found.group(1)) * unit  # exact, however many digits
+        if size.denominator != 1:
             self.fail(f"{value!r} is not a whole number of bytes", param, ctx)
         if size > MAX_SIZE:
             self.fail(f"{value!r} is more than {MAX_SIZE} bytes", param, ctx)
@@ -510,8 +510,8 @@ APPLICATION_ID = click.argument("application_id", metavar="APPLICATION_ID")
     ),
 )
 @click.option(
-    "--refuse-uploads-over-allowance",
-    is_flag=True,
+    "--refuse-uploads-over-allowance/--allow-uploads-over-allowance",
+    default=False,
     envvar=REFUSE_UPLOADS_ENV,
     help=(
         "Refuse a creation or an upload that would take the tenant's chargeable storage past its"
@@ -571,7 +571,13 @@ def db_current() -> None:
 
 
 @main.command()
-@as_tenant
+@as_tenant_or_platform
+@click.option(
+    "--project",
+    "project_id",
+    metavar="PROJECT_ID",
+    help="The tenant the asset is for (with --operator: the platform creates what it made for it).",
+)
 @click.option("--name", "asset_name", required=True, help="asset_name (1-128 characters).")
 @click.option("--type", "asset_type", type=_choice(AssetType), required=True, help="asset_type.")
 @click.option(
@@ -603,7 +609,10 @@ def db_current() -> None:
 @click.option(
     "--customized",
     is_flag=True,
-    help="Made by the platform to the tenant's order (its timbre models, or a video's first months, free).",
+    help=(
+        "Made by the platform to the tenant's order (its timbre models, or a video's first months,"
+        " free); the platform's (--operator, --project) only."
+    ),
 )
 @click.option("--description", default="", help="asset_description.")
 @click.option("--tag", "tags", multiple=True, help="A tag. Repeatable.")
@@ -633,7 +642,8 @@ def db_current() -> None:
 @request_id_option
 @json_option
 def create(
-    actor: Tenant,
+    actor: Actor,
+    project_id: str | None,
     asset_name: str,
     asset_type: str,
     main_file: tuple[str, int, str],
@@ -651,7 +661,11 @@ def create(
     request_id: str | None,
     as_json: bool,
 ) -> None:
-    """Create an asset in CREATING; its files are declared, its upload window starts."""
+    """Create an asset in CREATING; its files are declared, its upload window starts.
+
+    A tenant creates its own; the platform (--operator) creates one for the tenant --project names,
+    and alone may mark it --customized.
+    """
     name, size, md5 = main_file
     files = [
         NewFile(name, size, md5),
@@ -672,7 +686,8 @@ def create(
         asset_order=asset_order,
         customized=customized,
     )
-    asset = _engine().create_asset(actor, new, request_id=request_id)
+    assert not isinstance(actor, System), "as_tenant_or_platform gives a tenant or the platform"
+    asset = _engine().create_asset(actor, new, project_id=project_id, request_id=request_id)
     _answer(as_json, asset.to_details, lambda: render.asset_view(asset))
 
 

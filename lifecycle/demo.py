@@ -376,7 +376,11 @@ def _seed(world: _Run, tenants: Sequence[str], settings: Settings) -> None:
             )
             tenant = Tenant(project_id, app_user_id=rng.choice([*users, None]))
             new = _new_asset(rng, asset_type, number, settings)
-            world.created(_Seeded(tenant, world.lifecycle.create_asset(tenant, new)))
+            if new.customized:  # made by the platform for the tenant: the platform registers it
+                asset = world.lifecycle.create_asset(PLATFORM, new, project_id=project_id)
+            else:
+                asset = world.lifecycle.create_asset(tenant, new)
+            world.created(_Seeded(tenant, asset))
             world.tick()
             world.progress.advance(task)
     kinds = Counter(s.asset.asset_type for s in world.seeded).most_common()

@@ -223,14 +223,27 @@ class Lifecycle:
 
     # Creation ----------------------------------------------------------------------------------
 
-    def create_asset(self, actor: Tenant, new: NewAsset, *, request_id: str | None = None) -> Asset:
-        """Create an asset in CREATING, its files declared, its upload window started."""
-        self._require(actor, Role.TENANT, "create")
-        check_id(actor.project_id, "project_id")
+    def create_asset(
+        self,
+        actor: Tenant | Platform,
+        new: NewAsset,
+        *,
+        project_id: str | None = None,
+        request_id: str | None = None,
+    ) -> Asset:
+        """Create an asset in CREATING, its files declared, its upload window started.
+
+        A tenant creates its own; the platform creates one for the tenant ``project_id`` names (what
+        its production services made to the tenant's order). Only the platform may mark an asset
+        customized, or a file as a timbre model: that makes storage free (docs/billing.md).
+        """
+        owner = self._creating_for(actor, project_id)
         request_id = _check_request_id(request_id)
         now = self._now()
         checked = check_new_asset(new, now)
-        app_user_id = checked.app_user_id or actor.app_user_id
+        if isinstance(actor, Tenant) and checked.customized:
+            raise PermissionDenied("create a customized asset", Role.TENANT.value, [Role.PLATFORM.value])
+        app_user_id = checked.app_user_id or (actor.app_user_id if isinstance(actor, Tenant) else None)
         # Ids are always generated: a caller-chosen id that clashed would tell one tenant that
         # another tenant's asset exists.
         asset_id = str(uuid.uuid4())
@@ -241,7 +254,7 @@ class Lifecycle:
         )
         asset_values = {
             "asset_id": asset_id,
-            "project_id": actor.project_id,
+            "project_id": owner,
             "app_user_id": app_user_id,
             "asset_name": checked.asset_name,
             "asset_description": checked.asset_description,
@@ -292,7 +305,7 @@ class Lifecycle:
         ]
         creation = {
             "asset_id": asset_id,
-            "project_id": actor.project_id,
+            "project_id": owner,
             "seq": 1,
             "event": Event.CREATE,
             "from_state": None,
@@ -311,11 +324,11 @@ class Lifecycle:
                 earlier = (
                     None
                     if request_id is None
-                    else self._repo.creation_by_request(connection, actor.project_id, request_id)
+                    else self._repo.creation_by_request(connection, owner, request_id)
                 )
                 if earlier is None:
                     self._repo.insert_asset(connection, asset_values, file_values, creation)
-                    self._check_allowance(connection, actor.project_id, asset_id, None, now)
+                    self._check_allowance(connection, owner, asset_id, None, now)
         if earlier is not None:  # a retry: the asset this request created already
             try:
                 return self.get_asset(actor, earlier.asset_id)
@@ -327,13 +340,30 @@ class Lifecycle:
         self.log.info(
             "asset_created",
             asset_id=asset_id,
-            project_id=actor.project_id,
+            project_id=owner,
             asset_type=checked.asset_type.value,
             actor_kind=actor.role.value,
             actor_id=actor.actor_id,
             request_id=request_id,
         )
         return self.get_asset(actor, asset_id)
+
+    def _creating_for(self, actor: object, project_id: object) -> str:
+        """The tenant an asset is created for: the tenant itself, or the one the platform names."""
+        check_actor(actor)
+        if isinstance(actor, Tenant):
+            check_id(actor.project_id, "project_id")
+            if project_id is not None and project_id != actor.project_id:
+                raise PermissionDenied(
+                    "create an asset for another tenant", Role.TENANT.value, [Role.PLATFORM.value]
+                )
+            return actor.project_id
+        if isinstance(actor, Platform):
+            if project_id is None:
+                raise InvalidParameter("project_id", "the platform must name the tenant the asset is for")
+            return check_id(project_id, "project_id")
+        assert isinstance(actor, System)
+        raise PermissionDenied("create", actor.role.value, [Role.TENANT.value, Role.PLATFORM.value])
 
     # Moves ---------------------------------------------------------------------------------------
 
@@ -877,9 +907,14 @@ class Lifecycle:
             with attempt, self._transaction(write=False) as connection:
                 record = self._visible_asset(connection, actor, asset_id)
                 at, file_rows = usage.asset_files(connection, moment, asset_id)
+                state = None if at is None else at.state
+                since = None
+                if state is not None:
+                    check_known(asset_id, {"asset_state at as_of": state})
+                    since = usage.state_since(connection, moment, asset_id, state)
         policy = self.settings.storage
         months = policy.customized_video_free_months
-        video = record.customized and record.asset_type in FREE_PERIOD_TYPES
+        video = record.customized and record.asset_type in FREE_PERIOD_TYPES and months > 0
         ends = free_until(record.create_time, months) if video else None
         stored = tuple(
             FileStorage(
@@ -895,10 +930,6 @@ class Lifecycle:
             )
             for row in file_rows
         )
-        state = None if at is None else at.state
-        since = None if at is None else at.state_since
-        if state is not None:
-            check_known(asset_id, {"asset_state at as_of": state})
         return AssetStorage(
             asset_id=record.asset_id,
             project_id=record.project_id,
@@ -943,9 +974,19 @@ class Lifecycle:
         if adding == 0:
             return
         usage.lock_tenant(connection, project_id)
-        [tenant] = _tenant_storage([project_id], usage.buckets(connection, moment, [project_id]), now, policy)
-        chargeable = tenant.chargeable_bytes if file_id is None else tenant.chargeable_bytes - adding
+        chargeable = usage.chargeable_bytes(connection, moment, project_id)
+        if file_id is not None:
+            chargeable -= adding  # the file just written is in the sum
         if chargeable + adding > policy.free_bytes:
+            self.log.info(
+                "upload_refused",
+                project_id=project_id,
+                asset_id=asset_id,
+                file_id=file_id,
+                chargeable_bytes=chargeable,
+                adding_bytes=adding,
+                free_bytes=policy.free_bytes,
+            )
             raise StorageAllowanceExceeded(project_id, chargeable, adding, policy.free_bytes)
 
     # Queries -------------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class NewAsset:
     app_user_id: str | None = None
     customized: bool = False
     """Made by the platform to the tenant's order (docs/billing.md): a customized image model's
-    timbre models are not billed, and a customized video is free for its first months."""
+    timbre models are not billed, and a customized video is free for its first months. Only the
+    platform may create a customized asset (``create_asset(platform, new, project_id=...)``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from lifecycle.errors import (
     TransitionNotAllowed,
 )
 from lifecycle.inputs import NewAsset, NewFile
+from lifecycle.results import Asset
 from lifecycle.store.models import assets, audit, files
 from tests.conftest import MD5, START
 
@@ -65,11 +66,17 @@ class Assets:
         self.lifecycle = lifecycle
         self.tenant = tenant
 
+    def create(self, new: NewAsset) -> Asset:
+        """As the tenant; a customized asset as the platform, which alone may mark one."""
+        if new.customized:
+            return self.lifecycle.create_asset(PLATFORM, new, project_id=self.tenant.project_id)
+        return self.lifecycle.create_asset(self.tenant, new)
+
     def created(self, new: NewAsset | None = None) -> str:
-        return self.lifecycle.create_asset(self.tenant, new or _asset()).asset_id
+        return self.create(new or _asset()).asset_id
 
     def uploaded(self, new: NewAsset | None = None, *, every_file: bool = True) -> str:
-        asset = self.lifecycle.create_asset(self.tenant, new or _asset())
+        asset = self.create(new or _asset())
         for f in asset.files:
             if f.asset_file_category is FileCategory.MAIN or every_file:
                 self.lifecycle.confirm_upload(self.tenant, asset.asset_id, f.file_id, UploadResult.CREATED)
@@ -207,10 +214,32 @@ def test_timbre_models_belong_to_customized_image_models_only(
     lifecycle: Lifecycle, engine: Engine, new: NewAsset, problem: str
 ) -> None:
     with pytest.raises(InvalidParameter, match=problem) as refused:
-        lifecycle.create_asset(TENANT, new)
+        lifecycle.create_asset(PLATFORM, new, project_id=TENANT.project_id)
     assert refused.value.field == "timbre_model"
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(assets)).scalar_one() == 0
+
+
+def test_only_the_platform_marks_an_asset_customized_and_the_audit_trail_says_who(
+    lifecycle: Lifecycle, engine: Engine
+) -> None:
+    """Customized storage is free: the tenant billed for it may not grant itself that."""
+    video = _asset(AssetType.VIDEO, customized=True)
+    model = _asset(AssetType.HUMAN_MODEL, others=((FileCategory.OTHER, MB, True),), customized=True)
+    for new in (video, model):
+        with pytest.raises(PermissionDenied, match="may not 'create a customized asset'"):
+            lifecycle.create_asset(TENANT, new)
+    assert _counts(engine) == (0, 0, 0)
+    with pytest.raises(PermissionDenied, match="another tenant"):
+        lifecycle.create_asset(TENANT, _asset(), project_id=OTHER.project_id)
+    with pytest.raises(InvalidParameter, match="project_id"):
+        lifecycle.create_asset(PLATFORM, video)
+    made = lifecycle.create_asset(PLATFORM, video, project_id=TENANT.project_id)
+    assert (made.project_id, made.customized) == (TENANT.project_id, True)
+    [creation] = lifecycle.history(TENANT, made.asset_id)
+    assert (creation.actor_kind.value, creation.actor_id) == ("platform", PLATFORM.operator)
+    plain = lifecycle.create_asset(TENANT, _asset())
+    assert not plain.customized
 
 
 def test_a_customized_video_is_free_for_six_months_to_the_microsecond(
@@ -240,13 +269,17 @@ def test_a_customized_video_is_free_for_six_months_to_the_microsecond(
 
 
 def test_the_free_period_is_a_setting(engine: Engine, clock: ManualClock) -> None:
+    video = ""
     for months, free in ((0, False), (1, False), (7, True)):
         policy = StoragePolicy(customized_video_free_months=months)
         lifecycle = Lifecycle(engine, clock=clock, settings=Settings(storage=policy))
         if months == 0:
-            Assets(lifecycle).uploaded(_asset(AssetType.VIDEO, main=50 * MB, customized=True))
+            video = Assets(lifecycle).uploaded(_asset(AssetType.VIDEO, main=50 * MB, customized=True))
+            verdict = lifecycle.asset_storage(TENANT, video)
+            assert (verdict.free_until, [code for code, _ in verdict.reasons]) == (None, [Reason.COUNTS])
             clock.advance(timedelta(days=40))
         assert (_report(lifecycle).exempt[Exemption.CUSTOMIZED_VIDEO] == 50 * MB) is free, months
+        assert (lifecycle.asset_storage(TENANT, video).reasons[-1][0] is Reason.CUSTOMIZED_VIDEO_FREE) is free
 
 
 @pytest.mark.parametrize(
@@ -435,7 +468,9 @@ def test_as_of_may_not_be_in_the_future_or_naive(lifecycle: Lifecycle, clock: Ma
         lifecycle.storage_report(PLATFORM, as_of=datetime(2026, 3, 1))  # noqa: DTZ001 - naive on purpose
 
 
-OPERATIONS = ("upload", "activate", "delete", "restore", "freeze", "unfreeze", "delete_force", "advance")
+OPERATIONS = (
+    "upload", "cancel", "activate", "delete", "restore", "freeze", "unfreeze", "delete_force", "advance",
+)  # fmt: skip
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -473,6 +508,12 @@ def test_now_from_the_assets_equals_now_from_the_audit_trail(
                 ids.append(
                     made.uploaded(_asset(kind, main=(n + 1) * MB, others=timbre, customized=customized))
                 )
+            elif operation == "cancel":  # a CREATING asset whose upload was cancelled: a self-loop
+                cancelled = lifecycle.get_asset(TENANT, made.created())
+                lifecycle.confirm_upload(
+                    TENANT, cancelled.asset_id, cancelled.main_file.file_id, UploadResult.CANCELLED
+                )
+                ids.append(cancelled.asset_id)
             elif operation == "advance":
                 clock.advance(timedelta(days=40 * n + 1))
             elif ids:
@@ -488,6 +529,60 @@ def test_now_from_the_assets_equals_now_from_the_audit_trail(
         assert sum(lifecycle.asset_storage(TENANT, i).chargeable_bytes for i in ids) == now.chargeable_bytes
     finally:
         engine.dispose()
+
+
+def test_now_counts_what_an_instance_with_a_clock_ahead_stored(engine: Engine) -> None:
+    """Instances' clocks differ: an upload another instance stored "later" than this one's now
+    counts now (and against the allowance), though not as of this one's now read as a past moment."""
+    behind = _enforcing(engine, ManualClock(START), free=15 * MB)
+    ahead = _enforcing(engine, ManualClock(START + timedelta(seconds=2)), free=15 * MB)
+    first, second = Assets(behind).created(), Assets(behind).created()
+    Assets(ahead).lifecycle.confirm_upload(
+        TENANT, first, ahead.get_asset(TENANT, first).main_file.file_id, UploadResult.CREATED
+    )
+    assert _report(behind).used_bytes == 10 * MB
+    assert behind.asset_storage(TENANT, first).billed
+    assert _report(behind, as_of=START).used_bytes == 0, "at START it had not been stored yet"
+    with pytest.raises(StorageAllowanceExceeded):
+        behind.confirm_upload(
+            TENANT, second, behind.get_asset(TENANT, second).main_file.file_id, UploadResult.CREATED
+        )
+
+
+def test_moves_that_stay_in_a_state_do_not_restart_it(engine: Engine, clock: ManualClock) -> None:
+    """An asset's state_since is when it entered its state, now and as of now alike: a cancelled
+    upload stays CREATING, an unfreeze within the recycle bin stays DELETING."""
+    lifecycle = Lifecycle(engine, clock=clock)
+    made = Assets(lifecycle)
+    waiting = made.created()
+    binned = made.uploaded()
+    clock.advance(timedelta(hours=1))
+    main = lifecycle.get_asset(TENANT, waiting).main_file.file_id
+    lifecycle.confirm_upload(TENANT, waiting, main, UploadResult.CANCELLED)
+    lifecycle.freeze(PLATFORM, binned)
+    clock.advance(timedelta(hours=1))
+    lifecycle.delete(TENANT, binned)
+    clock.advance(timedelta(hours=1))
+    lifecycle.unfreeze(PLATFORM, binned)
+    clock.advance(timedelta(hours=1))
+    for asset_id, entered in ((waiting, START), (binned, START + timedelta(hours=2))):
+        now = lifecycle.asset_storage(TENANT, asset_id)
+        assert now == lifecycle.asset_storage(TENANT, asset_id, as_of=clock.now())
+        assert now.state_since == entered
+
+
+def test_a_main_file_reported_failed_after_review_was_asked_for_still_counts(lifecycle: Lifecycle) -> None:
+    """Its bytes were stored when it was submitted for review: like a rejected one, it counts until
+    the asset is deleted for good (docs/billing.md)."""
+    new = NewAsset("r", AssetType.IMAGE, [NewFile("m.bin", 10 * MB, MD5)], review_required=True)
+    asset = lifecycle.create_asset(TENANT, new)
+    lifecycle.confirm_upload(TENANT, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED)
+    assert _report(lifecycle).by_state[AssetState.CREATING].used_bytes == 10 * MB, "awaiting review"
+    lifecycle.confirm_upload(TENANT, asset.asset_id, asset.main_file.file_id, UploadResult.FAILED)
+    failed = lifecycle.asset_storage(TENANT, asset.asset_id)
+    assert (failed.state, failed.chargeable_bytes) == (AssetState.FAILED, 10 * MB)
+    lifecycle.delete(TENANT, asset.asset_id, force=True)
+    assert _report(lifecycle).used_bytes == 0
 
 
 # Who may ask -------------------------------------------------------------------------------------

@@ -107,8 +107,11 @@ class Admin:
         return result.stderr.strip()
 
     def create(self, *extra: str, name: str = "Male Teacher", tenant: str = TENANT) -> dict[str, Any]:
+        """As the tenant; a customized asset as the platform, which alone may mark one."""
+        platform = ["--operator", OPERATOR, "--project", tenant]
+        actor = platform if "--customized" in extra else ["--tenant", tenant]
         details: dict[str, Any] = self.json(
-            "create", "--tenant", tenant, "--name", name, "--type", "HUMAN_MODEL",
+            "create", *actor, "--name", name, "--type", "HUMAN_MODEL",
             "--main-file", "male001.bin", "31032142", MD5,
             "--file", "COVER", "male001.png", "110321", MD5,
             *extra,
@@ -942,13 +945,14 @@ def test_a_customized_video_is_free_for_its_first_months_then_billed(admin: Admi
     created = datetime.now(UTC) - timedelta(days=215)
     with Lifecycle(admin.url, clock=ManualClock(created)) as engine:
         video = engine.create_asset(
-            Tenant(TENANT),
+            Platform(OPERATOR),
             NewAsset(
                 asset_name="ordered",
                 asset_type=AssetType.VIDEO,
                 files=[NewFile("v.mp4", 300, MD5)],
                 customized=True,
             ),
+            project_id=TENANT,
         )
         engine.confirm_upload(Tenant(TENANT), video.asset_id, video.main_file.file_id, UploadResult.CREATED)
     asked = ["storage", "asset", video.asset_id, "--operator", OPERATOR]
@@ -1009,7 +1013,14 @@ def test_storage_asset_says_whether_and_why_it_is_billed(admin: Admin) -> None:
 
 def test_create_customized_with_timbre_models(admin: Admin) -> None:
     timbre = ["--timbre-model", "voice.bin", "1000", MD5]
-    video = admin.fails(ExitCode.INVALID_INPUT, *CREATE, *MAIN, *timbre, "--customized")
+    by_the_platform = ["create", "--operator", OPERATOR, "--project", TENANT, *CREATE[3:]]
+    video = admin.fails(ExitCode.INVALID_INPUT, *by_the_platform, *MAIN, *timbre, "--customized")
+    by_the_tenant = admin.fails(ExitCode.PERMISSION_DENIED, *CREATE, *MAIN, "--customized")
+    assert by_the_tenant == (
+        "error MSS.00000003: a tenant may not 'create a customized asset' (allowed for: platform)"
+    )
+    nameless = admin.fails(ExitCode.INVALID_INPUT, *by_the_platform[:3], *CREATE[3:], *MAIN)
+    assert "invalid parameter project_id: the platform must name the tenant" in nameless
     not_customized = admin.fails(ExitCode.INVALID_INPUT, *CREATE[:-1], "HUMAN_MODEL", *MAIN, *timbre)
     for error in (video, not_customized):
         assert error.startswith(

@@ -619,8 +619,10 @@ hostile_json = st.one_of(
 def creation_problems(actor: object, new: NewAsset, request_id: object) -> set[str]:  # noqa: PLR0912
     """Every field of ``new`` that the documented rules refuse ("role": the actor is not a tenant)."""
     problems = actor_problems(actor)
-    if not problems and not isinstance(actor, Tenant):
+    if not problems and isinstance(actor, System):
         problems.add("role")
+    if not problems and isinstance(actor, Platform):
+        problems.add("project_id")  # the platform names the tenant it creates for
     if RULES["request_id"].refuses_optional(request_id):
         problems.add("request_id")
     if not isinstance(new, NewAsset):

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.postgresql
 TENANT = Tenant("interleaved")
 PLATFORM = Platform("interleaving-operator")
 WAIT_SECONDS = 30
+B_AHEAD = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,10 @@ class Interleaver:
     def interleaved(self, setup: Setup, a: Operation, b: Operation, pause_after: int) -> Run:
         """A paused after statement ``pause_after`` (0: before its first) while B runs."""
         self.reset()
-        clock = ManualClock(START)
-        service_a = Lifecycle(self.engine_a, clock=clock, settings=self.settings)
-        service_b = Lifecycle(self.engine_b, clock=clock, settings=self.settings)
+        service_a = Lifecycle(self.engine_a, clock=ManualClock(START), settings=self.settings)
+        # B is another instance, whose clock runs a little ahead: what it writes is later than
+        # A's now, and must not be missed for that.
+        service_b = Lifecycle(self.engine_b, clock=ManualClock(START + B_AHEAD), settings=self.settings)
         subject = setup(service_a)
         b_outcome: list[str] = []
         b_thread = threading.Thread(target=lambda: b_outcome.append(_outcome(lambda: b(service_b, subject))))

@@ -132,7 +132,17 @@ ROLE_REFUSALS: list[tuple[str, Callable[[Lifecycle, Any, str], object], Any]] = 
     ("tenant approves its own application", lambda lc, a, _i: lc.approve_unfreeze(a, "x"), OWNER),
     ("platform activates", lambda lc, a, i: lc.fire(a, i, Event.ACTIVATE), Platform("op")),
     ("platform restores", lambda lc, a, i: lc.fire(a, i, Event.RESTORE), Platform("op")),
-    ("platform creates", lambda lc, a, _i: lc.create_asset(a, new_asset()), Platform("op")),
+    ("system creates", lambda lc, a, _i: lc.create_asset(a, new_asset()), System()),
+    (
+        "tenant creates a customized asset",
+        lambda lc, a, _i: lc.create_asset(a, new_asset(customized=True)),
+        OWNER,
+    ),
+    (
+        "tenant creates for another tenant",
+        lambda lc, a, _i: lc.create_asset(a, new_asset(), project_id="intruder"),
+        OWNER,
+    ),
     (
         "platform confirms an upload",
         lambda lc, a, i: lc.confirm_upload(a, i, "f", UploadResult.CREATED),

@@ -65,7 +65,7 @@ class Moment:
 
 
 def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str | None = None) -> Subquery:
-    """The assets that existed at the moment, with the state each was in and since when."""
+    """The assets that existed at the moment, with the state each was in."""
     where: list[ColumnElement[bool]] = []
     if project_ids is not None:
         where.append(assets.c.project_id.in_(list(project_ids)))
@@ -80,13 +80,7 @@ def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str 
     )
     if moment.now:
         return (
-            select(
-                *columns,
-                assets.c.asset_state.label("state"),
-                assets.c.state_changed_at.label("state_since"),
-            )
-            .where(*where)
-            .subquery("asset_at")
+            select(*columns, assets.c.asset_state.label("state")).where(*where).subquery("asset_at")
         )
     seen = audit.alias("seen")
     last_seen = (
@@ -101,7 +95,7 @@ def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str 
     last = last_seen.subquery("last_seen")
     row = audit.alias("last_row")
     return (
-        select(*columns, row.c.to_state.label("state"), row.c.occurred_at.label("state_since"))
+        select(*columns, row.c.to_state.label("state"))
         .select_from(
             assets.join(last, last.c.asset_id == assets.c.asset_id).join(
                 row, and_(row.c.asset_id == last.c.asset_id, row.c.seq == last.c.seq)
@@ -130,12 +124,14 @@ class _Terms:
 
 
 def _stored_files(asset_at: Subquery, moment: Moment) -> ColumnElement[bool]:
-    """The join condition: the asset's files whose bytes had arrived by the moment."""
-    return and_(
-        files.c.asset_id == asset_at.c.asset_id,
-        files.c.stored_at.is_not(None),
-        files.c.stored_at <= moment.as_of,
-    )
+    """The join condition: the asset's files whose bytes had arrived by the moment.
+
+    Now is every stored file, whatever its ``stored_at``: that time comes from the clock of the
+    instance that stored it, which may run ahead of this one's (and an allowance check reads its
+    clock before it waits for the tenant's lock, so an upload stored meanwhile is later than it).
+    """
+    stored = and_(files.c.asset_id == asset_at.c.asset_id, files.c.stored_at.is_not(None))
+    return stored if moment.now else and_(stored, files.c.stored_at <= moment.as_of)
 
 
 def _terms(asset_at: Subquery, moment: Moment) -> _Terms:
@@ -257,6 +253,31 @@ def asset_files(connection: Connection, moment: Moment, asset_id: str) -> tuple[
         .order_by(files.c.position)
     ).all()
     return asset, list(rows)
+
+
+def state_since(connection: Connection, moment: Moment, asset_id: str, state: AssetState) -> datetime | None:
+    """When the asset entered ``state``, the one it is in at the moment: the first audit row of the
+    last run of rows ending in it (moves that stay in a state, such as an unfreeze within the
+    recycle bin, do not restart it)."""
+    seen = [audit.c.asset_id == asset_id]
+    if not moment.now:
+        seen.append(audit.c.occurred_at <= moment.as_of)
+    left = select(func.max(audit.c.seq)).where(*seen, audit.c.to_state != state).scalar_subquery()
+    since = select(func.min(audit.c.occurred_at)).where(*seen, audit.c.seq > func.coalesce(left, 0))
+    found: datetime | None = connection.execute(since).scalar()
+    return found
+
+
+def chargeable_bytes(connection: Connection, moment: Moment, project_id: str) -> int:
+    """One tenant's chargeable bytes: the report's total, by one sum (the allowance check's)."""
+    asset_at = _assets_at(moment, [project_id])
+    terms = _terms(asset_at, moment)
+    total = connection.execute(
+        select(func.coalesce(func.sum(files.c.file_size), 0))
+        .select_from(asset_at.join(files, _stored_files(asset_at, moment)))
+        .where(terms.counted, ~terms.timbre_model, ~terms.free_video)
+    ).scalar_one()
+    return int(total)
 
 
 def pending_chargeable_bytes(connection: Connection, moment: Moment, asset_id: str) -> int:
