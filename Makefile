@@ -18,6 +18,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) bench/transition.py
 	$(PYTHON) bench/sweep.py
+	$(PYTHON) bench/storage.py
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

@@ -58,7 +58,6 @@ import gc
 import hashlib
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from benchdb import POSTGRES_ENV, database_options, reset
 from sqlalchemy import Engine, bindparam, event, insert, literal, literal_column, select, text, update
 from sqlalchemy import cast as sql_cast
 
@@ -78,7 +78,7 @@ from lifecycle.definition import UPLOAD_TIMEOUT_REASON, AssetState, Event, FileC
 from lifecycle.engine import Lifecycle, Settings
 from lifecycle.store import schema
 from lifecycle.store.database import WRITE, open_engine
-from lifecycle.store.repository import applications, assets, audit, files
+from lifecycle.store.repository import assets, audit, files
 
 structlog.configure(
     wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -86,7 +86,6 @@ structlog.configure(
 )
 
 TARGET_RATIO = 0.5
-POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WINDOW = Settings().upload_window
 TENANTS = 1000
@@ -250,18 +249,6 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
                 connection.execute(text(statement))
 
 
-def reset(engine: Engine) -> None:
-    """Empty the tables. On PostgreSQL the audit table is append-only (a trigger refuses DELETE), so
-    they are truncated, which also leaves no dead rows behind."""
-    tables = (audit, files, applications, assets)
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"TRUNCATE {', '.join(table.name for table in tables)}")
-                return
-            for table in tables:
-                connection.execute(table.delete())
 
 
 def analyze(engine: Engine) -> None:
@@ -536,12 +523,7 @@ def bench(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sqlite-path", type=Path, help="SQLite file to use (default: a temporary file)")
-    parser.add_argument(
-        "--postgres-url",
-        default=next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)), None),
-        help=f"PostgreSQL to measure too (default: ${' or $'.join(POSTGRES_ENV)})",
-    )
+    database_options(parser)
     parser.add_argument("--due", type=int, default=200_000, help="due assets per throughput round")
     parser.add_argument("--idle", type=int, default=1_000_000, help="assets, none due, for the idle sweep")
     parser.add_argument("--batch-size", type=int, default=500)

@@ -53,7 +53,6 @@ import gc
 import hashlib
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from benchdb import POSTGRES_ENV, database_options
 from sqlalchemy import Engine, Insert, Update, bindparam, insert, select, update
 
 from lifecycle.actors import Platform, Tenant
@@ -94,7 +94,6 @@ MEMORY_FIRST = 1000
 MEMORY_MORE = 5000
 HELD_ASSETS = 1000
 MD5 = "38b8c2c1093dd0fec383a9d9ac940515"
-POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
 
 
 # Assets ------------------------------------------------------------------------------------------
@@ -523,13 +522,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sqlite-path", type=Path, help="SQLite file to use (default: a temporary file)")
-    parser.add_argument(
-        "--postgres-url",
-        default=next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)), None),
-        help="PostgreSQL URL, its lifecycle tables reset (default: $LIFECYCLE_BENCH_POSTGRES_URL, "
-        "then $LIFECYCLE_TEST_POSTGRES_URL; PostgreSQL skipped when none is set)",
-    )
+    database_options(parser)
     parser.add_argument("--transitions", type=int, default=3000, help="timed transitions per side per round")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per side, interleaved")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")

@@ -102,8 +102,9 @@ DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 MAX_PAGE = 1000
 MAX_BATCH = 1000
 MAX_OFFSET = 2**31 - 1
-DEFAULT_STORAGE_PAGE = 200
-"""Tenants summed per statement in a storage report."""
+DEFAULT_STORAGE_PAGE = 50
+"""Tenants summed per statement in a storage report: small pages let PostgreSQL read each page's
+files through the covering index (bench/storage.py: 1.5 s for 1,000 tenants, 2.5 s with 200)."""
 ORDER_COLUMNS = ("create_time", "update_time")
 
 
@@ -1263,19 +1264,23 @@ def _tenant_storage(
         by_tenant[bucket.project_id].append(bucket)
     reports = []
     for project_id, buckets in by_tenant.items():
-        by_type: dict[AssetType, Usage] = {}
-        by_state: dict[AssetState, Usage] = {}
-        exempt = dict.fromkeys(Exemption, 0)
+        by_type: dict[AssetType, list[int]] = {}
+        by_state: dict[AssetState, list[int]] = {}
+        timbre = video = 0
         for bucket in buckets:
-            part = Usage(
-                bucket.assets, bucket.files, bucket.used_bytes, bucket.timbre_bytes + bucket.video_bytes
-            )
-            by_type[bucket.asset_type] = by_type.get(bucket.asset_type, Usage()) + part
-            by_state[bucket.state] = by_state.get(bucket.state, Usage()) + part
-            exempt[Exemption.TIMBRE_MODEL] += bucket.timbre_bytes
-            exempt[Exemption.CUSTOMIZED_VIDEO] += bucket.video_bytes
-        total = sum(by_type.values(), Usage())
-        reports.append(TenantStorage(project_id, as_of, policy.free_bytes, total, exempt, by_type, by_state))
+            part = (bucket.assets, bucket.files, bucket.used_bytes, bucket.timbre_bytes + bucket.video_bytes)
+            kind = by_type.setdefault(bucket.asset_type, [0] * 4)
+            state = by_state.setdefault(bucket.state, [0] * 4)
+            for index, value in enumerate(part):
+                kind[index] += value
+                state[index] += value
+            timbre += bucket.timbre_bytes
+            video += bucket.video_bytes
+        types = {kind: Usage(*sums) for kind, sums in by_type.items()}
+        states = {state: Usage(*sums) for state, sums in by_state.items()}
+        total = sum(types.values(), Usage())
+        exempt = {Exemption.TIMBRE_MODEL: timbre, Exemption.CUSTOMIZED_VIDEO: video}
+        reports.append(TenantStorage(project_id, as_of, policy.free_bytes, total, exempt, types, states))
     return reports
 
 

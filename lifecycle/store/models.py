@@ -189,7 +189,12 @@ class FileRecord(Base):
     timbre_model: Mapped[bool] = mapped_column(Boolean, server_default=false())
     """One of the timbre models of a customized image model: its storage is not billed."""
 
-    __table_args__ = (Index(None, "asset_id", "asset_file_category"),)
+    __table_args__ = (
+        Index(None, "asset_id", "asset_file_category"),
+        # Covers what storage reports read of each file: the files of a page of assets are read
+        # from the index alone (docs/performance.md, "Storage report").
+        Index("ix_lifecycle_asset_files_stored_bytes", "asset_id", "stored_at", "file_size", "timbre_model"),
+    )
 
 
 class AuditRecord(Base):

@@ -18,7 +18,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     Connection,
+    Select,
     String,
     Subquery,
     Table,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from lifecycle.billing import (
     FREE_PERIOD_TYPES,
@@ -64,8 +67,11 @@ class Moment:
         return cls(as_of, now, billed_if_created_before(as_of, policy.customized_video_free_months))
 
 
-def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str | None = None) -> Subquery:
-    """The assets that existed at the moment, with the state each was in."""
+def _assets_at(
+    moment: Moment, project_ids: Sequence[str] | None, asset_id: str | None = None, *, shared: bool = False
+) -> Subquery | CTE:
+    """The assets that existed at the moment, with the state each was in (``shared``: as a common
+    table expression, computed once for a statement that reads it twice)."""
     where: list[ColumnElement[bool]] = []
     if project_ids is not None:
         where.append(assets.c.project_id.in_(list(project_ids)))
@@ -80,7 +86,7 @@ def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str 
     )
     if moment.now:
         return (
-            select(*columns, assets.c.asset_state.label("state")).where(*where).subquery("asset_at")
+            _named(select(*columns, assets.c.asset_state.label("state")).where(*where), shared)
         )
     seen = audit.alias("seen")
     last_seen = (
@@ -94,36 +100,46 @@ def _assets_at(moment: Moment, project_ids: Sequence[str] | None, asset_id: str 
         last_seen = last_seen.where(seen.c.asset_id == asset_id)
     last = last_seen.subquery("last_seen")
     row = audit.alias("last_row")
-    return (
+    return _named(
         select(*columns, row.c.to_state.label("state"))
         .select_from(
             assets.join(last, last.c.asset_id == assets.c.asset_id).join(
                 row, and_(row.c.asset_id == last.c.asset_id, row.c.seq == last.c.seq)
             )
         )
-        .where(*where)
-        .subquery("asset_at")
+        .where(*where),
+        shared,
     )
+
+
+def _named(statement: Select[Any], shared: bool) -> Subquery | CTE:
+    return statement.cte("asset_at") if shared else statement.subquery("asset_at")
 
 
 @dataclass(frozen=True, slots=True)
 class _Terms:
-    """The rules, as expressions over an asset at the moment and one of its stored files."""
+    """The rules, over an asset at the moment: what of its stored files counts and what is exempt.
 
-    counted: ColumnElement[bool]
-    timbre_model: ColumnElement[bool]
+    Written once, used per file (one asset's verdict) and per asset (the sums of the reports).
+    """
+
+    counts: ColumnElement[bool]
+    """Its stored files count: it is not deleted for good (frozen, in the bin or failed, it is)."""
+    timbre_models_free: ColumnElement[bool]
+    """Its files marked ``timbre_model`` are free: a customized image model."""
     free_video: ColumnElement[bool]
+    """All its files are free: a customized video in its free period."""
 
-    @property
-    def exemption(self) -> ColumnElement[Any]:
+    def file_exemption(self) -> ColumnElement[Any]:
+        """One stored file's exemption (joined with ``files``), or NULL."""
         return case(
-            (self.timbre_model, literal(Exemption.TIMBRE_MODEL.value)),
+            (and_(self.timbre_models_free, files.c.timbre_model), literal(Exemption.TIMBRE_MODEL.value)),
             (self.free_video, literal(Exemption.CUSTOMIZED_VIDEO.value)),
             else_=null(),
         )
 
 
-def _stored_files(asset_at: Subquery, moment: Moment) -> ColumnElement[bool]:
+def _stored_files(asset_at: NamedFromClause, moment: Moment) -> ColumnElement[bool]:
     """The join condition: the asset's files whose bytes had arrived by the moment.
 
     Now is every stored file, whatever its ``stored_at``: that time comes from the clock of the
@@ -134,18 +150,13 @@ def _stored_files(asset_at: Subquery, moment: Moment) -> ColumnElement[bool]:
     return stored if moment.now else and_(stored, files.c.stored_at <= moment.as_of)
 
 
-def _terms(asset_at: Subquery, moment: Moment) -> _Terms:
+def _terms(asset_at: NamedFromClause, moment: Moment) -> _Terms:
+    customized = asset_at.c.customized
     return _Terms(
-        # A stored file counts while its asset is not deleted for good; frozen, in the bin or
-        # failed, it still takes storage.
-        counted=and_(files.c.file_id.is_not(None), asset_at.c.state != AssetState.DELETED),
-        timbre_model=and_(
-            files.c.timbre_model,
-            asset_at.c.customized,
-            asset_at.c.asset_type.in_(list(IMAGE_MODEL_TYPES)),
-        ),
+        counts=asset_at.c.state != AssetState.DELETED,
+        timbre_models_free=and_(customized, asset_at.c.asset_type.in_(list(IMAGE_MODEL_TYPES))),
         free_video=and_(
-            asset_at.c.customized,
+            customized,
             asset_at.c.asset_type.in_(list(FREE_PERIOD_TYPES)),
             asset_at.c.create_time >= moment.free_videos_since,
         ),
@@ -175,39 +186,58 @@ def tenants(connection: Connection, moment: Moment) -> list[str]:
 
 
 def buckets(connection: Connection, moment: Moment, project_ids: Sequence[str]) -> list[Bucket]:
-    """The report's sums for these tenants, grouped by tenant, asset type and state."""
-    asset_at = _assets_at(moment, project_ids)
+    """The report's sums for these tenants, grouped by tenant, asset type and state, in one
+    statement: the assets counted, and their stored files summed, each by a plain GROUP BY the
+    database can hash (counting distinct assets over the join would sort it), over the assets at
+    the moment computed once."""
+    asset_at = _assets_at(moment, project_ids, shared=True)
     terms = _terms(asset_at, moment)
+    key = (asset_at.c.project_id, asset_at.c.asset_type, asset_at.c.state)
+    counted = select(*key, func.count().label("assets")).group_by(*key).subquery("counted")
 
-    def bytes_where(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((condition, files.c.file_size), else_=0)), 0)
+    def total(condition: ColumnElement[bool] | None = None) -> Any:
+        size = files.c.file_size if condition is None else case((condition, files.c.file_size), else_=0)
+        return func.sum(size)
 
-    statement = (
+    summed = (
         select(
-            asset_at.c.project_id,
-            asset_at.c.asset_type,
-            asset_at.c.state,
-            func.count(asset_at.c.asset_id.distinct()),
-            func.coalesce(func.sum(case((terms.counted, 1), else_=0)), 0),
-            bytes_where(terms.counted),
-            bytes_where(and_(terms.counted, terms.timbre_model)),
-            bytes_where(and_(terms.counted, terms.free_video)),
+            *key,
+            func.count().label("files"),
+            total().label("used"),
+            total(and_(terms.timbre_models_free, files.c.timbre_model)).label("timbre"),
+            total(terms.free_video).label("video"),
         )
-        .select_from(asset_at.outerjoin(files, _stored_files(asset_at, moment)))
-        .group_by(asset_at.c.project_id, asset_at.c.asset_type, asset_at.c.state)
-        .order_by(asset_at.c.project_id)
+        .select_from(asset_at.join(files, _stored_files(asset_at, moment)))
+        .where(terms.counts)
+        .group_by(*key)
+        .subquery("summed")
     )
+    same_key = and_(*(counted.c[column.name] == summed.c[column.name] for column in key))
+    statement = select(
+        counted.c.project_id,
+        # As text, mapped to the enums once per row below (the columns' own conversion costs more).
+        type_coerce(counted.c.asset_type, String),
+        type_coerce(counted.c.state, String),
+        counted.c.assets,
+        *(func.coalesce(summed.c[name], 0) for name in ("files", "used", "timbre", "video")),
+    ).select_from(counted.outerjoin(summed, same_key))
     found = []
-    for project_id, asset_type, state, *sums in connection.execute(statement):
-        if not isinstance(asset_type, AssetType) or not isinstance(state, AssetState):
-            _raise_corrupt(connection, project_id, asset_type, state)
+    for project_id, type_value, state_value, *sums in connection.execute(statement):
+        asset_type, state = _ASSET_TYPES.get(type_value), _STATES.get(state_value)
+        if asset_type is None or state is None:
+            raise _corrupt(connection, project_id, asset_type or type_value, state or state_value)
         found.append(Bucket(project_id, asset_type, state, *(int(n) for n in sums)))
-    return found
+    return sorted(found, key=lambda bucket: bucket.project_id)
 
 
-def _raise_corrupt(connection: Connection, project_id: str, asset_type: object, state: object) -> None:
+_ASSET_TYPES = {member.value: member for member in AssetType}
+_STATES = {member.value: member for member in AssetState}
+
+
+def _corrupt(connection: Connection, project_id: str, asset_type: object, state: object) -> CorruptRecord:
     """Name an asset holding a value no report can place (written past the CHECK constraints),
-    with the problem every other read of it reports."""
+    with the problem every other read of it reports (raised here, from its record, where the
+    asset row holds it; else returned, for the audit row that does)."""
     for column, value in ((assets.c.asset_type, asset_type), (assets.c.asset_state, state)):
         if isinstance(value, AssetType | AssetState):
             continue
@@ -223,7 +253,7 @@ def _raise_corrupt(connection: Connection, project_id: str, asset_type: object, 
         select(audit.c.asset_id, audit.c.seq).where(audit.c.project_id == project_id, where).limit(1)
     ).first()
     shown = "NULL" if state is None else repr(str(state))
-    raise CorruptRecord(
+    return CorruptRecord(
         row.asset_id if row is not None else f"of tenant {project_id}",
         f"audit row {row.seq if row is not None else '?'}: to_state {shown} is not a value the engine knows",
     )
@@ -246,8 +276,8 @@ def asset_files(connection: Connection, moment: Moment, asset_id: str) -> tuple[
             files.c.file_size,
             files.c.stored_at,
             files.c.timbre_model,
-            and_(terms.counted, _stored_files(asset_at, moment)).label("counted"),
-            terms.exemption.label("exemption"),
+            and_(terms.counts, _stored_files(asset_at, moment)).label("counted"),
+            terms.file_exemption().label("exemption"),
         )
         .select_from(asset_at.join(files, files.c.asset_id == asset_at.c.asset_id))
         .order_by(files.c.position)
@@ -275,7 +305,7 @@ def chargeable_bytes(connection: Connection, moment: Moment, project_id: str) ->
     total = connection.execute(
         select(func.coalesce(func.sum(files.c.file_size), 0))
         .select_from(asset_at.join(files, _stored_files(asset_at, moment)))
-        .where(terms.counted, ~terms.timbre_model, ~terms.free_video)
+        .where(terms.counts, ~terms.free_video, ~and_(terms.timbre_models_free, files.c.timbre_model))
     ).scalar_one()
     return int(total)
 
@@ -287,7 +317,11 @@ def pending_chargeable_bytes(connection: Connection, moment: Moment, asset_id: s
     total = connection.execute(
         select(func.coalesce(func.sum(files.c.file_size), 0))
         .select_from(asset_at.join(files, files.c.asset_id == asset_at.c.asset_id))
-        .where(files.c.stored_at.is_(None), ~terms.timbre_model, ~terms.free_video)
+        .where(
+            files.c.stored_at.is_(None),
+            ~terms.free_video,
+            ~and_(terms.timbre_models_free, files.c.timbre_model),
+        )
     ).scalar_one()
     return int(total)
 

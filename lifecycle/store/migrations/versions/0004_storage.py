@@ -1,5 +1,6 @@
-"""storage: when each file's bytes began to take storage, which assets are customized, and which
-files are the timbre models of a customized image model (docs/billing.md)
+"""storage: when each file's bytes began to take storage, which assets are customized, which files
+are the timbre models of a customized image model (docs/billing.md), and an index that covers
+what storage reports read of the files
 
 Revision ID: 0004
 Revises: 0003
@@ -39,9 +40,13 @@ def upgrade() -> None:
         f"UPDATE {FILES} SET stored_at = update_time"  # noqa: S608 - constants
         " WHERE asset_file_category <> 'MAIN' AND state IN ('UPLOADED', 'REVIEW', 'CREATED')"
     )
+    op.create_index(
+        "ix_lifecycle_asset_files_stored_bytes", FILES, ["asset_id", "stored_at", "file_size", "timbre_model"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_lifecycle_asset_files_stored_bytes", table_name=FILES)
     op.drop_column(FILES, "timbre_model")
     op.drop_column(FILES, "stored_at")
     op.drop_column(ASSETS, "customized")
