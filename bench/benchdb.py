@@ -4,12 +4,19 @@ the tables between rounds."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
-from lifecycle.store.database import WRITE
+from lifecycle.store import schema
+from lifecycle.store.database import WRITE, open_engine
 from lifecycle.store.repository import applications, assets, audit, files
 
 POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
@@ -38,3 +45,43 @@ def reset(engine: Engine) -> None:
                 return
             for table in tables:
                 connection.execute(table.delete())
+
+
+def each_backend(
+    args: argparse.Namespace,
+    database_file: str,
+    measure: Callable[[Engine], dict[str, Any]],
+    *,
+    prepare_sqlite: Callable[[Engine], None] | None = None,
+) -> dict[str, Any]:
+    """``measure`` on a fresh SQLite file and on PostgreSQL (its lifecycle tables rebuilt), as
+    ``--only`` says; ``prepare_sqlite`` runs on the SQLite engine before its first connection. The
+    results by backend, also written to ``--json`` when given."""
+    results: dict[str, Any] = {}
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
+            path = args.sqlite_path or Path(scratch) / database_file
+            print(f"SQLite {sqlite3.sqlite_version}: {path}")
+            engine = open_engine(f"sqlite:///{path}")
+            if prepare_sqlite is not None:
+                prepare_sqlite(engine)
+            schema.upgrade(engine)
+            results["sqlite"] = measure(engine)
+            engine.dispose()
+    if args.only != "sqlite":
+        if not args.postgres_url:
+            print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
+        else:
+            engine = open_engine(args.postgres_url)
+            print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
+            schema.drop(engine)
+            schema.upgrade(engine)
+            with engine.connect() as connection:
+                print(f"  {connection.execute(text('SELECT version()')).scalar_one()}")
+            results["postgresql"] = measure(engine)
+            engine.dispose()
+    if args.json:
+        document = {"python": sys.version.split()[0], "backends": results}
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"results written to {args.json}")
+    return results

@@ -64,13 +64,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import re
-import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from calendar import monthrange
@@ -81,7 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from benchdb import POSTGRES_ENV, database_options, reset
+from benchdb import database_options, each_backend, reset
 from sqlalchemy import Engine, and_, case, event, func, select, text
 
 from lifecycle.actors import Platform
@@ -89,8 +86,7 @@ from lifecycle.billing import FREE_PERIOD_TYPES, IMAGE_MODEL_TYPES, StoragePolic
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, AssetType, FileCategory
 from lifecycle.engine import DEFAULT_STORAGE_PAGE, Lifecycle, Settings
-from lifecycle.store import schema
-from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.database import WRITE
 from lifecycle.store.repository import assets, audit, files
 
 structlog.configure(
@@ -878,35 +874,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    results: dict[str, Any] = {}
     print(
         f"{args.assets:,} assets x {FILES_PER_ASSET} files = {args.assets * FILES_PER_ASSET:,} files,"
         f" {args.tenants:,} tenants; reports at {NOW:%Y-%m-%d %H:%M} UTC"
     )
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
-            path = args.sqlite_path or Path(scratch) / "storage.db"
-            print(f"SQLite {sqlite3.sqlite_version}: {path}")
-            engine = open_engine(f"sqlite:///{path}")
-            schema.upgrade(engine)
-            results["sqlite"] = bench(engine, args)
-            engine.dispose()
-    if args.only != "sqlite":
-        if not args.postgres_url:
-            print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
-        else:
-            engine = open_engine(args.postgres_url)
-            print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
-            schema.drop(engine)
-            schema.upgrade(engine)
-            with engine.connect() as connection:
-                print(f"  {connection.execute(text('SELECT version()')).scalar_one()}")
-            results["postgresql"] = bench(engine, args)
-            engine.dispose()
-    if args.json:
-        document = {"python": sys.version.split()[0], "backends": results}
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
-        print(f"results written to {args.json}")
+    each_backend(args, "storage.db", lambda engine: bench(engine, args))
     return 0
 
 

@@ -60,7 +60,6 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -68,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from benchdb import POSTGRES_ENV, database_options, reset
+from benchdb import database_options, each_backend, reset
 from sqlalchemy import Engine, bindparam, event, insert, literal, literal_column, select, text, update
 from sqlalchemy import cast as sql_cast
 
@@ -76,8 +75,7 @@ from lifecycle.actors import Platform
 from lifecycle.clock import ManualClock
 from lifecycle.definition import UPLOAD_TIMEOUT_REASON, AssetState, Event, FileCategory, FileState, Role
 from lifecycle.engine import Lifecycle, Settings
-from lifecycle.store import schema
-from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.database import WRITE
 from lifecycle.store.repository import assets, audit, files
 
 structlog.configure(
@@ -537,30 +535,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    results: dict[str, Any] = {}
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
-            path = args.sqlite_path or Path(scratch) / "sweep.db"
-            print(f"SQLite: {path}")
-            engine = open_engine(f"sqlite:///{path}")
-            register_sqlite_sha256(engine)  # before the first connection: every pooled one gets it
-            schema.upgrade(engine)
-            results["sqlite"] = bench(engine, args)
-            engine.dispose()
-    if args.only != "sqlite":
-        if not args.postgres_url:
-            print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
-        else:
-            engine = open_engine(args.postgres_url)
-            print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
-            schema.drop(engine)
-            schema.upgrade(engine)
-            results["postgresql"] = bench(engine, args)
-            engine.dispose()
-    if args.json:
-        document = {"python": sys.version.split()[0], "backends": results}
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
-        print(f"results written to {args.json}")
+    # register_sqlite_sha256 before the first connection: every pooled one gets the function.
+    each_backend(args, "sweep.db", lambda engine: bench(engine, args), prepare_sqlite=register_sqlite_sha256)
     return 0
 
 
