@@ -85,3 +85,26 @@ def each_backend(
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
     return results
+
+
+def execute_all(engine: Engine, statements: list[str]) -> None:
+    """Seeding statements, in one write transaction."""
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            for statement in statements:
+                connection.execute(text(statement))
+
+
+def analyze(engine: Engine) -> None:
+    """Statistics (and on PostgreSQL a vacuum: earlier rounds' dead rows, the visibility map), as a
+    live database keeps them through autovacuum."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
+        return
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            connection.exec_driver_sql("ANALYZE")
+

@@ -78,7 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from benchdb import database_options, each_backend, reset
+from benchdb import analyze, database_options, each_backend, execute_all, reset
 from sqlalchemy import Engine, and_, case, event, func, select, text
 
 from lifecycle.actors import Platform
@@ -86,7 +86,6 @@ from lifecycle.billing import FREE_PERIOD_TYPES, IMAGE_MODEL_TYPES, StoragePolic
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, AssetType, FileCategory
 from lifecycle.engine import DEFAULT_STORAGE_PAGE, Lifecycle, Settings
-from lifecycle.store.database import WRITE
 from lifecycle.store.repository import assets, audit, files
 
 structlog.configure(
@@ -312,25 +311,9 @@ def seed(engine: Engine, count: int, tenants: int) -> None:
         FROM ({shape}) AS shape
         WHERE state <> 'CREATING'"""
     )
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            for statement in statements:
-                connection.execute(text(statement))
+    execute_all(engine, statements)
 
 
-
-
-def analyze(engine: Engine) -> None:
-    """Statistics (and on PostgreSQL a vacuum: the visibility map), as autovacuum keeps them."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
-        return
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            connection.exec_driver_sql("ANALYZE")
 
 
 def describe(engine: Engine) -> dict[str, Any]:

@@ -67,8 +67,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from benchdb import database_options, each_backend, reset
-from sqlalchemy import Engine, bindparam, event, insert, literal, literal_column, select, text, update
+from benchdb import analyze, database_options, each_backend, execute_all, reset
+from sqlalchemy import Engine, bindparam, event, insert, literal, literal_column, select, update
 from sqlalchemy import cast as sql_cast
 
 from lifecycle.actors import Platform
@@ -240,29 +240,9 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
                 '{Role.TENANT.value}', {project_id}, {created}, {creation_hash}
             FROM ({_numbers(dialect, count)}) AS numbers"""
         )
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            for statement in statements:
-                connection.execute(text(statement))
+    execute_all(engine, statements)
 
 
-
-
-def analyze(engine: Engine) -> None:
-    """Statistics (and, on PostgreSQL, a vacuum of earlier rounds' dead rows), as a live database
-    keeps them through autovacuum."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
-        return
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        with connection.begin():
-            if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
-            else:
-                connection.exec_driver_sql("ANALYZE")
 
 
 # The two sides ---------------------------------------------------------------------------------
