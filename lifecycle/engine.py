@@ -79,7 +79,14 @@ from lifecycle.inputs import (
     check_new_asset,
     check_reason,
 )
-from lifecycle.integrity import AuditProblem, AuditReport, HistoryChecker, ProblemKind, check_known
+from lifecycle.integrity import (
+    AuditProblem,
+    AuditReport,
+    HistoryChecker,
+    ProblemKind,
+    check_known,
+    declared_json,
+)
 from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
 from lifecycle.results import (
     Asset,
@@ -319,24 +326,24 @@ class Lifecycle:
             "occurred_at": now,
             "pre_freeze_state": None,
             "pre_delete_state": None,
+            "declared": declared_json(asset_values, file_values),
         }
         for attempt in self._attempts():
             with attempt, self._transaction(write=True) as connection:
                 earlier = (
                     None
                     if request_id is None
-                    else self._repo.creation_by_request(connection, owner, request_id)
+                    else self._repo.claim_creation(connection, owner, request_id, asset_id)
                 )
                 if earlier is None:
                     self._repo.insert_asset(connection, asset_values, file_values, creation)
                     self._check_allowance(connection, owner, asset_id, None, now)
         if earlier is not None:  # a retry: the asset this request created already
             try:
-                return self.get_asset(actor, earlier.asset_id)
-            except AssetNotFound:  # its audit row outlived it: a broken foreign key
+                return self.get_asset(actor, earlier)
+            except AssetNotFound:  # its request row outlived it: a broken foreign key
                 raise CorruptRecord(
-                    earlier.asset_id,
-                    f"the audit trail records its creation by request {request_id!r}, but it does not exist",
+                    earlier, f"request {request_id!r} is recorded as its creation, but it does not exist"
                 ) from None
         self.log.info(
             "asset_created",
@@ -1080,8 +1087,8 @@ class Lifecycle:
             for attempt in self._attempts():
                 with attempt, self._transaction(write=False) as connection:
                     page = self._repo.histories(connection, after, page_size, tenant)
-            for asset, history in page:
-                problems.extend(checker.check(asset, history))
+            for asset, history, asset_files in page:
+                problems.extend(checker.check(asset, history, asset_files))
                 rows += len(history)
             checked += len(page)
             if progress is not None:
@@ -1177,6 +1184,7 @@ class Lifecycle:
             connection, move, actor_kind=actor.role, actor_id=actor.actor_id, request_id=request_id, now=now
         )
         if not written:
+            self._raise_if_won_by_same_request(connection, row, event, request_id)
             raise Conflict(row.asset_id, event, row.state, row.version)
         return move, now
 
@@ -1194,6 +1202,18 @@ class Lifecycle:
         if last is None or last.request_id != request_id or last.event is not event:
             return
         raise _Replayed(Transitioned.from_audit_row(last, replayed=True))
+
+    def _raise_if_won_by_same_request(
+        self, connection: Connection, row: AssetRow, event: Event, request_id: str | None
+    ) -> None:
+        """A retry that raced the call it retries, and lost the guarded write to it, gets the
+        winner's outcome: the move that made the next version, if it carries this request id
+        and event. (A statement of its own sees the winner, committed while the write waited.)"""
+        if request_id is None:
+            return
+        won = self._repo.audit_row(connection, row.asset_id, row.version + 1)
+        if won is not None and won.request_id == request_id and won.event is event:
+            raise _Replayed(Transitioned.from_audit_row(won, replayed=True))
 
     def _applied(self, outcome: tuple[Move, datetime], actor: Actor, request_id: str | None) -> Transitioned:
         move, now = outcome

@@ -16,23 +16,30 @@ import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.definition import (
     DEFINITION,
     INITIAL_STATE,
+    STORED_FILE_STATES,
     AssetFacts,
     AssetState,
+    AssetType,
+    BlockScope,
     Definition,
     Event,
+    FileCategory,
     FileState,
+    PlannedOperation,
+    Role,
 )
-from lifecycle.errors import CorruptRecord
+from lifecycle.errors import CorruptRecord, TransitionNotAllowed
 from lifecycle.explore import reachable
-from lifecycle.moves import advance_facts
+from lifecycle.moves import AssetRow, MoveRequest, advance_facts, plan_move
 from lifecycle.store.models import UnknownValue
 
 HASHED_COLUMNS = (
@@ -51,7 +58,12 @@ HASHED_COLUMNS = (
     "pre_freeze_state",
     "pre_delete_state",
 )
-"""The audit columns a row's hash covers, in the order they are hashed."""
+"""The audit columns every row's hash covers, in the order they are hashed."""
+
+RECORDED_COLUMNS = ("block_scope", "block_reason_code", "declared")
+"""Audit columns added by revision 0005, set only on the rows they concern (a freeze's scope and
+code, a creation's declarations): a row's hash covers those of them that are not NULL, so the
+rows written before them keep their hashes."""
 
 GENESIS = ""
 """The 'previous hash' of an asset's first audit row."""
@@ -68,10 +80,47 @@ def _canonical(value: Any) -> Any:
 
 
 def chain_hash(previous: str, row: Mapping[str, Any]) -> str:
-    """The hash of an audit row (``row`` maps each of ``HASHED_COLUMNS`` to its value)."""
-    content = [previous, *(_canonical(row[name]) for name in HASHED_COLUMNS)]
+    """The hash of an audit row (``row`` maps each of ``HASHED_COLUMNS``, and any of
+    ``RECORDED_COLUMNS``, to its value)."""
+    content: list[Any] = [previous, *(_canonical(row[name]) for name in HASHED_COLUMNS)]
+    recorded = {name: _canonical(row[name]) for name in RECORDED_COLUMNS if row.get(name) is not None}
+    if recorded:
+        content.append(recorded)
     encoded = json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return hashlib.sha256(encoded).hexdigest()
+
+
+DECLARED_ASSET_COLUMNS = (
+    "asset_type",
+    "activate_on_upload",
+    "review_required",
+    "customized",
+    "upload_deadline",
+    "planned_operation",
+    "planned_operation_time",
+)
+"""What a creation sets that later moves (or storage billing) depend on and no move records."""
+
+DECLARED_FILE_COLUMNS = (
+    "file_id",
+    "position",
+    "file_name",
+    "file_md5",
+    "file_size",
+    "file_type",
+    "asset_file_category",
+    "timbre_model",
+)
+"""A file's declaration: fixed at its asset's creation, never changed."""
+
+
+def declared_json(asset: Mapping[str, Any], files: Sequence[Mapping[str, Any]]) -> str:
+    """The creation row's ``declared`` column: canonical JSON of what the creation declared."""
+    declared = {
+        **{name: _canonical(asset[name]) for name in DECLARED_ASSET_COLUMNS},
+        "files": [{name: _canonical(f[name]) for name in DECLARED_FILE_COLUMNS} for f in files],
+    }
+    return json.dumps(declared, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 
 
 # Checks on stored rows -----------------------------------------------------------------------
@@ -151,6 +200,10 @@ class ProblemKind(enum.Enum):
     """An asset without a single audit row."""
     ORPHAN_ROWS = "orphan_rows"
     """Audit rows of an asset that does not exist."""
+    COLUMN_MISMATCH = "column_mismatch"
+    """A column of the asset or of one of its files differs from what its audit trail records or
+    implies: its tenant, its clocks, a freeze's scope, a file's declared size (docs/reliability.md,
+    "What verify checks")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +251,31 @@ class AuditReport:
 _Outcome = _Memory
 
 
+def _check_end(
+    asset: Mapping[str, Any],
+    last: Mapping[str, Any],
+    ended: tuple[object, object, object],
+    report: Callable[[ProblemKind, str, int | None], None],
+) -> None:
+    """The stored state, memory, version and chain head against where the history ends."""
+    stored = (asset["asset_state"], asset["pre_freeze_state"], asset["pre_delete_state"])
+    if stored != ended:
+        report(
+            ProblemKind.STATE_MISMATCH,
+            f"stored {_described(*stored)}, but its history ends {_described(*ended)}",
+            None,
+        )
+    last_seq = int(last["seq"])
+    if asset["version"] != last_seq:
+        report(
+            ProblemKind.STATE_MISMATCH,
+            f"stored version {asset['version']}, but its history ends at seq {last_seq}",
+            None,
+        )
+    if asset["audit_head"] != last["chain_hash"]:
+        report(ProblemKind.HEAD_MISMATCH, "audit_head is not the hash of the latest audit row", last_seq)
+
+
 class HistoryChecker:
     """Replays one asset's audit rows through the table and recomputes their chain.
 
@@ -238,9 +316,15 @@ class HistoryChecker:
                 found.add((edge.dest, after.pre_freeze, after.pre_delete))
         return frozenset(found)
 
-    def check(self, asset: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[AuditProblem]:
-        """``asset``: its ``asset_id``, ``asset_state``, ``pre_freeze_state``, ``pre_delete_state``,
-        ``version`` and ``audit_head``; ``rows``: its audit rows in ``seq`` order."""
+    def check(
+        self,
+        asset: Mapping[str, Any],
+        rows: Sequence[Mapping[str, Any]],
+        asset_files: Sequence[Mapping[str, Any]] = (),
+    ) -> list[AuditProblem]:
+        """``asset``: the asset's row; ``rows``: its audit rows in ``seq`` order; ``asset_files``:
+        its file rows. The chain, the sequence and every move are checked; then every column of
+        the asset and its files that the trail records or implies (``COLUMN_CHECKS``)."""
         asset_id = str(asset["asset_id"])
         problems: list[AuditProblem] = []
 
@@ -254,7 +338,12 @@ class HistoryChecker:
             report(ProblemKind.NO_HISTORY, "the asset has no audit rows")
             return problems
 
+        replay = _Replay.start(rows[0], self._definition)
+        if isinstance(replay, str):
+            report(ProblemKind.UNKNOWN_VALUE, replay, int(rows[0]["seq"]))
+            replay = None
         previous, expected_seq = GENESIS, 1
+        tenant_reported = False
         state: object = None
         pre_freeze: object = None
         pre_delete: object = None
@@ -270,28 +359,28 @@ class HistoryChecker:
                     seq,
                 )
             previous = str(row["chain_hash"])
+            if row["project_id"] != asset["project_id"] and not tenant_reported:
+                tenant_reported = True  # once per asset: every row after it says the same
+                report(
+                    ProblemKind.COLUMN_MISMATCH,
+                    f"stored project_id {asset['project_id']!r}, but its audit trail records tenant"
+                    f" {row['project_id']!r}",
+                    seq,
+                )
             claimed = (row["to_state"], row["pre_freeze_state"], row["pre_delete_state"])
             illegal = self._illegal(row, state, pre_freeze, pre_delete, first=row is rows[0])
+            if illegal is None and replay is not None and row is not rows[0]:
+                illegal = replay.step(row)
             if illegal:
                 report(ProblemKind.ILLEGAL_MOVE, illegal, seq)
+                replay = None  # what follows an illegal row cannot be replayed exactly
             # Follow what the row says, so that one bad row is reported once, not at every row after it.
             state, pre_freeze, pre_delete = claimed
 
-        stored = (asset["asset_state"], asset["pre_freeze_state"], asset["pre_delete_state"])
-        if stored != (state, pre_freeze, pre_delete):
-            report(
-                ProblemKind.STATE_MISMATCH,
-                f"stored {_described(*stored)},"
-                f" but its history ends {_described(state, pre_freeze, pre_delete)}",
-            )
-        last_seq = int(rows[-1]["seq"])
-        if asset["version"] != last_seq:
-            report(
-                ProblemKind.STATE_MISMATCH,
-                f"stored version {asset['version']}, but its history ends at seq {last_seq}",
-            )
-        if asset["audit_head"] != rows[-1]["chain_hash"]:
-            report(ProblemKind.HEAD_MISMATCH, "audit_head is not the hash of the latest audit row", last_seq)
+        _check_end(asset, rows[-1], (state, pre_freeze, pre_delete), report)
+        if replay is not None:
+            for detail in replay.differences(asset, asset_files):
+                report(ProblemKind.COLUMN_MISMATCH, detail)
         return problems
 
     def _illegal(  # noqa: PLR0911 - one return per way a row can be illegal
@@ -333,3 +422,244 @@ class HistoryChecker:
                 f" cannot lead to {_described(*claimed)} (the table allows: {allowed})"
             )
         return None
+
+
+# Replaying a history exactly ---------------------------------------------------------------------
+
+
+COLUMN_CHECKS: Mapping[str, str] = {
+    "project_id": "recorded: every audit row names the tenant",
+    "asset_type": "recorded: the creation's declaration",
+    "asset_state": "derived: the latest row's to_state",
+    "version": "derived: the latest row's seq",
+    "pre_freeze_state": "derived: the latest row records it",
+    "pre_delete_state": "derived: the latest row records it",
+    "audit_head": "derived: the latest row's hash",
+    "fail_type": "derived: the latest review rejection's fail type, while it applies",
+    "reason": "derived: the reason of the latest freeze, unfreeze or failure",
+    "block_reason_code": "recorded: the latest freeze's row, while frozen",
+    "block_scope": "recorded: the latest freeze's row, while frozen",
+    "activate_on_upload": "recorded: the creation's declaration",
+    "review_required": "recorded: the creation's declaration",
+    "customized": "recorded: the creation's declaration",
+    "create_time": "derived: the creation row's time",
+    "state_changed_at": "derived: the time of the latest row that changed the state",
+    "upload_deadline": "derived: the declared deadline, paused and resumed by the moves",
+    "upload_time_left_us": "derived: as upload_deadline",
+    "retention_started_at": "derived: the time of the move that started the recycle bin's clock",
+    "planned_operation": "derived: the declared plan, until done or deleted",
+    "planned_operation_time": "derived: as planned_operation",
+}
+"""The asset columns ``verify_audit`` checks against the trail, and how each is known (for assets
+created from revision 0005 on; docs/reliability.md has the whole table, files included)."""
+
+_FILE_CHECKS = (*DECLARED_FILE_COLUMNS,)
+
+
+class _Replay:
+    """An asset's history run again through ``plan_move``, from what its creation declared: the
+    columns every move would have written, to compare with what is stored."""
+
+    def __init__(
+        self,
+        row: AssetRow,
+        declared: Mapping[str, Any],
+        create_time: datetime,
+        upload_window: timedelta,
+        definition: Definition,
+    ) -> None:
+        self.row = row
+        self.declared = declared
+        self.create_time = create_time
+        self.upload_window = upload_window
+        self.definition = definition
+        self.main_file_stored_at: datetime | None = None
+
+    @classmethod
+    def start(cls, creation: Mapping[str, Any], definition: Definition) -> _Replay | str | None:
+        """The replay of an asset created with ``declared`` (None for one created before revision
+        0005, checked as before); a text saying why the declaration cannot be read."""
+        text = creation.get("declared")
+        if text is None or creation["event"] is not Event.CREATE:
+            return None
+        try:
+            declared = json.loads(text)
+            files = [
+                {**f, "asset_file_category": FileCategory(f["asset_file_category"])}
+                for f in declared["files"]
+            ]
+            deadline = _moment(declared["upload_deadline"])
+            planned_time = _moment(declared["planned_operation_time"])
+            plan = declared["planned_operation"]
+            facts = AssetFacts(
+                AssetState.CREATING,
+                activate_on_upload=bool(declared["activate_on_upload"]),
+                review_required=bool(declared["review_required"]),
+            )
+            asset_type = AssetType(declared["asset_type"])
+        except (ValueError, KeyError, TypeError) as error:
+            return f"the creation's declaration cannot be read ({type(error).__name__}: {error})"
+        created = creation["occurred_at"]
+        row = AssetRow(
+            asset_id=str(creation["asset_id"]),
+            project_id=str(creation["project_id"]),
+            version=1,
+            facts=facts,
+            fail_type=None,
+            reason=None,
+            block_reason_code=None,
+            block_scope=None,
+            upload_deadline=deadline,
+            upload_time_left_us=None,
+            retention_started_at=None,
+            planned_operation=None if plan is None else PlannedOperation(plan),
+            planned_operation_time=planned_time,
+            state_changed_at=created,
+            audit_head=str(creation["chain_hash"]),
+        )
+        window = deadline - created if deadline is not None else timedelta(0)
+        declared = {
+            **declared,
+            "asset_type": asset_type,
+            "files": files,
+            "upload_deadline": deadline,
+            "planned_operation_time": planned_time,
+        }
+        return cls(row, declared, created, window, definition)
+
+    def step(self, audit_row: Mapping[str, Any]) -> str | None:
+        """Replay one move; a text saying why it is illegal where it is."""
+        event = audit_row["event"]
+        request = MoveRequest(
+            reason=audit_row["reason"],
+            fail_type=audit_row["fail_type"],
+            block_reason_code=audit_row.get("block_reason_code"),
+            block_scope=audit_row.get("block_scope") or BlockScope.ASSET,
+        )
+        now = audit_row["occurred_at"]
+        try:
+            move = plan_move(
+                self.row,
+                event,
+                _ACTORS[audit_row["actor_kind"]],
+                request,
+                now,
+                upload_window=self.upload_window,
+                definition=self.definition,
+            )
+        except TransitionNotAllowed as refusal:
+            return f"the table refuses it from where the history stood: {refusal.message}"
+        made = (move.dest, move.pre_freeze, move.pre_delete)
+        claimed = (audit_row["to_state"], audit_row["pre_freeze_state"], audit_row["pre_delete_state"])
+        if made != claimed:
+            return f"'{event.value}' from there leads to {_described(*made)}, not {_described(*claimed)}"
+        main_file_state = (
+            FileState.DELETED
+            if move.files_deleted
+            else move.main_file_state or self.row.facts.main_file_state
+        )
+        if self.main_file_stored_at is None and main_file_state in STORED_FILE_STATES:
+            self.main_file_stored_at = now
+        facts = self.row.facts
+        self.row = replace(
+            self.row,
+            version=move.version,
+            facts=replace(
+                facts,
+                state=move.dest,
+                pre_freeze=move.pre_freeze,
+                pre_delete=move.pre_delete,
+                main_file_state=main_file_state,
+                frozen_by_tenant=move.block_scope is BlockScope.TENANT,
+            ),
+            fail_type=move.fail_type,
+            reason=move.reason,
+            block_reason_code=move.block_reason_code,
+            block_scope=move.block_scope,
+            upload_deadline=move.upload_deadline,
+            upload_time_left_us=move.upload_time_left_us,
+            retention_started_at=move.retention_started_at,
+            planned_operation=move.planned_operation,
+            planned_operation_time=move.planned_operation_time,
+            state_changed_at=move.state_changed_at,
+            audit_head=str(audit_row["chain_hash"]),
+        )
+        return None
+
+    def differences(self, asset: Mapping[str, Any], asset_files: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Each checked column whose stored value differs from the replay's, said in a line."""
+        row, declared = self.row, self.declared
+        expected: dict[str, object] = {
+            "asset_type": declared["asset_type"],
+            "activate_on_upload": row.facts.activate_on_upload,
+            "review_required": row.facts.review_required,
+            "customized": bool(declared["customized"]),
+            "create_time": self.create_time,
+            "fail_type": row.fail_type,
+            "reason": row.reason,
+            "block_reason_code": row.block_reason_code,
+            "block_scope": row.block_scope,
+            "upload_deadline": row.upload_deadline,
+            "upload_time_left_us": row.upload_time_left_us,
+            "retention_started_at": row.retention_started_at,
+            "planned_operation": row.planned_operation,
+            "planned_operation_time": row.planned_operation_time,
+            "state_changed_at": row.state_changed_at,
+        }
+        found = [
+            f"stored {name} {_shown(asset[name])}, but its audit trail says {_shown(value)}"
+            for name, value in expected.items()
+            if asset[name] != value
+        ]
+        return found + self._file_differences(asset_files)
+
+    def _file_differences(self, asset_files: Sequence[Mapping[str, Any]]) -> list[str]:
+        declared = {str(f["file_id"]): f for f in self.declared["files"]}
+        stored = {str(f["file_id"]): f for f in asset_files}
+        found = [
+            f"file {file_id} was declared at creation but is missing"
+            for file_id in sorted(declared.keys() - stored.keys())
+        ]
+        found += [f"file {file_id} was never declared" for file_id in sorted(stored.keys() - declared.keys())]
+        deleted = self.row.state is AssetState.DELETED
+        for file_id in sorted(declared.keys() & stored.keys()):
+            want, have = declared[file_id], stored[file_id]
+            found += [
+                f"file {file_id}: stored {name} {_shown(have[name])},"
+                f" but its declaration says {_shown(want[name])}"
+                for name in _FILE_CHECKS
+                if have[name] != want[name]
+            ]
+            if have["asset_file_category"] is FileCategory.MAIN:
+                expected = {"state": self.row.facts.main_file_state, "stored_at": self.main_file_stored_at}
+            elif deleted:
+                expected = {"state": FileState.DELETED}
+            else:
+                continue  # another file's upload moves no asset: the trail does not record it
+            found += [
+                f"file {file_id}: stored {name} {_shown(have[name])},"
+                f" but its audit trail says {_shown(value)}"
+                for name, value in expected.items()
+                if have[name] != value
+            ]
+        return found
+
+
+_ACTORS: Mapping[Role, Actor] = {
+    Role.TENANT: Tenant("replayed"),
+    Role.PLATFORM: Platform("replayed"),
+    Role.SYSTEM: System("replayed"),
+}
+"""Who a replayed move is made by: only the role matters to ``plan_move`` (the refusal's list)."""
+
+
+def _moment(text: object) -> datetime | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise TypeError(f"a time must be text, not {type(text).__name__}")
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _shown(value: object) -> str:
+    return "NULL" if value is None else repr(_canonical(value))

@@ -26,7 +26,13 @@ from lifecycle.store.database import open_engine
 
 POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-TABLES = ("lifecycle_audit", "lifecycle_unfreeze_applications", "lifecycle_asset_files", "lifecycle_assets")
+TABLES = (
+    "lifecycle_audit",
+    "lifecycle_creation_requests",
+    "lifecycle_unfreeze_applications",
+    "lifecycle_asset_files",
+    "lifecycle_assets",
+)
 MD5 = "38b8c2c1093dd0fec383a9d9ac940515"
 
 

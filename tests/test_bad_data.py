@@ -60,6 +60,7 @@ ASSETS = "lifecycle_assets"
 FILES = "lifecycle_asset_files"
 AUDIT = "lifecycle_audit"
 APPLICATIONS = "lifecycle_unfreeze_applications"
+REQUESTS = "lifecycle_creation_requests"
 AUDIT_TRIGGER = schema.AUDIT_APPEND_ONLY
 
 
@@ -590,7 +591,7 @@ def test_rows_of_an_asset_that_does_not_exist(
 
     The asset does not exist, so reads and moves of it answer ``AssetNotFound``, exactly as for an
     id never used. Acting on an orphan row itself is ``CorruptRecord``: approving or rejecting its
-    unfreeze application, or retrying the request that created it (the audit trail says it was
+    unfreeze application, or retrying the request that created it (its request row says it was
     created). Reading the application still answers (its own row is whole), and ``verify_audit``
     reports the orphans.
     """
@@ -628,7 +629,7 @@ def test_rows_of_an_asset_that_does_not_exist(
     _corrupt(
         lambda: lifecycle.create_asset(tenant, new_asset(), request_id="create-gone"),
         bad.asset_id,
-        "the audit trail records its creation by request 'create-gone', but it does not exist",
+        "request 'create-gone' is recorded as its creation, but it does not exist",
     )
     assert lifecycle.get_unfreeze_application(platform, bad.application_id).asset_id == bad.asset_id
     assert [a.asset_id for a in lifecycle.list_unfreeze_applications(platform)] == [bad.asset_id]
@@ -644,7 +645,7 @@ def test_rows_of_an_asset_that_does_not_exist(
     orphans = {
         (p.asset_id, p.detail.split()[0]) for p in report.problems if p.kind is ProblemKind.ORPHAN_ROWS
     }
-    assert orphans == {(bad.asset_id, table) for table in (AUDIT, FILES, APPLICATIONS)}
+    assert orphans == {(bad.asset_id, table) for table in (AUDIT, FILES, APPLICATIONS, REQUESTS)}
     _still_works(lifecycle, tenant, platform, healthy)
 
 

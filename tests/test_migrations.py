@@ -291,3 +291,62 @@ def test_migration_0004_says_when_each_stored_file_was_stored_and_downgrades(eng
 
     schema.upgrade(engine)
     assert _stored_at(engine) == STORED_AT
+
+
+# Migration 0005: creation requests, and a database that already holds duplicates --------------------
+
+DUPLICATED = [
+    _asset("first", "CREATING", version=1, audit_head="h"),
+    _asset("second", "CREATING", version=1, audit_head="h"),
+    _asset("third", "CREATING", version=1, audit_head="h"),
+    _asset("alone", "CREATING", version=1, audit_head="h"),
+]
+DUPLICATED_AUDIT = [
+    {**_audit(asset_id, 1, "create", "CREATING", "CREATING", CREATED_AT), "from_state": None}
+    | {"request_id": request_id, "chain_hash": "h", "actor_kind": "tenant", "actor_id": "tenant-m"}
+    for asset_id, request_id in (("first", "r1"), ("second", "r1"), ("third", "r1"), ("alone", "r2"))
+]
+
+
+@pytest.fixture
+def engine_at_0004(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(engine, tmp_path, "0004")
+
+
+def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_duplicates(
+    engine_at_0004: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Racing retries made three assets of request r1 before requests were unique: the migration
+    keeps all three (they are real assets), gives r1 to the first, and says so in a warning."""
+    from lifecycle.actors import Tenant
+    from lifecycle.engine import Lifecycle
+    from lifecycle.store.models import creation_requests
+    from tests.conftest import new_asset
+
+    engine = engine_at_0004
+    tables = {name: Table(name, MetaData(), autoload_with=engine) for name in (ASSETS, "lifecycle_audit")}
+    with engine.begin() as connection:
+        connection.execute(tables[ASSETS].insert(), DUPLICATED)
+        connection.execute(tables["lifecycle_audit"].insert(), DUPLICATED_AUDIT)
+
+    with caplog.at_level("WARNING", logger="lifecycle.migrations"):
+        schema.upgrade(engine)
+    with engine.connect() as connection:
+        claimed = {
+            row.request_id: row.asset_id for row in connection.execute(select(creation_requests))
+        }
+        kept = connection.execute(select(assets.c.asset_id).order_by(assets.c.asset_id)).scalars().all()
+    assert claimed == {"r1": "first", "r2": "alone"}
+    assert kept == ["alone", "first", "second", "third"]
+    [warning] = [record.getMessage() for record in caplog.records if record.name == "lifecycle.migrations"]
+    assert warning.startswith("2 assets were created by a retry of a request")
+    assert "kept first, also made second" in warning and "kept first, also made third" in warning
+
+    retried = Lifecycle(engine).create_asset(Tenant("tenant-m"), new_asset(), request_id="r1")
+    assert retried.asset_id == "first"
+
+    schema.downgrade(engine, "0004")
+    assert "lifecycle_creation_requests" not in inspect(engine).get_table_names()
+    assert {"block_scope", "block_reason_code", "declared"}.isdisjoint(
+        column["name"] for column in inspect(engine).get_columns("lifecycle_audit")
+    )

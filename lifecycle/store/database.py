@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,7 +90,7 @@ def prepare_sqlite(
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor, busy_timeout_ms)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -98,6 +100,27 @@ def prepare_sqlite(
     def _on_begin(connection: Connection) -> None:
         mode = "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN"
         connection.exec_driver_sql(mode)
+
+
+def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL (it stays so): only the first connection to a new file changes it.
+
+    The switch needs the file to itself, and SQLite answers SQLITE_BUSY at once, without waiting
+    out the busy timeout, when another connection is busy with it: say, another process
+    switching it at the same moment. Such a connection waits here, within the busy timeout,
+    until the file is in WAL (switched by the other) or the switch succeeds.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in TRANSIENT_SQLITE_CODES or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -224,6 +225,14 @@ class AuditRecord(Base):
     occurred_at: Mapped[datetime]
     pre_freeze_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_freeze_state"))
     pre_delete_state: Mapped[AssetState | None] = mapped_column(enum_column(AssetState, "pre_delete_state"))
+    block_scope: Mapped[BlockScope | None] = mapped_column(enum_column(BlockScope, "block_scope"))
+    """A freeze's scope (the asset alone, or its whole tenant); NULL on every other move."""
+    block_reason_code: Mapped[str | None] = mapped_column(String(64))
+    """A freeze's block reason code; NULL on every other move."""
+    declared: Mapped[str | None] = mapped_column(Text)
+    """A creation's facts that later moves depend on and no move records (the asset's type and
+    settings, its upload deadline and planned operation, its files' declarations), as canonical
+    JSON (``lifecycle.integrity.declared_json``); NULL on every other row."""
     chain_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
@@ -231,6 +240,19 @@ class AuditRecord(Base):
         Index(None, "project_id", "occurred_at"),
         Index(None, "project_id", "request_id"),
     )
+
+
+class CreationRequestRecord(Base):
+    """Which asset a tenant's creation request made: the primary key makes a request id create at
+    most one asset, however many retries race (``Lifecycle.create_asset(..., request_id=...)``)."""
+
+    __tablename__ = f"{PREFIX}creation_requests"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # No foreign key: the request is claimed before its asset is inserted, so that a losing
+    # retry has written nothing; ``verify_audit`` reports a request whose asset does not exist.
+    asset_id: Mapped[str] = mapped_column(String(64))
 
 
 class UnfreezeApplicationRecord(Base):
@@ -264,3 +286,4 @@ assets = AssetRecord.__table__
 files = FileRecord.__table__
 audit = AuditRecord.__table__
 applications = UnfreezeApplicationRecord.__table__
+creation_requests = CreationRequestRecord.__table__

@@ -40,6 +40,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.definition import (
@@ -56,7 +58,14 @@ from lifecycle.definition import (
     Role,
 )
 from lifecycle.errors import CorruptRecord
-from lifecycle.integrity import GENESIS, HASHED_COLUMNS, chain_hash, check_known, check_stored_state
+from lifecycle.integrity import (
+    GENESIS,
+    HASHED_COLUMNS,
+    RECORDED_COLUMNS,
+    chain_hash,
+    check_known,
+    check_stored_state,
+)
 from lifecycle.moves import AssetRow, Move
 from lifecycle.store import models
 
@@ -64,6 +73,7 @@ assets = cast(Table, models.assets)
 files = cast(Table, models.files)
 audit = cast(Table, models.audit)
 applications = cast(Table, models.applications)
+creation_requests = cast(Table, models.creation_requests)
 
 _MAIN_FILE = files.alias("main_file")
 
@@ -110,7 +120,10 @@ _MOVED_COLUMNS = (
     "audit_head",
 )
 
-_AUDIT_COLUMNS = (*HASHED_COLUMNS, "chain_hash")
+_MOVE_RECORDED = ("block_scope", "block_reason_code")
+"""What a move's audit row records beyond ``HASHED_COLUMNS`` (a freeze's scope and code)."""
+_AUDIT_COLUMNS = (*HASHED_COLUMNS, *_MOVE_RECORDED, "chain_hash")
+_VERIFIED_AUDIT_COLUMNS = (*HASHED_COLUMNS, *RECORDED_COLUMNS, "chain_hash")
 _AUDIT_ENUMS = tuple(name for name in _AUDIT_COLUMNS if isinstance(audit.c[name].type, Enum))
 
 
@@ -194,9 +207,11 @@ def _move_params(
         "a_occurred_at": now,
         "a_pre_freeze_state": move.pre_freeze,
         "a_pre_delete_state": move.pre_delete,
+        "a_block_scope": move.block_scope if move.event is Event.FREEZE else None,
+        "a_block_reason_code": move.block_reason_code if move.event is Event.FREEZE else None,
     }
     params["a_chain_hash"] = params["n_audit_head"] = chain_hash(
-        move.previous_hash, {name: params[f"a_{name}"] for name in HASHED_COLUMNS}
+        move.previous_hash, {name: params[f"a_{name}"] for name in (*HASHED_COLUMNS, *_MOVE_RECORDED)}
     )
     return params
 
@@ -437,6 +452,10 @@ class Repository:
                 )
                 .returning(audit.c.seq)
             )
+        upsert = postgresql_insert if dialect_name == "postgresql" else sqlite_insert
+        self._claim_request = (
+            upsert(creation_requests).on_conflict_do_nothing().returning(creation_requests.c.asset_id)
+        )
         self._dialect = dialect
         self._find_processors = [
             (column.type._cached_result_processor(dialect, None), isinstance(column.type, Enum))
@@ -485,21 +504,40 @@ class Repository:
             raise _too_many_main_files(asset_id, len(records))
         return row_from(records[0], self._definition)
 
-    def creation_by_request(
-        self, connection: Connection, project_id: str, request_id: str
-    ) -> Row[Any] | None:
-        """The audit row of the asset this tenant created with ``request_id``, if any."""
-        return connection.execute(
-            select(audit).where(
-                audit.c.project_id == project_id,
-                audit.c.request_id == request_id,
-                audit.c.event == Event.CREATE,
-            )
+    def claim_creation(
+        self, connection: Connection, project_id: str, request_id: str, asset_id: str
+    ) -> str | None:
+        """Claim the tenant's creation request for ``asset_id`` (about to be inserted): None if
+        claimed, else the asset that request created already.
+
+        The request's primary key decides: a concurrent claim of the same request waits for this
+        transaction and then finds the request taken (``ON CONFLICT DO NOTHING``), and reads
+        the asset it made. Nothing is written for a request already taken.
+        """
+        claimed = connection.execute(
+            self._claim_request,
+            {"project_id": project_id, "request_id": request_id, "asset_id": asset_id},
         ).first()
+        if claimed is not None:
+            return None
+        return str(
+            connection.execute(
+                select(creation_requests.c.asset_id).where(
+                    creation_requests.c.project_id == project_id,
+                    creation_requests.c.request_id == request_id,
+                )
+            ).scalar_one()
+        )
 
     def last_audit(self, connection: Connection, asset_id: str) -> Row[Any] | None:
         return connection.execute(
             select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq.desc()).limit(1)
+        ).first()
+
+    def audit_row(self, connection: Connection, asset_id: str, seq: int) -> Row[Any] | None:
+        """The asset's audit row ``seq``: the move that made version ``seq``."""
+        return connection.execute(
+            select(audit).where(audit.c.asset_id == asset_id, audit.c.seq == seq)
         ).first()
 
     # The guarded write ---------------------------------------------------------------------
@@ -786,42 +824,44 @@ class Repository:
 
     def histories(
         self, connection: Connection, after: str, limit: int, project_id: str | None
-    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """The next ``limit`` assets by id after ``after``, each with its audit rows in order.
+    ) -> list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
+        """The next ``limit`` assets by id after ``after``, each with its audit rows in order and
+        its files.
 
-        One statement, so the assets and their rows come from one snapshot even under read
-        committed: a move committed meanwhile is either wholly in it or wholly not.
+        Read from one snapshot (PostgreSQL: a repeatable-read transaction; SQLite: one read
+        transaction), so a move committed meanwhile is either wholly in it or wholly not.
         """
-        page = select(
-            assets.c.asset_id,
-            assets.c.asset_state,
-            assets.c.pre_freeze_state,
-            assets.c.pre_delete_state,
-            assets.c.version,
-            assets.c.audit_head,
-        ).where(assets.c.asset_id > after)
+        if self.dialect_name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        page = select(assets).where(assets.c.asset_id > after)
         if project_id is not None:
             page = page.where(assets.c.project_id == project_id)
         chosen = page.order_by(assets.c.asset_id).limit(limit).subquery("page")
-        audit_columns = [audit.c[name].label(f"audit_{name}") for name in (*_AUDIT_COLUMNS, "id")]
+        audit_columns = [audit.c[name].label(f"audit_{name}") for name in (*_VERIFIED_AUDIT_COLUMNS, "id")]
         statement = (
             select(*chosen.c, *audit_columns)
             .select_from(chosen.outerjoin(audit, audit.c.asset_id == chosen.c.asset_id))
             .order_by(chosen.c.asset_id, audit.c.seq, audit.c.id)
         )
-        found: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        found: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = []
         for record in connection.execute(statement).mappings():
             if not found or found[-1][0]["asset_id"] != record["asset_id"]:
-                found.append(({column.key: record[column.key] for column in chosen.c}, []))
+                found.append(({column.key: record[column.key] for column in chosen.c}, [], []))
             if record["audit_id"] is not None:
-                found[-1][1].append({name: record[f"audit_{name}"] for name in _AUDIT_COLUMNS})
+                found[-1][1].append({name: record[f"audit_{name}"] for name in _VERIFIED_AUDIT_COLUMNS})
+        if found:
+            by_asset = {asset["asset_id"]: asset_files for asset, _, asset_files in found}
+            for file_row in connection.execute(
+                select(files).where(files.c.asset_id.in_(list(by_asset))).order_by(files.c.position)
+            ).mappings():
+                by_asset[file_row["asset_id"]].append(dict(file_row))
         return found
 
     def orphans(self, connection: Connection, project_id: str | None) -> dict[str, list[str]]:
         """Asset ids that audit rows, files or unfreeze applications refer to but that do not exist
         (a broken foreign key), by table."""
         found: dict[str, list[str]] = {}
-        for table in (audit, files, applications):
+        for table in (audit, files, applications, creation_requests):
             statement = (
                 select(table.c.asset_id)
                 .distinct()

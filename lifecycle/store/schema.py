@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -38,14 +39,29 @@ def current_revision(engine: Engine) -> str | None:
         return context.get_current_revision()
 
 
+MIGRATION_LOCK = 0x6C69666563796331
+"""PostgreSQL advisory lock key ("lifecyc1") that serializes migrations across processes."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``, in one transaction where the database allows."""
+    """Apply every migration up to ``revision``, in one transaction where the database allows.
+
+    Safe from any number of processes at once: each takes the migration lock first (PostgreSQL:
+    a transaction-level advisory lock; SQLite: the write lock, taken by ``BEGIN IMMEDIATE``), so
+    the first brings the schema up to date and the others then find it so and do nothing.
+    """
+    _migrate(engine, lambda config: command.upgrade(config, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
     config = alembic_config()
     with translated_errors(), engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        connection.commit()
+        with connection.begin():  # Alembic joins this transaction: the lock is held until it commits
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            config.attributes["connection"] = connection
+            run(config)
 
 
 def drop(engine: Engine) -> None:
@@ -63,9 +79,4 @@ def drop(engine: Engine) -> None:
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
-    config = alembic_config()
-    with translated_errors(), engine.connect() as connection:
-        connection.execution_options(**{WRITE: True})
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-        connection.commit()
+    _migrate(engine, lambda config: command.downgrade(config, revision))
