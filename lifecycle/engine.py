@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
-import structlog
 from sqlalchemy import Connection, Engine, exc
 
 from lifecycle.actors import Actor, Platform, System, Tenant
@@ -87,6 +86,7 @@ from lifecycle.integrity import (
     check_known,
     declared_json,
 )
+from lifecycle.logs import EventLog, EventLogger
 from lifecycle.moves import AssetRow, Move, MoveRequest, check_request, check_role, plan_move
 from lifecycle.results import (
     Asset,
@@ -168,18 +168,21 @@ class Lifecycle:
         self.clock: Clock = clock or SystemClock()
         self.settings = settings or Settings()
         self.definition = definition
-        self.log = logger if logger is not None else structlog.get_logger("lifecycle")
+        self.log: EventLogger = logger if logger is not None else EventLog("lifecycle.transitions")
         self._repo = Repository(self.engine.dialect, definition)
         try:
             # Every transaction runs under this: refused for contention, it is run again whole.
-            self._attempts = Retries(RetryPolicy() if retry is None else retry, self.log)
+            self._attempts = Retries(
+                RetryPolicy() if retry is None else retry,
+                logger if logger is not None else EventLog("lifecycle.retry"),
+            )
             self._sweeper = Sweeper(
                 self.engine,
                 self._repo,
                 clock=self.clock,
                 settings=self.settings,
                 definition=definition,
-                logger=self.log,
+                logger=logger if logger is not None else EventLog("lifecycle.sweeps"),
                 retries=self._attempts,
             )
         except LifecycleError:

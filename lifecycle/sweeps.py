@@ -294,7 +294,9 @@ class Sweeper:
             stopped=stopped,
             skipped=tuple(skipped.values()),
         )
-        self._log.info(
+        # A sweep that found nothing is routine: it runs every minute in every instance.
+        idle = batches == 0 and not skipped
+        (self._log.debug if idle else self._log.info)(
             "sweep_finished",
             as_of=as_of.isoformat(),
             moved=report.moved,
@@ -304,14 +306,21 @@ class Sweeper:
             actor_id=actor.actor_id,
             rules={
                 r.rule: {
-                    "moved": r.moved,
-                    "changed": r.changed,
-                    "busy": r.busy,
-                    "refused": r.refused,
-                    "corrupt": r.corrupt,
+                    **{
+                        name: value
+                        for name, value in (
+                            ("moved", r.moved),
+                            ("changed", r.changed),
+                            ("busy", r.busy),
+                            ("refused", r.refused),
+                            ("corrupt", r.corrupt),
+                        )
+                        if value
+                    },
                     "duration_ms": round(r.seconds * 1000, 3),
                 }
                 for r in report.rules
+                if r.moved or r.changed or r.busy or r.refused or r.corrupt
             },
         )
         listener.finished(report)
