@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from lifecycle.store.database import WRITE, translated_errors
+from lifecycle.store.database import WRITE, create_missing_database, translated_errors
 from lifecycle.store.models import Base
 
 VERSION_TABLE = "lifecycle_alembic_version"
@@ -33,15 +33,19 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``, in one transaction where the database allows."""
+    """Apply every migration up to ``revision``, in one transaction where the database allows.
+
+    The one call that creates a missing SQLite file.
+    """
+    create_missing_database(engine)
     config = alembic_config()
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -55,7 +59,7 @@ def drop(engine: Engine) -> None:
     """
     cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
     names = [table.name for table in reversed(Base.metadata.sorted_tables)] + [VERSION_TABLE]
-    with translated_errors(), engine.begin() as connection:
+    with translated_errors(engine), engine.begin() as connection:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
         if engine.dialect.name == "postgresql":
@@ -64,7 +68,7 @@ def drop(engine: Engine) -> None:
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     config = alembic_config()
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
