@@ -648,7 +648,10 @@ def test_postgresql_transient_errors_past_the_bound_are_store_busy_and_nothing_i
         run.run()
     busy = raised.value
     assert (busy.db_code, busy.attempts) == (sqlstate, 3)
-    assert busy.message.startswith(f"the database was busy ({sqlstate}: injected by test_retries)")
+    assert busy.database == pg.url.render_as_string(hide_password=True)
+    assert busy.message.startswith(
+        f"the database {busy.database} was busy ({sqlstate}: injected by test_retries)"
+    )
     assert busy.message.endswith("on all 3 attempts; nothing was written")
     assert isinstance(busy.__cause__, exc.DBAPIError)
     assert busy.__cause__.orig.sqlstate == sqlstate
