@@ -48,6 +48,7 @@ from lifecycle.definition import (
 from lifecycle.engine import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, MAX_PAGE, Lifecycle, Settings
 from lifecycle.errors import (
     Conflict,
+    DatabaseMissing,
     LifecycleError,
     MissingDependency,
     MissingProgram,
@@ -550,7 +551,10 @@ def db() -> None:
 def db_upgrade() -> None:
     """Bring the schema up to date (safe to run again)."""
     lifecycle = _session().lifecycle(check_schema=False)
-    before = schema.current_revision(lifecycle.engine)
+    try:
+        before = schema.current_revision(lifecycle.engine)
+    except DatabaseMissing:
+        before = None  # upgrade creates it
     lifecycle.upgrade()
     after = schema.current_revision(lifecycle.engine)
     change = "already up to date" if before == after else f"upgraded from {before or 'an empty database'}"
@@ -1081,7 +1085,10 @@ def batch(
             "action": action.upper(),
             "succeeded": len(results) - failed,
             "failed": failed,
-            "results": [result.to_json() for result in results],
+            # The operator's own tool: each error's whole message, not the client's.
+            "results": [
+                {**result.to_json(), "error_msg": render.operator_message(result)} for result in results
+            ],
         },
         lambda: render.batch_table(results),
     )

@@ -804,7 +804,13 @@ class Lifecycle:
                 transition = self.fire(actor, asset_id, action.event, request_id=request_id)
             except LifecycleError as error:
                 results.append(
-                    BatchResult(str(asset_id), "FAILED", error_code=error.code, error_msg=error.message)
+                    BatchResult(
+                        str(asset_id),
+                        "FAILED",
+                        error_code=error.code,
+                        error_msg=error.client_message,
+                        error=error,
+                    )
                 )
             else:
                 results.append(BatchResult(asset_id, "SUCCESS", transition=transition))

@@ -4,6 +4,11 @@ The platform documents two error codes: ``MSS.00000002`` (Not Found, HTTP 404) a
 ``MSS.00000003`` (Invalid parameter, HTTP 400). Every error caused by the request carries one of
 them, with an HTTP status that tells the caller what kind of refusal it is (400, 403, 404, 409).
 Failures of the database itself are not the caller's fault and answer 503.
+
+``to_dict()`` is the body a service may send its client. For the client's own errors (4xx) it is
+the message, which names only what the client sent or may see. For the service's failures (5xx) it
+is a fixed text per class (``client_message``): host names, file paths, SQL and driver messages stay
+on the exception (``str(error)``, its attributes, its ``__cause__``), for the service's logs.
 """
 
 from __future__ import annotations
@@ -23,17 +28,26 @@ class LifecycleError(Exception):
 
     code: ClassVar[str] = INVALID_PARAMETER
     http_status: ClassVar[int] = 400
+    server_message: ClassVar[str] = "the service failed"
+    """What a client is told of a failure of the service (a 5xx): no detail of its internals."""
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
 
     @property
     def message(self) -> str:
+        """The whole story, for logs and operators."""
         return str(self)
 
+    @property
+    def client_message(self) -> str:
+        """What a service may tell its client: the message for a refusal of the client's request
+        (4xx), the class's ``server_message`` for a failure of the service (5xx)."""
+        return self.message if self.http_status < 500 else self.server_message
+
     def to_dict(self) -> dict[str, str]:
-        """The platform's error body: ``{"error_code": …, "error_msg": …}``."""
-        return {"error_code": self.code, "error_msg": self.message}
+        """The platform's error body: ``{"error_code": …, "error_msg": …}``, safe to send."""
+        return {"error_code": self.code, "error_msg": self.client_message}
 
 
 class InvalidDefinition(LifecycleError):
@@ -157,10 +171,22 @@ class ApplicationNotPending(LifecycleError):
 
 
 class StoreUnavailable(LifecycleError):
-    """The database failed; nothing was written. The original error is the ``__cause__``."""
+    """The database failed; nothing was written. The original error is the ``__cause__``.
+
+    ``database`` is the database's URL without its password (None when not known), ``detail``
+    the driver's own words: both are in the message, neither in ``to_dict()``.
+    """
 
     code = "LIFECYCLE.STORE_UNAVAILABLE"
     http_status = 503
+    server_message = "the service's database is unavailable; try again later"
+
+    def __init__(
+        self, message: str | None = None, *, database: str | None = None, detail: str | None = None
+    ) -> None:
+        self.database = database
+        self.detail = detail
+        super().__init__(message)
 
 
 class StoreBusy(StoreUnavailable):
@@ -170,13 +196,45 @@ class StoreBusy(StoreUnavailable):
 
     code = "LIFECYCLE.STORE_BUSY"
     http_status = 503
+    server_message = "the service's database is busy; nothing was written, and trying again is safe"
 
-    def __init__(self, db_code: str, detail: str, attempts: int = 1) -> None:
+    def __init__(self, db_code: str, detail: str, attempts: int = 1, *, database: str | None = None) -> None:
         self.db_code = db_code
-        self.detail = detail
         self.attempts = attempts
         tries = "1 attempt" if attempts == 1 else f"all {attempts} attempts"
-        super().__init__(f"the database was busy ({db_code}: {detail}) on {tries}; nothing was written")
+        super().__init__(
+            f"the database {_named(database)}was busy ({db_code}: {detail}) on {tries}; nothing was written",
+            database=database,
+            detail=detail,
+        )
+
+
+class DatabaseMissing(StoreUnavailable):
+    """There is no database at this path; only ``upgrade()`` creates one."""
+
+    def __init__(self, path: str, *, database: str) -> None:
+        self.path = path
+        super().__init__(
+            f"no database at {path} (create it with: lifecycle db upgrade, or Lifecycle.upgrade())",
+            database=database,
+        )
+
+
+class DatabaseReadOnly(StoreUnavailable):
+    """The database may be read but not written (a read-only file, directory, mount or server);
+    nothing was written."""
+
+    def __init__(self, *, database: str | None, detail: str) -> None:
+        super().__init__(
+            f"the database {_named(database)}is read-only ({detail}): it can be read, not written;"
+            " nothing was written",
+            database=database,
+            detail=detail,
+        )
+
+
+def _named(database: str | None) -> str:
+    return f"{database} " if database else ""
 
 
 class SchemaOutOfDate(LifecycleError):
@@ -184,6 +242,7 @@ class SchemaOutOfDate(LifecycleError):
 
     code = "LIFECYCLE.SCHEMA_OUT_OF_DATE"
     http_status = 503
+    server_message = "the service's database is not ready"
 
 
 class MissingDependency(LifecycleError):
@@ -191,6 +250,7 @@ class MissingDependency(LifecycleError):
 
     code = "LIFECYCLE.MISSING_DEPENDENCY"
     http_status = 500
+    server_message = "the service is missing a package it needs"
 
     def __init__(self, package: str, extra: str) -> None:
         self.package = package
@@ -203,6 +263,7 @@ class MissingProgram(LifecycleError):
 
     code = "LIFECYCLE.MISSING_DEPENDENCY"
     http_status = 500
+    server_message = "the service is missing a program it needs"
 
     def __init__(self, program: str, needed_for: str, install: str) -> None:
         self.program = program
@@ -238,6 +299,7 @@ class CorruptRecord(LifecycleError):
 
     code = "LIFECYCLE.CORRUPT_RECORD"
     http_status = 500
+    server_message = "the asset's stored record is damaged; the platform's operators must repair it"
 
     def __init__(self, asset_id: str, problem: str) -> None:
         self.asset_id = asset_id

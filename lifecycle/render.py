@@ -324,6 +324,11 @@ def applications_table(applications: Sequence[UnfreezeApplication]) -> Table:
     return table
 
 
+def operator_message(result: BatchResult) -> str | None:
+    """A failed asset's error as the operator reads it: the whole message, not the client's."""
+    return result.error.message if result.error is not None else result.error_msg
+
+
 def batch_table(results: Sequence[BatchResult]) -> Table:
     """Each asset's outcome: SUCCESS with its move, or FAILED with the error."""
     failed = sum(not result.succeeded for result in results)
@@ -334,7 +339,7 @@ def batch_table(results: Sequence[BatchResult]) -> Table:
         if result.transition is not None:
             outcome = f"{result.transition.from_state.value} -> {result.transition.to_state.value}"
         else:
-            outcome = f"{result.error_code}: {result.error_msg}"
+            outcome = f"{result.error_code}: {operator_message(result)}"
         table.add_row(shown(result.asset_id), result.status, shown(outcome))
     return table
 

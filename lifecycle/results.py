@@ -8,9 +8,9 @@ value are left out, as in the platform's example response.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Row
 
@@ -26,6 +26,9 @@ from lifecycle.definition import (
     PlannedOperation,
     Role,
 )
+
+if TYPE_CHECKING:
+    from lifecycle.errors import LifecycleError
 
 T = TypeVar("T")
 
@@ -322,13 +325,18 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """One asset's outcome in a batch action: SUCCESS, or FAILED with the error."""
+    """One asset's outcome in a batch action: SUCCESS, or FAILED with the error.
+
+    ``error_msg`` is what the client may be told (``LifecycleError.client_message``); ``error`` is
+    the error itself, its whole message for logs and operators.
+    """
 
     asset_id: str
     status: str
     transition: Transitioned | None = None
     error_code: str | None = None
     error_msg: str | None = None
+    error: LifecycleError | None = field(default=None, repr=False, compare=False)
 
     @property
     def succeeded(self) -> bool:

@@ -136,4 +136,6 @@ def _busy(state: tenacity.RetryCallState) -> StoreBusy:
 def _give_up(state: tenacity.RetryCallState) -> NoReturn:
     """Past the bound: the last ``StoreBusy``, counting every attempt, its driver error the cause."""
     last = _busy(state)
-    raise StoreBusy(last.db_code, last.detail, attempts=state.attempt_number) from last.__cause__
+    raise StoreBusy(
+        last.db_code, last.detail or "", attempts=state.attempt_number, database=last.database
+    ) from last.__cause__

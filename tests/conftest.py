@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,3 +165,26 @@ def pytest_report_header() -> str:
     if POSTGRES_URL:
         return "lifecycle backends: sqlite, postgresql (LIFECYCLE_TEST_POSTGRES_URL is set)"
     return "lifecycle backends: sqlite only; PostgreSQL tests skipped: LIFECYCLE_TEST_POSTGRES_URL is not set"
+
+
+@contextmanager
+def read_only(*paths: Path) -> Iterator[None]:
+    """Make ``paths`` unwritable for this process: mode bits, and for root (whom they do not stop)
+    the immutable attribute; skips where that cannot be done."""
+    modes = {path: path.stat().st_mode for path in paths}
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    chattr = shutil.which("chattr") if os.geteuid() == 0 else None
+    try:
+        if os.geteuid() == 0:
+            if chattr is None:
+                pytest.skip("running as root without chattr: cannot make a file read-only for root")
+            made = subprocess.run([chattr, "+i", *paths], capture_output=True, text=True, check=False)  # noqa: S603
+            if made.returncode != 0:
+                pytest.skip(f"running as root and chattr +i failed here: {made.stderr.strip()}")
+        yield
+    finally:
+        if chattr is not None:
+            subprocess.run([chattr, "-i", *paths], capture_output=True, check=False)  # noqa: S603
+        for path, mode in modes.items():
+            path.chmod(mode)

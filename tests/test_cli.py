@@ -14,11 +14,13 @@ import queue
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
@@ -28,8 +30,9 @@ from typing import Any
 import pytest
 import structlog
 from click.testing import CliRunner, Result
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlalchemy import select as sql_select
+from sqlalchemy.engine import make_url
 
 from lifecycle.actors import Platform, Tenant
 from lifecycle.cli import EXIT_CODE_HELP, ExitCode
@@ -40,7 +43,7 @@ from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
 from lifecycle.store.database import open_engine
 from lifecycle.store.models import assets, audit
-from tests.conftest import BACKENDS, MD5, POSTGRES_URL, TABLES, new_asset
+from tests.conftest import BACKENDS, MD5, POSTGRES_URL, TABLES, new_asset, read_only
 
 SEED_003 = Path(__file__).parent / "data" / "asset-details-api.txt"
 """The platform's "Querying Asset Details" page (the team's seed 003), kept with the tests."""
@@ -220,6 +223,7 @@ def test_the_database_url_comes_from_the_environment(tmp_path: Path) -> None:
 
 
 def test_commands_on_a_database_not_upgraded_say_how_to_fix_it(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()  # a database, without the schema
     admin = Admin(f"sqlite:///{tmp_path / 'empty.db'}")
     error = admin.fails(ExitCode.UNAVAILABLE, "list", "--tenant", TENANT)
     assert error.startswith("error LIFECYCLE.SCHEMA_OUT_OF_DATE:")
@@ -227,21 +231,113 @@ def test_commands_on_a_database_not_upgraded_say_how_to_fix_it(tmp_path: Path) -
     assert admin("db", "current").exit_code == ExitCode.UNAVAILABLE
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "sqlite:///{tmp}/no/such/directory/x.db",
-        "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here",
-    ],
-)
-def test_an_unreachable_database_is_unavailable(tmp_path: Path, url: str) -> None:
-    error = Admin(url.format(tmp=tmp_path)).fails(ExitCode.UNAVAILABLE, "list", "--tenant", TENANT)
-    assert error.startswith("error LIFECYCLE.STORE_UNAVAILABLE: the database failed")
+def test_an_unreachable_database_is_unavailable_and_named(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nothing-listens-here"
+    error = Admin(url).fails(ExitCode.UNAVAILABLE, "list", "--tenant", TENANT)
+    shown = "postgresql+psycopg://postgres:***@127.0.0.1:1/nothing-listens-here"
+    assert error.startswith(f"error LIFECYCLE.STORE_UNAVAILABLE: the database {shown} failed: ")
 
 
 def test_a_malformed_database_url_is_invalid_input(tmp_path: Path) -> None:
     error = Admin("not a url").fails(ExitCode.INVALID_INPUT, "list", "--tenant", TENANT)
-    assert error.startswith("error MSS.00000003: invalid database URL")
+    assert error.startswith("error MSS.00000003: invalid parameter database: not a database URL")
+
+
+@pytest.mark.parametrize("url", ["mysql://app@db/assets", "postgresql+psycopg2://app@db/assets"])
+def test_an_unsupported_database_url_is_invalid_input_naming_the_supported_ones(url: str) -> None:
+    error = Admin(url).fails(ExitCode.INVALID_INPUT, "list", "--tenant", TENANT)
+    scheme = url.split("://", maxsplit=1)[0]
+    assert error.startswith(f"error MSS.00000003: invalid parameter database: {scheme}:// is not supported;")
+    assert "sqlite:///PATH" in error and "postgresql://" in error
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_bare_postgresql_url_works(postgres_engine: Engine, scheme: str) -> None:
+    """The form most people paste: before, exit 1 ("a bug") on ModuleNotFoundError: psycopg2."""
+    with postgres_engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
+    assert POSTGRES_URL is not None
+    bare = Admin(make_url(POSTGRES_URL).set(drivername=scheme).render_as_string(hide_password=False))
+    assert bare.url.startswith(f"{scheme}://")
+    asset_id = str(bare.create()["asset_id"])
+    assert bare.json("show", asset_id, "--operator", OPERATOR)["asset_state"] == "CREATING"
+
+
+@pytest.mark.parametrize("url", ["postgresql://app@db/assets", "postgres://app@db/assets"])
+def test_without_psycopg_a_postgresql_url_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails, as uninstalled
+    error = Admin(url).fails(ExitCode.MISSING_DEPENDENCY, "show", "a1", "--operator", OPERATOR)
+    assert error == (
+        "error LIFECYCLE.MISSING_DEPENDENCY: psycopg is not installed: pip install 'lifecycle[postgres]'"
+    )
+
+
+READING_COMMANDS = {
+    "show": ("show", "{asset}", "--operator", OPERATOR),
+    "history": ("history", "{asset}", "--operator", OPERATOR),
+    "list": ("list", "--tenant", TENANT),
+    "audit verify": ("audit", "verify"),
+    "storage report": ("storage", "report", "--operator", OPERATOR),
+    "due": ("due",),
+}
+
+
+def test_reading_commands_on_a_missing_file_say_so_and_create_nothing(tmp_path: Path) -> None:
+    """Before, a mistyped path created an empty database and failed on its schema."""
+    path = tmp_path / "lifecylce.db"
+    admin = Admin(f"sqlite:///{path}")
+    said = (
+        f"error LIFECYCLE.STORE_UNAVAILABLE: no database at {path}"
+        " (create it with: lifecycle db upgrade, or Lifecycle.upgrade())"
+    )
+    for command in [*READING_COMMANDS.values(), ("db", "current"), ("sweep",)]:
+        args = [arg.format(asset="a1") for arg in command]
+        assert admin.fails(ExitCode.UNAVAILABLE, *args) == said, args
+        assert not path.exists(), f"{args} created the file"
+    upgraded = admin.ok("db", "upgrade")
+    assert "(upgraded from an empty database)" in upgraded.stdout
+    assert path.exists()
+    admin.ok("list", "--tenant", TENANT)
+
+
+@pytest.mark.parametrize("where", ["read-only directory", "mode=ro URI on a rollback-journal backup"])
+def test_reading_commands_work_on_a_read_only_database(tmp_path: Path, where: str) -> None:
+    """Before: exit 7, "attempt to write a readonly database" (another user) or "unable to open
+    database file" (root) on a read-only directory; and the URI form failed on every connection."""
+    path = tmp_path / "backup" / "lifecycle.db"
+    path.parent.mkdir()
+    writer = Admin(f"sqlite:///{path}")
+    writer.ok("db", "upgrade")
+    asset_id = str(writer.create()["asset_id"])
+    writer.ok("freeze", asset_id, "--operator", OPERATOR)
+    answers = {
+        name: writer.ok(*(arg.format(asset=asset_id) for arg in command)).stdout
+        for name, command in READING_COMMANDS.items()
+    }
+    if where == "read-only directory":
+        admin = writer
+        context = read_only(path, path.parent)
+    else:
+        with closing(sqlite3.connect(path)) as connection:
+            connection.execute("PRAGMA journal_mode=DELETE")
+        admin = Admin(f"sqlite:///file:{path}?mode=ro&uri=true")
+        context = nullcontext()
+    with context:
+        for name, command in READING_COMMANDS.items():
+            result = admin.ok(*(arg.format(asset=asset_id) for arg in command))
+            if name not in ("storage report", "audit verify"):  # these print the time they took or read
+                assert result.stdout == answers[name], name
+        error = admin.fails(ExitCode.UNAVAILABLE, "unfreeze", asset_id, "--operator", OPERATOR)
+        assert error.startswith(f"error LIFECYCLE.STORE_UNAVAILABLE: the database {admin.url} is read-only (")
+        # A batch's failures too: the operator reads the whole message (a client gets a generic one).
+        batch = admin("batch", "DELETE", asset_id, "--tenant", TENANT, "--json")
+        assert batch.exit_code == ExitCode.BATCH_INCOMPLETE, batch.stderr
+        (failed,) = json.loads(batch.stdout)["results"]
+        assert failed["error_msg"].startswith(f"the database {admin.url} is read-only (")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["lifecycle.db"]
 
 
 # Assets -----------------------------------------------------------------------------------------

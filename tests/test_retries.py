@@ -288,7 +288,7 @@ def test_transient_errors_become_store_busy_with_the_cause_kept() -> None:
         busy.message
         == "the database was busy (SQLITE_BUSY: database is locked) on 1 attempt; nothing was written"
     )
-    assert busy.to_dict() == {"error_code": "LIFECYCLE.STORE_BUSY", "error_msg": busy.message}
+    assert busy.to_dict() == {"error_code": "LIFECYCLE.STORE_BUSY", "error_msg": StoreBusy.server_message}
 
 
 def test_retries_are_counted_across_threads() -> None:
@@ -483,9 +483,9 @@ def test_sqlite_busy_past_the_bound_is_store_busy_and_nothing_is_written(
     busy = raised.value
     assert busy.attempts == 4
     assert busy.db_code == "SQLITE_BUSY"
-    assert (
-        busy.message
-        == "the database was busy (SQLITE_BUSY: database is locked) on all 4 attempts; nothing was written"
+    assert busy.message == (
+        f"the database {busy_engine.url} was busy (SQLITE_BUSY: database is locked) on all 4 attempts;"
+        " nothing was written"
     )
     assert isinstance(busy.__cause__, exc.OperationalError)
     assert busy.__cause__.orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
@@ -518,8 +518,8 @@ def test_the_admin_script_exits_7_when_the_database_stays_busy(
     assert quiet.exit_code == ExitCode.UNAVAILABLE == 7
     assert quiet.stdout == ""
     assert quiet.stderr == (
-        "error LIFECYCLE.STORE_BUSY: the database was busy (SQLITE_BUSY: database is locked)"
-        " on all 3 attempts; nothing was written\n"
+        f"error LIFECYCLE.STORE_BUSY: the database sqlite:///{sqlite_path} was busy"
+        " (SQLITE_BUSY: database is locked) on all 3 attempts; nothing was written\n"
     )
     assert len(sleeper.waits) == 2
     # At the default log level the operator also sees each retry, as a warning, before the error.
@@ -648,7 +648,10 @@ def test_postgresql_transient_errors_past_the_bound_are_store_busy_and_nothing_i
         run.run()
     busy = raised.value
     assert (busy.db_code, busy.attempts) == (sqlstate, 3)
-    assert busy.message.startswith(f"the database was busy ({sqlstate}: injected by test_retries)")
+    assert busy.database == pg.url.render_as_string(hide_password=True)
+    assert busy.message.startswith(
+        f"the database {busy.database} was busy ({sqlstate}: injected by test_retries)"
+    )
     assert busy.message.endswith("on all 3 attempts; nothing was written")
     assert isinstance(busy.__cause__, exc.DBAPIError)
     assert busy.__cause__.orig.sqlstate == sqlstate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,15 @@ def test_upgrade_from_empty_then_again_is_a_no_op(tmp_path: Path) -> None:
         lifecycle.create_asset(Tenant("t"), new_asset())
 
 
+def _empty_database(path: Path) -> str:
+    """An SQLite file without the schema (one that does not exist is ``DatabaseMissing``)."""
+    sqlite3.connect(path).close()
+    return f"sqlite:///{path}"
+
+
 def test_a_database_without_the_schema_answers_with_a_typed_error(tmp_path: Path) -> None:
     with (
-        Lifecycle(f"sqlite:///{tmp_path / 'empty.db'}") as lifecycle,
+        Lifecycle(_empty_database(tmp_path / "empty.db")) as lifecycle,
         pytest.raises(StoreUnavailable) as failure,
     ):
         lifecycle.create_asset(Tenant("t"), new_asset())
@@ -60,7 +67,7 @@ def test_a_database_without_the_schema_answers_with_a_typed_error(tmp_path: Path
 
 
 def test_check_schema_names_the_revision_to_upgrade_to(tmp_path: Path) -> None:
-    with Lifecycle(f"sqlite:///{tmp_path / 'behind.db'}") as lifecycle:
+    with Lifecycle(_empty_database(tmp_path / "behind.db")) as lifecycle:
         needs = f"at revision none, the engine needs {schema.head_revision()}"
         with pytest.raises(SchemaOutOfDate, match=needs):
             lifecycle.check_schema()
@@ -70,6 +77,7 @@ def test_check_schema_names_the_revision_to_upgrade_to(tmp_path: Path) -> None:
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    schema.upgrade(engine)  # creates the file
     with engine.connect() as connection:
         pragmas = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()

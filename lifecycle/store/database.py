@@ -2,23 +2,37 @@
 
 SQLite: WAL, ``synchronous=NORMAL``, foreign keys on, a busy timeout, and write transactions that
 take the write lock up front (``BEGIN IMMEDIATE``) so that two writers never deadlock on a lock
-upgrade. PostgreSQL: psycopg 3, read committed; guarded writes make lost races visible.
+upgrade. A file is opened as an SQLite URI in ``mode=rw``, so that a mistyped path is
+``DatabaseMissing`` instead of a new empty database: only ``schema.upgrade`` creates the file. A
+file this process may not write is read as it is (see ``SqliteFile.connect``).
+PostgreSQL: psycopg 3, read committed; guarded writes make lost races visible.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import os
 import sqlite3
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from lifecycle.errors import LifecycleError, MissingDependency, StoreBusy, StoreUnavailable
+from lifecycle.errors import (
+    DatabaseMissing,
+    DatabaseReadOnly,
+    InvalidParameter,
+    LifecycleError,
+    MissingDependency,
+    StoreBusy,
+    StoreUnavailable,
+)
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
@@ -37,33 +51,184 @@ counterpart of SQLITE_BUSY.)"""
 TRANSIENT_SQLITE_CODES = {5: "SQLITE_BUSY", 6: "SQLITE_LOCKED"}
 """SQLite's primary result codes (``sqlite_errorcode & 0xff``) for a lock held elsewhere."""
 
+READ_ONLY_SQLSTATE = "25006"
+"""PostgreSQL's read_only_sql_transaction: a write on a standby or in a read-only transaction."""
+
+SUPPORTED_DATABASES = (
+    "sqlite:///PATH (the standard library's sqlite3)"
+    " and postgresql://… (psycopg 3; also written postgres://… or postgresql+psycopg://…)"
+)
+
+PYSQLITE_OPTIONS = frozenset(
+    {"uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"}
+)
+"""Query keys of an SQLite URL that SQLAlchemy hands to the sqlite3 module; the others (``mode``,
+``immutable``, ``cache``, ``vfs``, …) are SQLite's own URI parameters."""
+
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
 
 def open_engine(url: str, **engine_options: Any) -> Engine:
-    """An engine for ``url``, configured for the engine's transactions."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, engine_options)
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.get_driver_name() in ("psycopg", "") and importlib.util.find_spec("psycopg") is None:
-            raise MissingDependency("psycopg", "postgres")
-        if parsed.get_driver_name() == "":
-            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    """An engine for ``url``, configured for the engine's transactions.
+
+    ``InvalidParameter`` for a URL that is not one of ``SUPPORTED_DATABASES``;
+    ``MissingDependency`` when PostgreSQL's driver, psycopg 3, is not installed.
+    """
+    parsed = _parse(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return _sqlite_engine(parsed, engine_options)
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        # SQLAlchemy's default for a bare postgresql:// is psycopg2, which the package does not
+        # ship: psycopg 3 is named explicitly.
         engine_options.setdefault("pool_pre_ping", True)
-        return create_engine(url, **engine_options)
-    return create_engine(url, **engine_options)
+        try:
+            return create_engine(parsed.set(drivername="postgresql+psycopg"), **engine_options)
+        except ImportError as error:
+            raise MissingDependency("psycopg", "postgres") from error
+    raise InvalidParameter(
+        "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
+    )
 
 
-def _sqlite_engine(url: str, engine_options: dict[str, Any]) -> Engine:
-    parsed = make_url(url)
-    in_memory = parsed.database in (None, "", ":memory:")
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except (exc.ArgumentError, ValueError) as error:
+        # The text is not repeated: it may hold a password.
+        raise InvalidParameter(
+            "database", "not a database URL (for example sqlite:///lifecycle.db or postgresql://user@host/db)"
+        ) from error
+
+
+def display_url(url: URL) -> str:
+    """The URL as messages show it: its password ``***``, a password in its query left out."""
+    query = {key: value for key, value in url.query.items() if key.lower() not in SECRET_QUERY_KEYS}
+    return url.set(query=query).render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: URL, engine_options: dict[str, Any]) -> Engine:
+    file = SqliteFile.from_url(url)
     connect_args = engine_options.pop("connect_args", {})
     connect_args.setdefault("check_same_thread", False)
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-    if in_memory:
+    if file is None:
         engine_options.setdefault("poolclass", StaticPool)
     engine = create_engine(url, connect_args=connect_args, **engine_options)
-    prepare_sqlite(engine, wal=not in_memory, busy_timeout_ms=round(float(connect_args["timeout"]) * 1000))
+    if file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(_dialect: Any, _record: Any, _args: Any, driver_options: dict[str, Any]) -> Any:
+            return file.connect(driver_options)
+
+    prepare_sqlite(engine, wal=file is not None, busy_timeout_ms=round(float(connect_args["timeout"]) * 1000))
     return engine
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteFile:
+    """An SQLite database in a file, as its URL names it.
+
+    SQLite's URI parameters in the URL (``?mode=ro``, ``?immutable=1``, …) are handed to SQLite,
+    with or without ``uri=true``; without a ``mode``, the file is opened ``mode=rw``: never created.
+    """
+
+    path: Path
+    options: Mapping[str, str]
+    database: str
+    """The URL, for messages."""
+
+    @classmethod
+    def from_url(cls, url: URL) -> SqliteFile | None:
+        """The file ``url`` names; None for an in-memory database."""
+        options = {
+            key: value if isinstance(value, str) else value[-1]
+            for key, value in url.query.items()
+            if key not in PYSQLITE_OPTIONS
+        }
+        name = url.database or ""
+        if _truthy(str(url.query.get("uri", ""))) and name.startswith("file:"):
+            name = urllib.parse.unquote(urllib.parse.urlsplit(name).path)
+        if name in ("", ":memory:") or options.get("mode") == "memory":
+            return None
+        return cls(Path(os.path.abspath(name)), options, display_url(url))
+
+    @property
+    def immutable(self) -> bool:
+        return _truthy(self.options.get("immutable", ""))
+
+    @property
+    def read_only(self) -> bool:
+        """The URL asks for reading only (``mode=ro`` or ``immutable=1``)."""
+        return self.options.get("mode") == "ro" or self.immutable
+
+    def uri(self, **options: str) -> str:
+        merged = {"mode": "rw", **self.options, **options}
+        return f"file:{urllib.parse.quote(str(self.path))}?{urllib.parse.urlencode(merged)}"
+
+    def connect(self, driver_options: Mapping[str, Any]) -> sqlite3.Connection:
+        """A connection to the file: ``DatabaseMissing`` if there is none.
+
+        A file this process may not write, SQLite opens for reading. A database in WAL mode also
+        needs its ``-shm`` file, which SQLite creates beside it: when it cannot (a read-only
+        directory or mount), and no ``-wal`` file holds changes the database file lacks (so nobody
+        has it open), the file is read as it is, ``immutable=1``. With such a ``-wal`` file it
+        cannot be read without them, and the error says so.
+        """
+        options = {key: value for key, value in driver_options.items() if key != "uri"}
+        try:
+            connection: sqlite3.Connection = sqlite3.connect(self.uri(), uri=True, **options)
+        except sqlite3.OperationalError as error:
+            if not self.path.exists():
+                raise DatabaseMissing(str(self.path), database=self.database) from error
+            raise
+        try:
+            connection.execute("PRAGMA journal_mode").fetchone()  # reads the -shm of a WAL database
+        except sqlite3.OperationalError as error:
+            connection.close()
+            shm_refused = _primary_code(error) in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
+            if self.immutable or not shm_refused:
+                raise
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreUnavailable(
+                    f"the database {self.database} cannot be read here: SQLite cannot create"
+                    f" {self.path}-shm, and {wal} holds changes not yet in {self.path}; copy the"
+                    " database and its -wal file into a directory this process can write",
+                    database=self.database,
+                    detail=str(error),
+                ) from error
+            connection = sqlite3.connect(self.uri(mode="ro", immutable="1"), uri=True, **options)
+        return connection
+
+
+def create_missing_database(engine: Engine) -> None:
+    """Create the SQLite file ``engine`` names when there is none (``schema.upgrade`` does this
+    first, and nothing else does); any other database is left alone."""
+    if engine.dialect.name != "sqlite":
+        return
+    file = SqliteFile.from_url(engine.url)
+    if file is None or file.read_only or file.path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(file.uri(mode="rwc"), uri=True)) as created:
+            created.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as error:
+        why = "its directory does not exist" if not file.path.parent.is_dir() else str(error)
+        raise StoreUnavailable(
+            f"the database {file.database} cannot be created at {file.path}: {why}",
+            database=file.database,
+            detail=str(error),
+        ) from error
+
+
+def _truthy(value: str) -> bool:
+    """SQLite's reading of a boolean URI parameter."""
+    return value.lower() in ("1", "yes", "true", "on")
+
+
+def _primary_code(error: sqlite3.Error) -> int:
+    return int(getattr(error, "sqlite_errorcode", 0)) & 0xFF
 
 
 def copy_sqlite(source: Engine, target: Engine) -> None:
@@ -105,10 +270,12 @@ def prepare_sqlite(
 def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
     """Switch the file to WAL (it stays so): only the first connection to a new file changes it.
 
-    The switch needs the file to itself, and SQLite answers SQLITE_BUSY at once, without waiting
-    out the busy timeout, when another connection is busy with it: say, another process
-    switching it at the same moment. Such a connection waits here, within the busy timeout,
-    until the file is in WAL (switched by the other) or the switch succeeds.
+    Not where this connection may not change the journal mode (a read-only file, ``mode=ro``):
+    reading needs no WAL, and a write is refused anyway. The switch needs the file to itself,
+    and SQLite answers SQLITE_BUSY at once, without waiting out the busy timeout, when another
+    connection is busy with it: say, another process switching it at the same moment. Such a
+    connection waits here, within the busy timeout, until the file is in WAL (switched by the
+    other) or the switch succeeds.
     """
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
@@ -118,7 +285,10 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF not in TRANSIENT_SQLITE_CODES or time.monotonic() > deadline:
+            code = _primary_code(error)
+            if code == sqlite3.SQLITE_READONLY:
+                return
+            if code not in TRANSIENT_SQLITE_CODES or time.monotonic() > deadline:
                 raise
             time.sleep(0.005)
 
@@ -126,7 +296,7 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
 @contextlib.contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction on its own connection; ``write`` ones take SQLite's write lock up front."""
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         if write:
             connection.execution_options(**{WRITE: True})
         committing = False
@@ -138,26 +308,44 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             if committing and write and error.connection_invalidated:
                 # Lost while committing: the server may have committed before it went, so this is
                 # no "nothing was written" (and, like every lost connection, it is not retried).
+                database = display_url(engine.url)
                 raise StoreUnavailable(
-                    f"the connection was lost while committing ({_first_line(error)}):"
-                    " the transaction may or may not have been written"
+                    f"the connection to the database {database} was lost while committing"
+                    f" ({_first_line(error)}): the transaction may or may not have been written",
+                    database=database,
+                    detail=_first_line(error),
                 ) from error
             raise
 
 
 @contextlib.contextmanager
-def translated_errors() -> Iterator[None]:
-    """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``); contention
-    the database rolled back (``transient_code``) becomes its subclass ``StoreBusy``."""
+def translated_errors(engine: Engine | None = None) -> Iterator[None]:
+    """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``), naming
+    ``engine``'s database; contention the database rolled back (``transient_code``) becomes its
+    subclass ``StoreBusy``, and a write the database may not take ``DatabaseReadOnly``."""
     try:
         yield
     except LifecycleError:
         raise
     except exc.SQLAlchemyError as error:
+        database = None if engine is None else display_url(engine.url)
+        detail = _first_line(error)
         code = transient_code(error)
         if code is not None:
-            raise StoreBusy(code, _first_line(error)) from error
-        raise StoreUnavailable(f"the database failed: {_first_line(error)}; nothing was written") from error
+            raise StoreBusy(code, detail, database=database) from error
+        if _refused_as_read_only(error):
+            raise DatabaseReadOnly(database=database, detail=detail) from error
+        named = f"{database} " if database else ""
+        raise StoreUnavailable(
+            f"the database {named}failed: {detail}; nothing was written", database=database, detail=detail
+        ) from error
+
+
+def _refused_as_read_only(error: exc.SQLAlchemyError) -> bool:
+    original = getattr(error, "orig", None)
+    if getattr(original, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        return True
+    return isinstance(original, sqlite3.Error) and _primary_code(original) == sqlite3.SQLITE_READONLY
 
 
 def transient_code(error: BaseException) -> str | None:

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from lifecycle.store.database import WRITE, translated_errors
+from lifecycle.store.database import WRITE, create_missing_database, translated_errors
 from lifecycle.store.models import Base
 
 VERSION_TABLE = "lifecycle_alembic_version"
@@ -34,7 +34,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
@@ -46,16 +46,18 @@ MIGRATION_LOCK = 0x6C69666563796331
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision``, in one transaction where the database allows.
 
-    Safe from any number of processes at once: each takes the migration lock first (PostgreSQL:
-    a transaction-level advisory lock; SQLite: the write lock, taken by ``BEGIN IMMEDIATE``), so
-    the first brings the schema up to date and the others then find it so and do nothing.
+    The one call that creates a missing SQLite file. Safe from any number of processes at once:
+    each takes the migration lock first (PostgreSQL: a transaction-level advisory lock; SQLite: the
+    write lock, taken by ``BEGIN IMMEDIATE``), so the first brings the schema up to date and the
+    others then find it so and do nothing.
     """
+    create_missing_database(engine)
     _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
     config = alembic_config()
-    with translated_errors(), engine.connect() as connection:
+    with translated_errors(engine), engine.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():  # Alembic joins this transaction: the lock is held until it commits
             if engine.dialect.name == "postgresql":
@@ -71,7 +73,7 @@ def drop(engine: Engine) -> None:
     """
     cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
     names = [table.name for table in reversed(Base.metadata.sorted_tables)] + [VERSION_TABLE]
-    with translated_errors(), engine.begin() as connection:
+    with translated_errors(engine), engine.begin() as connection:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
         if engine.dialect.name == "postgresql":
