@@ -365,8 +365,16 @@ def as_tenant_or_platform(function: Callable[..., Any]) -> Callable[..., Any]:
     return _operator_option(_tenant_options(wrapper, required=False), required=False)
 
 
+class PlatformChoice(click.Choice[str]):
+    """One of an enum's values, shown as the platform spells them (``VOICE_MODEL``, in the help, the
+    errors and the completions) and accepted in any case (``voice_model`` too)."""
+
+    def normalize_choice(self, choice: object, ctx: click.Context | None) -> str:
+        return str(choice).upper()
+
+
 def _choice(members: type[enum.Enum]) -> click.Choice[str]:
-    return click.Choice([member.value for member in members], case_sensitive=False)
+    return PlatformChoice([member.value for member in members], case_sensitive=False)
 
 
 class Moment(click.ParamType[datetime, Any]):

@@ -168,6 +168,19 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"
 
 
+def test_the_platforms_enumerations_are_shown_upper_case_and_accepted_in_any_case(admin: Admin) -> None:
+    created = CliRunner().invoke(ADMIN_SCRIPT, ["create", "--help"])
+    listed = CliRunner().invoke(ADMIN_SCRIPT, ["list", "--help"])
+    assert "--type [" + "|".join(kind.value for kind in AssetType) + "]" in created.stdout
+    assert "--state [" + "|".join(state.value for state in AssetState) + "]" in listed.stdout
+    error = admin.fails(ExitCode.INVALID_INPUT, *CREATE[:-1], "voice", *MAIN)
+    assert "'VOICE_MODEL', 'VIDEO'" in error
+    lower = admin.json(*CREATE[:-1], "voice_model", *MAIN)
+    mixed = admin.json(*CREATE[:-1], "Voice_Model", *MAIN)
+    assert lower["asset_type"] == mixed["asset_type"] == AssetType.VOICE_MODEL.value
+    assert admin.json("list", "--tenant", TENANT, "--state", "creating")["count"] == 2
+
+
 @pytest.mark.parametrize("document", ["README.md", "docs/cli.md"])
 def test_the_exit_codes_are_documented(document: str) -> None:
     text = (Path(__file__).parents[1] / document).read_text()
