@@ -1335,14 +1335,40 @@ def test_files_given_on_the_command_line_fail_as_invalid_input(admin: Admin, tmp
 
 
 def test_diagrams_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--svg needs Graphviz; the default does not, unless SVGs it finds would be left out of date."""
     monkeypatch.setattr(shutil, "which", lambda _name: None)
-    asked = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path), "--svg"])
+    asked = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path / "asked"), "--svg"])
     assert asked.exit_code == ExitCode.MISSING_DEPENDENCY
     assert asked.stderr.startswith("error LIFECYCLE.MISSING_DEPENDENCY: ")
-    default = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path)])
+    assert not (tmp_path / "asked").exists()
+
+    fresh = tmp_path / "fresh"
+    default = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)])
     assert default.exit_code == 0
-    assert "warning: not rendered" in default.stderr
-    assert "asset-lifecycle.svg" in default.stderr
+    assert default.stderr == (
+        "note: asset-lifecycle.svg, file-lifecycle.svg not written: Graphviz's dot is not installed"
+        " (the Markdown and DOT pages were written; --svg requires Graphviz, --no-svg skips SVG)\n"
+    )
+    assert sorted(path.name for path in fresh.iterdir()) == [
+        "README.md", "asset-lifecycle.dot", "asset-lifecycle.md", "file-lifecycle.dot", "file-lifecycle.md",
+    ]  # fmt: skip
+
+    # The committed SVGs are current: kept, and nothing said. One made stale is out of date.
+    committed = Path(__file__).parents[1] / "docs" / "state-diagrams"
+    for name in ("asset-lifecycle.svg", "file-lifecycle.svg"):
+        shutil.copy(committed / name, fresh / name)
+    assert CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)]).stderr == ""
+    stale = fresh / "file-lifecycle.svg"
+    stale.write_text(stale.read_text(encoding="utf-8").replace("sha256=", "sha256=0", 1), encoding="utf-8")
+    out_of_date = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)])
+    assert out_of_date.exit_code == ExitCode.MISSING_DEPENDENCY
+    assert out_of_date.stderr.startswith("error LIFECYCLE.MISSING_DEPENDENCY: Graphviz's dot is not on the")
+    assert "rendering again file-lifecycle.svg (left out of date" in out_of_date.stderr
+    assert "asset-lifecycle.svg" not in out_of_date.stderr
+    assert "asset-lifecycle.dot" in out_of_date.stdout, "the Markdown and DOT are written first"
+    left = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh), "--no-svg"])
+    assert left.exit_code == 0
+    assert left.stderr == "warning: left out of date (--no-svg): file-lifecycle.svg\n"
 
 
 def test_no_command_prints_the_help_and_version_prints_the_version() -> None:
