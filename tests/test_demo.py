@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -330,6 +334,31 @@ def test_the_main_job_never_deletes_a_database_that_is_not_its_own(
         f"error MSS.00000003: invalid parameter path: {precious}"
         " exists and is not a demo database (*demo.db)\n"
     )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_demo_installs_only_the_package_and_make_test_adds_the_development_tools(tmp_path: Path) -> None:
+    """The Makefile's two installs, with a stand-in for .venv's python that records its calls:
+    demo, then test (the tools are added), then demo again (nothing to install)."""
+    root = Path(__file__).parents[1]
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    os.utime(tmp_path / "pyproject.toml", (1_000_000_000, 1_000_000_000))
+    calls = tmp_path / "calls"
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n')
+    python.chmod(0o755)
+
+    def make(target: str) -> list[str]:
+        calls.write_text("")
+        subprocess.run(["make", "-s", target], cwd=tmp_path, check=True, capture_output=True)  # noqa: S603, S607 - make on PATH
+        return calls.read_text().splitlines()
+
+    assert make("demo") == ["-m pip install --quiet -e .", "-m lifecycle.demo"]
+    assert make("test") == ["-m pip install --quiet -e .[dev,postgres]", "-m pytest"]
+    assert make("demo") == ["-m lifecycle.demo"]
+    assert make("lint")[0].startswith("-m ruff"), "the tools are installed already"
 
 
 def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
