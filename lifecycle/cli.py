@@ -221,7 +221,9 @@ def _answer(as_json: bool, shape: Callable[[], Any], view: Callable[[], Renderab
     if as_json:
         _print_json(shape())
     else:
-        _stdout().print(view())
+        shown = view()
+        # A one-line answer stays one line whatever the width (for grep); tables fit the width.
+        _stdout().print(shown, soft_wrap=isinstance(shown, str))
 
 
 def _answer_move(transition: Transitioned, as_json: bool) -> None:
