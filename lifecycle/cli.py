@@ -222,7 +222,9 @@ def _answer(as_json: bool, shape: Callable[[], Any], view: Callable[[], Renderab
     if as_json:
         _print_json(shape())
     else:
-        _stdout().print(view())
+        shown = view()
+        # A one-line answer stays one line whatever the width (for grep); tables fit the width.
+        _stdout().print(shown, soft_wrap=isinstance(shown, str))
 
 
 def _answer_move(transition: Transitioned, as_json: bool) -> None:
@@ -366,8 +368,16 @@ def as_tenant_or_platform(function: Callable[..., Any]) -> Callable[..., Any]:
     return _operator_option(_tenant_options(wrapper, required=False), required=False)
 
 
+class PlatformChoice(click.Choice[str]):
+    """One of an enum's values, shown as the platform spells them (``VOICE_MODEL``, in the help, the
+    errors and the completions) and accepted in any case (``voice_model`` too)."""
+
+    def normalize_choice(self, choice: object, ctx: click.Context | None) -> str:
+        return str(choice).upper()
+
+
 def _choice(members: type[enum.Enum]) -> click.Choice[str]:
-    return click.Choice([member.value for member in members], case_sensitive=False)
+    return PlatformChoice([member.value for member in members], case_sensitive=False)
 
 
 class Moment(click.ParamType[datetime, Any]):
@@ -1317,19 +1327,45 @@ def storage_asset(asset_id: str, actor: Actor, as_of: datetime | None, as_json: 
     help="The directory to write into.",
 )
 @click.option(
-    "--svg/--no-svg", default=None, help="Also render SVG with Graphviz (default: where installed)."
+    "--svg/--no-svg",
+    default=None,
+    help="Also render SVG with Graphviz: --svg requires it (exit 9 without it), --no-svg never renders"
+    " (default: where Graphviz is installed).",
 )
 def diagrams(out: Path, svg: bool | None) -> None:
-    """Write the state diagrams generated from the transition table (Mermaid, DOT, SVG)."""
+    """Write the state diagrams generated from the transition table: Markdown (Mermaid) and DOT,
+    and SVG where Graphviz is installed.
+
+    Without Graphviz it writes the Markdown and DOT and says which SVGs it did not write; it fails
+    (exit 9) only where the directory holds SVGs that the DOT just written leaves out of date.
+    """
     from lifecycle import diagrams as generated  # noqa: PLC0415 - only this command needs it
 
-    for path in generated.write_diagrams(out, svg=svg):
+    written = generated.write_diagrams(out, svg=svg)
+    for path in written:
         click.echo(str(path))
-    stale = generated.stale_svgs(out)
-    if svg is None and stale:
-        names = ", ".join(path.name for path in stale)
+    if any(path.suffix == ".svg" for path in written):
+        return
+    out_of_date = generated.out_of_date_svgs(out)
+    stale_names = ", ".join(path.name for path in out_of_date)
+    if svg is False:
+        if out_of_date:
+            click.echo(f"warning: left out of date (--no-svg): {stale_names}", err=True)
+        return
+    never_written = [path for path in generated.stale_svgs(out) if path not in out_of_date]
+    if never_written:
+        names = ", ".join(path.name for path in never_written)
         click.echo(
-            f"warning: not rendered (Graphviz's dot is not installed), so out of date: {names}", err=True
+            f"note: {names} not written: Graphviz's dot is not installed (the Markdown and DOT pages"
+            " were written; --svg requires Graphviz, --no-svg skips SVG)",
+            err=True,
+        )
+    if out_of_date:
+        raise MissingProgram(
+            "Graphviz's dot",
+            f"rendering again {stale_names} (left out of date by the DOT just written)",
+            "install Graphviz (https://graphviz.org/download/),"
+            " or pass --no-svg to leave the SVGs as they are",
         )
 
 

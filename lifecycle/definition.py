@@ -615,6 +615,15 @@ class Definition:
     time_rules: tuple[TimeRule, ...] = ()
     file_transitions: tuple[FileTransition, ...] = ()
 
+    def __repr__(self) -> str:
+        # Short: it is the default of Lifecycle(definition=...), so help() and signatures show it.
+        states = {state for edge in self.transitions for state in (*edge.sources, edge.dest)}
+        return (
+            f"<Definition: {len(self.events)} events, {len(states)} states,"
+            f" {len(self.transitions)} transitions, {len(self.time_rules)} time rules,"
+            f" {len(self.file_transitions)} file transitions>"
+        )
+
     def resolve(self, event: Event, facts: AssetFacts) -> Transition | None:
         """The edge ``event`` takes from ``facts``, or None where the table refuses it."""
         for edge in self._index.get((event, facts.state), ()):

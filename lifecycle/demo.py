@@ -5,8 +5,11 @@ through the engine's public API only, on an injected clock:
 
 1. seeds a platform: ``TENANTS`` tenants with ``ASSETS_PER_TENANT`` assets each, of every asset
    type, each with its MAIN file and other files of the categories its type allows (names, sizes
-   and MD5s drawn from a seeded generator, so every run has the same outcome); some assets ask to
-   be activated on upload, some need a review, some carry a planned BLOCK or DELETE;
+   and MD5s drawn from a seeded generator, so every run has the same outcome); a third of the
+   tenants store large files, a third files a quarter that size, a third a sixteenth
+   (``TENANT_SIZES``), so that some tenants are over their free storage allowance and some within
+   it; some assets ask to be activated on upload, some need a review, some carry a planned BLOCK
+   or DELETE;
 2. uploads their MAIN files: most are accepted, some fail, some do not match what was declared,
    some are cancelled (and retried, or not), some never happen; reviews pass or reject;
 3. makes the tenants' and the platform's moves: activate, deactivate (one by one and in batches,
@@ -22,9 +25,12 @@ through the engine's public API only, on an injected clock:
    model), what the sweep freed (the same report as of the moment before it, from the audit
    trail), and why a customized video and a customized image model are billed as they are;
 7. prints the counts per state, the sweep's report, the featured asset's audit trail and the
-   storage report.
+   storage report (``report_of``).
 
-Progress goes to standard error (``rich``), the report to standard output.
+Progress goes to standard error (``rich``), the report to standard output, in the terminal's width
+or, written to a file or a pipe, in ``COLUMNS`` where it is set, else 100 columns
+(``lifecycle.render.console``). Its tables never cut a value: where their columns do not fit side
+by side, some move below each row (``lifecycle.render.FittedTable``).
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -56,7 +62,6 @@ from lifecycle.billing import (
     TIMBRE_MODEL_CATEGORY,
     AssetStorage,
     StorageReport,
-    TenantStorage,
 )
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
@@ -86,7 +91,7 @@ from lifecycle.render import (
     tenant_storage_view,
     tenants_storage_table,
 )
-from lifecycle.results import Asset, AssetFile, BatchResult, TenantOperation, Transitioned
+from lifecycle.results import Asset, AssetFile, AuditEntry, BatchResult, TenantOperation, Transitioned
 from lifecycle.sweeps import SweepReport
 
 DEMO_SUFFIX = "demo.db"
@@ -101,6 +106,9 @@ FROZEN_TENANT = 1
 """Frozen tenant-wide and left frozen."""
 DELETED_WHILE_TENANT_FROZEN = 3
 """Assets the frozen tenant deletes while frozen: they wait in the recycle bin, still frozen."""
+TENANT_SIZES = (1, 4, 16)
+"""The n-th tenant's files are ``TENANT_SIZES[n % 3]`` times smaller than the sizes drawn: large,
+medium and small tenants, some over their free allowance and some within it."""
 NOT_THE_TENANTS = "no-such-asset"
 
 _TYPE_WEIGHTS = {
@@ -198,6 +206,14 @@ class Outcome:
     """Every tenant's storage after the sweep."""
     storage_before_sweep: StorageReport
     """The same, as of the moment before the sweep (from the audit trail)."""
+    notes: tuple[str, ...]
+    """What the run did, in sentences (printed before the tables)."""
+    history: tuple[AuditEntry, ...]
+    """The featured asset's audit trail."""
+    featured_title: str
+    """The audit trail's title: the featured asset, its name, type and tenant."""
+    explained: tuple[AssetStorage, ...]
+    """Why a customized video and a customized image model are billed as they are."""
 
 
 @dataclass
@@ -313,39 +329,14 @@ def play(
             )
             before_sweep = clock.now() - timedelta(microseconds=1)
             report = _sweep(world)
-            storage = _storage(world, tenants[FEATURED_TENANT], before_sweep)
+            storage = _storage(world, before_sweep, report)
         counts = _counts(lifecycle, tenants)
         history = lifecycle.history(PLATFORM, featured.asset_id)
-    for note in world.notes:
-        out.print(note, soft_wrap=True)
     applied = ", ".join(
         f"{event.value} {count:,}"
         for event, count in sorted(world.events.items(), key=lambda item: list(Event).index(item[0]))
     )
-    out.print(f"events applied ({len(world.events)} kinds): {applied}", soft_wrap=True)
-    out.print()
-    out.print(state_counts_table(counts))
-    out.print()
-    out.print(sweep_table(report, title="the sweep, rule by rule"))
-    out.print()
-    out.print(
-        history_table(
-            history,
-            title=shown(
-                f"audit trail of asset {featured.asset_id} ({featured.asset.asset_name!r},"
-                f" {featured.asset.asset_type.value}, tenant {featured.tenant.project_id})"
-            ),
-        )
-    )
-    out.print()
-    out.print(tenants_storage_table(storage.report))
-    out.print()
-    out.print(f"storage of tenant {storage.featured.project_id}, whose asset is featured above")
-    out.print(tenant_storage_view(storage.featured))
-    for explained in storage.explained:
-        out.print()
-        out.print(asset_storage_view(explained))
-    return Outcome(
+    outcome = Outcome(
         path=path,
         counts={state.value: count for state, count in counts.items()},
         sweep=report,
@@ -356,7 +347,40 @@ def play(
         files=sum(len(s.asset.files) for s in world.seeded),
         storage=storage.report,
         storage_before_sweep=storage.before_sweep,
+        notes=(*world.notes, f"events applied ({len(world.events)} kinds): {applied}"),
+        history=tuple(history),
+        featured_title=shown(
+            f"audit trail of asset {featured.asset_id} ({featured.asset.asset_name!r},"
+            f" {featured.asset.asset_type.value}, tenant {featured.tenant.project_id})"
+        ),
+        explained=tuple(storage.explained),
     )
+    for part in report_of(outcome):
+        out.print(part)
+    return outcome
+
+
+def report_of(outcome: Outcome) -> list[RenderableType]:
+    """What a run prints: its notes, then the counts per state, the sweep, the featured asset's
+    audit trail and the storage report (blank lines between them)."""
+    featured = next(t for t in outcome.storage.tenants if t.project_id == outcome.featured_tenant)
+    parts: list[RenderableType] = [
+        *outcome.notes,
+        "",
+        state_counts_table({AssetState(state): n for state, n in outcome.counts.items()}),
+        "",
+        sweep_table(outcome.sweep, title="the sweep, rule by rule"),
+        "",
+        history_table(outcome.history, title=outcome.featured_title),
+        "",
+        tenants_storage_table(outcome.storage),
+        "",
+        f"storage of tenant {featured.project_id}, whose asset is featured above",
+        tenant_storage_view(featured),
+    ]
+    for explained in outcome.explained:
+        parts += ["", asset_storage_view(explained)]
+    return parts
 
 
 # 1. Seeding ----------------------------------------------------------------------------------
@@ -366,7 +390,8 @@ def _seed(world: _Run, tenants: Sequence[str], settings: Settings) -> None:
     rng = world.rng
     task = world.task("creating assets", TENANTS * ASSETS_PER_TENANT)
     types = list(_TYPE_WEIGHTS)
-    for project_id in tenants:
+    for index, project_id in enumerate(tenants):
+        smaller = TENANT_SIZES[index % len(TENANT_SIZES)]
         users = [f"user-{rng.randint(1000, 9999)}" for _ in range(rng.randint(1, 3))]
         for _ in range(ASSETS_PER_TENANT):
             number = len(world.seeded)
@@ -375,7 +400,7 @@ def _seed(world: _Run, tenants: Sequence[str], settings: Settings) -> None:
                 types[number] if number < len(types) else rng.choices(types, list(_TYPE_WEIGHTS.values()))[0]
             )
             tenant = Tenant(project_id, app_user_id=rng.choice([*users, None]))
-            new = _new_asset(rng, asset_type, number, settings)
+            new = _new_asset(rng, asset_type, number, settings, smaller)
             if new.customized:  # made by the platform for the tenant: the platform registers it
                 asset = world.lifecycle.create_asset(PLATFORM, new, project_id=project_id)
             else:
@@ -393,15 +418,21 @@ def _seed(world: _Run, tenants: Sequence[str], settings: Settings) -> None:
     )
 
 
-def _new_asset(rng: random.Random, asset_type: AssetType, number: int, settings: Settings) -> NewAsset:
+def _new_asset(
+    rng: random.Random, asset_type: AssetType, number: int, settings: Settings, smaller: int
+) -> NewAsset:
+    """An asset of ``asset_type``, its files ``smaller`` times smaller than the sizes drawn."""
     kind = _KINDS[asset_type]
     name = f"{rng.choice(kind.names)} {number:04d}"
     slug = name.lower().replace(" ", "-")
-    files = [NewFile(f"{slug}.{kind.extension}", rng.randint(*kind.size), _md5(rng))]
+    files = [NewFile(f"{slug}.{kind.extension}", _smaller(rng.randint(*kind.size), smaller), _md5(rng))]
     extras = sorted(FILE_CATEGORIES[asset_type] - {FileCategory.MAIN}, key=list(FileCategory).index)
     chosen = [category for category in extras if rng.random() < 0.6] or [rng.choice(extras)]
     for category in chosen:
-        files.extend(_extra_files(rng, asset_type, category))
+        files.extend(
+            replace(extra, file_size=_smaller(extra.file_size, smaller))
+            for extra in _extra_files(rng, asset_type, category)
+        )
     plan = rng.random()
     auto = None
     if plan < 0.05:
@@ -449,6 +480,10 @@ def _extra_files(rng: random.Random, asset_type: AssetType, category: FileCatego
     return [NewFile(rng.choice(_OTHER_FILES), rng.randint(1 * _KB, 200 * _KB), _md5(rng), category)]
 
 
+def _smaller(size: int, times: int) -> int:
+    return max(1, size // times)
+
+
 def _md5(rng: random.Random) -> str:
     """An MD5 digest in either form the platform accepts: 32 hex digits or 24 of base64."""
     digest = rng.randbytes(16)
@@ -466,9 +501,19 @@ def _upload(world: _Run) -> None:
         world.tick()
         outcomes[_upload_one(world, seeded)] += 1
         world.progress.advance(task)
-    world.notes.append(
-        "MAIN file uploads: " + ", ".join(f"{what} {n:,}" for what, n in outcomes.most_common())
-    )
+    said = [f"{outcomes[what]:,} {what}" for what in _UPLOAD_OUTCOMES if outcomes[what]]
+    world.notes.append(f"MAIN file uploads: {'; '.join(said)}")
+
+
+_UPLOADED = "uploaded as declared"
+_RETRIED = "uploaded as declared on a second try (the first was cancelled)"
+_CANCELLED = "cancelled and not tried again (left to time out)"
+_NEVER = "never uploaded (left to time out)"
+_FAILED = "failed (the client reported the upload failed)"
+_MISMATCH = "not as declared (size, MD5 or name differs: the asset fails)"
+_REJECTED_EARLY = "not tried (the title failed review first)"
+_UPLOAD_OUTCOMES = (_UPLOADED, _RETRIED, _CANCELLED, _NEVER, _FAILED, _MISMATCH, _REJECTED_EARLY)
+"""What became of an asset's MAIN file upload, in the order the summary gives them."""
 
 
 def _upload_one(world: _Run, seeded: _Seeded) -> str:
@@ -481,17 +526,17 @@ def _upload_one(world: _Run, seeded: _Seeded) -> str:
                 PLATFORM, seeded.asset_id, FailType.AUTOMATIC_REVIEW_REJECT, reason="title not allowed"
             )
         )
-        return "rejected before upload"
+        return _REJECTED_EARLY
     if roll < 0.08:  # the upload window will run out
-        return "never uploaded"
+        return _NEVER
     retried = roll < 0.11
     if retried:
         world.moved(_confirm(world, seeded, UploadResult.CANCELLED))
         if rng.random() < 0.5:
-            return "cancelled, not retried"
+            return _CANCELLED
     elif roll < 0.15:
         world.moved(_confirm(world, seeded, UploadResult.FAILED, reason="connection reset by peer"))
-        return "upload failed"
+        return _FAILED
     elif roll < 0.18:  # what was uploaded differs from what was declared in one respect
         mismatch = rng.choice(("file_size", "file_md5", "file_name"))
         world.moved(
@@ -504,9 +549,9 @@ def _upload_one(world: _Run, seeded: _Seeded) -> str:
                 file_name=f"final-v2.{main.file_type}" if mismatch == "file_name" else main.file_name,
             )
         )
-        return "not as declared"
+        return _MISMATCH
     _accept(world, seeded)
-    return "cancelled, then uploaded" if retried else "uploaded"
+    return _RETRIED if retried else _UPLOADED
 
 
 def _accept(world: _Run, seeded: _Seeded) -> None:
@@ -573,7 +618,7 @@ def _moves(world: _Run, tenants: Sequence[str]) -> _Seeded:
     )
     world.reserved.add(featured.asset_id)
     task = world.task("tenants' and platform's moves", len(tenants))
-    batches: Counter[str] = Counter()
+    batches: Counter[tuple[BatchAction, str]] = Counter()
     applications: Counter[str] = Counter()
     for index, project_id in enumerate(tenants):
         mine = by_tenant[project_id]
@@ -583,25 +628,36 @@ def _moves(world: _Run, tenants: Sequence[str]) -> _Seeded:
         applications += _complaints(world, mine)
         world.progress.advance(task)
     _feature(world, featured)
+    per_action = [
+        f"{action.value} {batches[(action, 'SUCCESS')]:,} succeeded, {batches[(action, 'FAILED')]:,} failed"
+        for action in BatchAction
+        if batches[(action, "SUCCESS")] or batches[(action, "FAILED")]
+    ]
     world.notes.append(
-        "batch actions: "
-        + ", ".join(f"{what} {n:,}" for what, n in sorted(batches.items()))
-        + f"; unfreeze applications: {', '.join(f'{what} {n}' for what, n in sorted(applications.items()))}"
+        f"batch actions, per asset: {'; '.join(per_action)} (every ACTIVE, UNACTIVE and RESTORE batch also"
+        " names an asset that is not the tenant's, and every ACTIVE batch one asset twice: those fail,"
+        " the others succeed)"
+    )
+    world.notes.append(
+        f"unfreeze applications: {applications['approved']} approved (the asset unfrozen),"
+        f" {applications['rejected']} rejected (the asset left frozen)"
     )
     return featured
 
 
-def _switches_and_bin(world: _Run, tenant: Tenant, mine: list[_Seeded], elsewhere: str) -> Counter[str]:
+def _switches_and_bin(
+    world: _Run, tenant: Tenant, mine: list[_Seeded], elsewhere: str
+) -> Counter[tuple[BatchAction, str]]:
     """The tenant's own moves: its switch, its recycle bin; a few in batches."""
     lifecycle = world.lifecycle
-    statuses: Counter[str] = Counter()
+    statuses: Counter[tuple[BatchAction, str]] = Counter()
 
     def batch(action: BatchAction, chosen: list[_Seeded], *extra: str) -> None:
         if not chosen:
             return
         results = lifecycle.batch(tenant, action, [s.asset_id for s in chosen] + list(extra))
         for status, count in world.moved_in_batch(results).items():
-            statuses[f"{action.value} {status}"] += count
+            statuses[(action, status)] += count
         world.tick()
 
     def each(chosen: list[_Seeded], move: Callable[[_Seeded], Transitioned]) -> None:
@@ -789,12 +845,11 @@ def _sweep(world: _Run) -> SweepReport:
 class _Storage:
     report: StorageReport
     before_sweep: StorageReport
-    featured: TenantStorage
     explained: list[AssetStorage]
     """Why a customized video and a customized image model are billed as they are."""
 
 
-def _storage(world: _Run, featured_tenant: str, before_sweep: datetime) -> _Storage:
+def _storage(world: _Run, before_sweep: datetime, sweep: SweepReport) -> _Storage:
     """Every tenant's storage after the sweep, what the sweep freed (the same report as of the
     moment before it, read from the audit trail), and two assets' verdicts."""
     lifecycle = world.lifecycle
@@ -803,15 +858,21 @@ def _storage(world: _Run, featured_tenant: str, before_sweep: datetime) -> _Stor
         PLATFORM, page_size=10, progress=lambda done, total: world.progress.update(task, completed=done)
     )
     before = lifecycle.storage_report(PLATFORM, as_of=before_sweep)
+    over = sum(t.over_allowance for t in report.tenants)
     world.notes.append(
-        f"storage: {size(report.used_bytes)} used by {len(report.tenants)} tenants,"
-        f" {size(report.used_bytes - report.chargeable_bytes)} of it exempt,"
-        f" {size(report.billable_bytes)} billable beyond the free allowances"
-        f" ({sum(t.over_allowance for t in report.tenants)} tenants over);"
-        f" the sweep freed {size(before.used_bytes - report.used_bytes)}"
-        f" (as of {before_sweep:%Y-%m-%d %H:%M} UTC, from the audit trail: {size(before.used_bytes)})"
+        f"storage after the sweep: {size(report.used_bytes)} used by {len(report.tenants)} tenants,"
+        f" {size(report.used_bytes - report.chargeable_bytes)} of it exempt;"
+        f" {size(report.billable_bytes)} billable beyond the free allowance of {size(report.free_bytes)}"
+        f" a tenant: {over} tenants over it, {len(report.tenants) - over} within it (the storage"
+        " table's last column says which)"
     )
-    featured = next(t for t in report.tenants if t.project_id == featured_tenant)
+    purged = sum(rule.moved for rule in sweep.rules if rule.event is Event.PURGE)
+    world.notes.append(
+        f"the sweep's purge of the recycle bin ({purged} assets deleted for good) freed"
+        f" {size(before.used_bytes - report.used_bytes)}: the storage report as of the moment before"
+        f" the sweep, read back from the audit trail, gives {size(before.used_bytes)} used;"
+        f" after it, {size(report.used_bytes)}"
+    )
     explained = []
     for wanted in (AssetType.VIDEO, AssetType.HUMAN_MODEL_2D):
         candidates = [
@@ -824,7 +885,7 @@ def _storage(world: _Run, featured_tenant: str, before_sweep: datetime) -> _Stor
             if verdict.used_bytes:
                 explained.append(verdict)
                 break
-    return _Storage(report, before, featured, explained)
+    return _Storage(report, before, explained)
 
 
 # 7. The report -------------------------------------------------------------------------------

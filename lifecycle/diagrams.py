@@ -842,6 +842,12 @@ def stale_svgs(out: Path, definition: Definition = DEFINITION) -> list[Path]:
     ]
 
 
+def out_of_date_svgs(out: Path, definition: Definition = DEFINITION) -> list[Path]:
+    """The SVGs ``out`` holds that were not rendered from the DOT the definition generates now
+    (the stale ones that exist: a missing SVG is not out of date, it was never written)."""
+    return [path for path in stale_svgs(out, definition) if path.exists()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lifecycle.diagrams [DIR]``: regenerate the diagrams (default docs/state-diagrams)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -853,10 +859,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {path}")
     stale = stale_svgs(out)
     if stale:
+        out_of_date = out_of_date_svgs(out)
+        missing = [path for path in stale if path not in out_of_date]
+        said = [f"{', '.join(map(str, missing))} not written"] if missing else []
+        said += [f"{', '.join(map(str, out_of_date))} out of date (left as they were)"] if out_of_date else []
         print(
-            f"Graphviz's dot is not on the PATH: {', '.join(map(str, stale))} not rendered"
-            " from the current DOT",
-            file=sys.stderr,
+            f"Graphviz's dot is not on the PATH, so no SVG was rendered: {'; '.join(said)}", file=sys.stderr
         )
         return 1
     return 0

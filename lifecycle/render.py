@@ -1,26 +1,35 @@
 """Tables for people: the counts per state, a sweep's report, an audit trail and storage, as ``rich``
-tables.
+renderables.
 
-The builders return tables and print nothing, so any application (the main job, the admin script)
-decides where they go. ``console()`` gives a console whose output does not depend on the terminal
-it happens to run in when it is piped or redirected.
+The builders return renderables and print nothing, so any application (the main job, the admin
+script) decides where they go. ``console()`` gives a console whose output does not depend on the
+terminal it happens to run in when it is piped or redirected.
+
+Every table fits the width it is printed in without cutting a value (``FittedTable``): an id, an
+event, a state or a figure is shown whole, a reason wraps at its spaces, and where the columns do
+not fit side by side some of them move below each row, each named by its header.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO, TypeVar
 
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
 from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage
 from lifecycle.definition import AssetState, AssetType, Event, TimeRule
+from lifecycle.errors import InvalidParameter
 from lifecycle.integrity import AuditReport
 from lifecycle.results import (
     Asset,
@@ -34,9 +43,10 @@ from lifecycle.results import (
 )
 from lifecycle.sweeps import SweepListener, SweepReport
 
-WIDTH = 160
-"""The console width when the output is not a terminal (a file, a pipe): stable, and wide enough
-for an audit trail's rows to fit on one line each (a reason may wrap)."""
+WIDTH = 100
+"""The console width when the output is not a terminal (a file, a pipe) and ``COLUMNS`` is not
+set: stable wherever it runs, and as wide as a terminal commonly is, so what a file holds reads
+as the terminal showed it."""
 
 
 _CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
@@ -51,24 +61,208 @@ def shown(text: str) -> str:
 def console(file: TextIO | None = None, *, width: int | None = None) -> Console:
     """A console on ``file`` (default: standard output, looked up when written to).
 
-    In a terminal it takes the terminal's width; otherwise ``width`` (default ``WIDTH``) so that
-    what is written to a file or a pipe is the same wherever it runs. No markup, emoji codes or
-    highlighting: names and reasons are the tenants' text and are shown as they are.
+    ``width`` where given; else the terminal's width in a terminal, ``COLUMNS`` where it is set,
+    and ``WIDTH`` otherwise, so that what is written to a file or a pipe is the same wherever it
+    runs. No markup, emoji codes or highlighting: names and reasons are the tenants' text and are
+    shown as they are.
     """
     result = Console(file=file, highlight=False, markup=False, emoji=False)
-    if width is not None or not result.is_terminal:
-        result.width = width or WIDTH
+    if width is not None:
+        result.width = width
+    elif not result.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        result.width = WIDTH
     return result
 
 
-def state_counts_table(counts: Mapping[AssetState, int], *, title: str | None = "assets per state") -> Table:
+# Tables that fit ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a ``FittedTable``."""
+
+    header: str
+    justify: JustifyMethod = "left"
+    wraps: bool = False
+    """Free text (a reason, a time, a move): may wrap at its spaces. Other values (ids, events,
+    states, figures) are never broken."""
+    key: bool = True
+    """Stays on the row's line when the table is folded; the other columns go below the row."""
+
+
+_GAP = 2
+"""Spaces between the columns of a folded table."""
+_INDENT = 4
+"""Where the columns moved below a row start, unless the row's first column is narrower (a
+sequence number, say): then under its second column."""
+_PAIR_GAP = 3
+"""Spaces between two ``header: value`` pairs on one line."""
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+class FittedTable:
+    """A table that fits the width it is printed in, never cutting a value.
+
+    Boxed, as ``rich`` draws tables, where its columns fit side by side (free-text columns wrapped
+    at their spaces where needed); otherwise *folded*: the key columns aligned under their headers,
+    a line per row, and each other column below the row as ``header: value`` (empty values left
+    out). The title is printed above and the caption below, both wrapped to the width.
+    """
+
+    def __init__(self, *columns: Column, title: str | None = None, caption: str | None = None) -> None:
+        self.columns = columns
+        self.title = title
+        self.caption = caption
+        self.rows: list[tuple[str, ...]] = []
+        self._sections: set[int] = set()
+        """Indexes of the rows a section starts at (a rule is drawn above them)."""
+
+    def add_row(self, *cells: str) -> None:
+        if len(cells) != len(self.columns):
+            raise InvalidParameter("cells", f"{len(cells)} cells for {len(self.columns)} columns")
+        self.rows.append(cells)
+
+    def add_section(self) -> None:
+        """The next row starts a section (the totals, say)."""
+        self._sections.add(len(self.rows))
+
+    # Widths ---------------------------------------------------------------------------------
+
+    def _natural(self, index: int) -> int:
+        column = self.columns[index]
+        return max([cell_len(column.header), *(cell_len(row[index]) for row in self.rows)])
+
+    def _minimum(self, index: int) -> int:
+        column = self.columns[index]
+        values = [row[index] for row in self.rows]
+        needed = [_longest_word(value) if column.wraps else cell_len(value) for value in values]
+        return max([_longest_word(column.header), *needed])
+
+    def _boxed_widths(self, width: int) -> list[int] | None:
+        """Each column's width in the box, or None where even wrapped they do not fit."""
+        room = width - (3 * len(self.columns) + 1)  # the box's lines, and a space each side of a cell
+        widths = [self._natural(i) for i in range(len(self.columns))]
+        minimum = [self._minimum(i) for i in range(len(self.columns))]
+        if sum(minimum) > room:
+            return None
+        excess = sum(widths) - room
+        while excess > 0:  # narrow the widest column that can still wrap, one cell at a time
+            widest = max(
+                (i for i in range(len(widths)) if widths[i] > minimum[i]), key=lambda i: widths[i]
+            )
+            widths[widest] -= 1
+            excess -= 1
+        return widths
+
+    def _keys(self, width: int) -> list[int]:
+        """The columns a folded row shows on its line: all of them where they fit side by side,
+        else the key ones (as many as fit, at least the first)."""
+        every = list(range(len(self.columns)))
+
+        def fits(chosen: list[int]) -> bool:
+            return sum(self._natural(i) for i in chosen) + _GAP * (len(chosen) - 1) <= width
+
+        if fits(every):
+            return every
+        keys = [i for i in every if self.columns[i].key] or every[:1]
+        while len(keys) > 1 and not fits(keys):
+            keys.pop()
+        return keys
+
+    # Rendering ------------------------------------------------------------------------------
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        boxed = sum(self._natural(i) for i in range(len(self.columns))) + 3 * len(self.columns) + 1
+        return Measurement(min(boxed, options.max_width), boxed)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        if self.title:
+            yield Text(self.title, style="table.title")
+        widths = self._boxed_widths(width)
+        if widths is not None:
+            yield self._boxed(widths)
+        else:
+            yield from self._folded(console, width)
+        if self.caption:
+            yield Text(self.caption, style="table.caption")
+
+    def _boxed(self, widths: list[int]) -> Table:
+        table = Table()
+        for column, column_width in zip(self.columns, widths, strict=True):
+            table.add_column(column.header, justify=column.justify, width=column_width, overflow="fold")
+        for index, row in enumerate(self.rows):
+            if index in self._sections and index:
+                table.add_section()
+            table.add_row(*row)
+        return table
+
+    def _folded(self, console: Console, width: int) -> Iterable[Text]:
+        keys = self._keys(width)
+        key_widths = {i: self._natural(i) for i in keys}
+        line_width = sum(key_widths.values()) + _GAP * (len(keys) - 1)
+
+        def line(cells: Sequence[str], style: str = "") -> Text:
+            padded = []
+            for i, cell in zip(keys, cells, strict=True):
+                column, room = self.columns[i], key_widths[i]
+                gap = " " * (room - cell_len(cell))
+                padded.append(gap + cell if column.justify == "right" else cell + gap)
+            return Text((" " * _GAP).join(padded).rstrip(), style=style)
+
+        first = key_widths[keys[0]] + _GAP
+        indent = first if len(keys) > 1 and first <= 2 * _INDENT else _INDENT
+        yield line([self.columns[i].header for i in keys], style="table.header")
+        yield Text("─" * line_width)
+        for index, row in enumerate(self.rows):
+            if index in self._sections and index:
+                yield Text("─" * line_width)
+            yield line([row[i] for i in keys])
+            pairs = [
+                f"{column.header}: {row[i]}"
+                for i, column in enumerate(self.columns)
+                if i not in keys and row[i]
+            ]
+            yield from _packed(console, pairs, width, indent)
+
+    def __repr__(self) -> str:
+        headers = ", ".join(column.header for column in self.columns)
+        return f"<FittedTable {self.title or ''}({headers}): {len(self.rows)} rows>"
+
+
+def _packed(console: Console, pairs: Sequence[str], width: int, indent: int) -> Iterable[Text]:
+    """``pairs`` on lines indented by ``indent``, as many to a line as fit; a pair too long for a
+    line of its own wraps at its spaces, its continuation indented further."""
+    room = max(width - indent, 1)
+    current = ""
+    for pair in pairs:
+        if current and cell_len(current) + _PAIR_GAP + cell_len(pair) <= room:
+            current += " " * _PAIR_GAP + pair
+            continue
+        if current:
+            yield Text(" " * indent + current)
+            current = ""
+        if cell_len(pair) <= room:
+            current = pair
+            continue
+        first, *rest = Text(pair).wrap(console, room)
+        yield Text(" " * indent + first.plain.rstrip())
+        for more in Text(" ".join(part.plain.strip() for part in rest)).wrap(console, max(room - 2, 1)):
+            yield Text(" " * (indent + 2) + more.plain.rstrip())
+    if current:
+        yield Text(" " * indent + current)
+
+
+def state_counts_table(
+    counts: Mapping[AssetState, int], *, title: str | None = "assets per state"
+) -> FittedTable:
     """One row per state, in the lifecycle's order (a state missing from ``counts`` counts 0),
     with each state's share and the total."""
     total = sum(counts.values())
-    table = Table(title=title, title_justify="left")
-    table.add_column("state")
-    table.add_column("assets", justify="right")
-    table.add_column("share", justify="right")
+    table = FittedTable(Column("state"), Column("assets", "right"), Column("share", "right"), title=title)
     for state in AssetState:
         count = counts.get(state, 0)
         table.add_row(state.value, f"{count:,}", _share(count, total))
@@ -77,23 +271,22 @@ def state_counts_table(counts: Mapping[AssetState, int], *, title: str | None = 
     return table
 
 
-def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
-    """One row per time rule (what it moved, and what it found due but left alone, and why), then
-    the sweep's total; the caption gives the sweep's moment and batches."""
+def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> FittedTable:
+    """One row per time rule (the event it fires, what it moved, what it found due but left
+    alone, and why), then the sweep's total; the caption gives the sweep's moment and batches."""
     caption = (
         f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC, {report.batches} batch"
         f"{'' if report.batches == 1 else 'es'}" + (", stopped on request" if report.stopped else "")
     )
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("rule")
-    table.add_column("fires")
-    for name in ("moved", "changed", "busy", "refused", "corrupt"):
-        table.add_column(name, justify="right")
-    table.add_column("seconds", justify="right")
+    table = FittedTable(
+        Column("rule → event", wraps=True),
+        *(Column(name, "right") for name in ("moved", "changed", "busy", "refused", "corrupt", "seconds")),
+        title=title,
+        caption=caption,
+    )
     for rule in report.rules:
         table.add_row(
-            rule.rule,
-            rule.event.value,
+            f"{rule.rule} → {rule.event.value}",
             f"{rule.moved:,}",
             f"{rule.changed:,}",
             f"{rule.busy:,}",
@@ -104,7 +297,6 @@ def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
     table.add_section()
     table.add_row(
         "total",
-        "",
         f"{report.moved:,}",
         f"{sum(rule.changed for rule in report.rules):,}",
         f"{sum(rule.busy for rule in report.rules):,}",
@@ -115,11 +307,14 @@ def sweep_table(report: SweepReport, *, title: str | None = "sweep") -> Table:
     return table
 
 
-def skipped_table(report: SweepReport) -> Table:
+def skipped_table(report: SweepReport) -> FittedTable:
     """The corrupt rows a sweep passed over, one per asset, with what is wrong with each."""
-    table = Table(title="skipped: corrupt rows (repair them; the next sweep retries)", title_justify="left")
-    for name in ("asset", "rule", "problem"):
-        table.add_column(name)
+    table = FittedTable(
+        Column("asset"),
+        Column("rule"),
+        Column("problem", wraps=True, key=False),
+        title="skipped: corrupt rows (repair them; the next sweep retries)",
+    )
     for row in report.skipped:
         table.add_row(shown(row.asset_id), row.rule, shown(row.problem))
     return table
@@ -138,35 +333,70 @@ def audit_view(report: AuditReport) -> RenderableType:
     )
     if report.clean:
         return summary
-    table = Table(title="audit problems", title_justify="left")
-    for name in ("asset", "problem", "seq", "detail"):
-        table.add_column(name)
+    table = FittedTable(
+        Column("asset"),
+        Column("problem"),
+        Column("seq", "right"),
+        Column("detail", wraps=True, key=False),
+        title="audit problems",
+    )
     for problem in report.problems:
         seq = "" if problem.seq is None else str(problem.seq)
         table.add_row(shown(problem.asset_id), problem.kind.value, seq, shown(problem.detail))
     return Group(summary, table)
 
 
-def history_table(entries: Sequence[AuditEntry], *, title: str | None = None) -> Table:
+_SAME_STATE = {
+    Event.SUBMIT_FOR_REVIEW: "the MAIN file is uploaded and waits for the platform's review: the asset"
+    " stays in CREATING until the verdict",
+    Event.CANCEL_UPLOAD: "the MAIN file's upload was cancelled: the asset stays in CREATING and may be"
+    " uploaded again while its upload window lasts",
+    Event.FREEZE: "frozen with its whole tenant already, the asset is now frozen on its own as well:"
+    " the tenant-wide unfreeze leaves it frozen",
+    Event.UNFREEZE: "deleted while frozen, the asset is unfrozen and stays in the recycle bin; its"
+    " pre-delete state becomes the state the freeze found it in, where a restore returns it",
+}
+"""What a move that leaves an asset in its state does, for the notes under an audit trail."""
+
+
+def _same_state_notes(entries: Sequence[AuditEntry]) -> list[str]:
+    """One note per kind of move in ``entries`` that left its asset in the same state."""
+    seqs: dict[tuple[Event, AssetState], list[int]] = {}
+    for entry in entries:
+        if entry.from_state is entry.to_state and entry.event in _SAME_STATE:
+            seqs.setdefault((entry.event, entry.to_state), []).append(entry.seq)
+    return [
+        f"seq {', '.join(map(str, numbers))}: {event.value} {state.value} → {state.value}:"
+        f" {_SAME_STATE[event]}"
+        for (event, state), numbers in seqs.items()
+    ]
+
+
+def history_table(entries: Sequence[AuditEntry], *, title: str | None = None) -> FittedTable:
     """An audit trail, one row per applied move, in the order given (``history`` gives oldest
     first).
 
-    The default title names the asset when every entry is about the same one (a title given is
-    rich markup). "pre-freeze" and "pre-delete" are what the asset remembered after the move; a
-    fail type is shown before the reason. Text from callers (actor ids, reasons) is shown as is.
+    The default title names the asset when every entry is about the same one. "pre-freeze" and
+    "pre-delete" are what the asset remembered after the move; a fail type is shown before the
+    reason. Text from callers (actor ids, reasons) is shown as is. A move that left the asset in
+    its state (``unfreeze DELETING → DELETING``) is explained under the table.
     """
     assets = {entry.asset_id for entry in entries}
     if title is None:
         title = f"audit trail of asset {next(iter(assets))}" if len(assets) == 1 else "audit trail"
-    table = Table(title=title, title_justify="left")
-    table.add_column("seq", justify="right", no_wrap=True)
-    table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("event", no_wrap=True)
-    table.add_column("from → to", no_wrap=True)
-    table.add_column("actor", no_wrap=True)
-    table.add_column("pre-freeze", no_wrap=True)
-    table.add_column("pre-delete", no_wrap=True)
-    table.add_column("reason")
+    notes = _same_state_notes(entries)
+    table = FittedTable(
+        Column("seq", "right"),
+        Column("time (UTC)", wraps=True),
+        Column("event"),
+        Column("from → to", wraps=True),
+        Column("actor"),
+        Column("pre-freeze", key=False),
+        Column("pre-delete", key=False),
+        Column("reason", wraps=True, key=False),
+        title=title,
+        caption="\n".join(notes) or None,
+    )
     for entry in entries:
         source = entry.from_state.value if entry.from_state is not None else "-"
         reason = ": ".join(
@@ -231,9 +461,16 @@ def asset_view(asset: Asset) -> Group:
     for name, value in rows:
         if value is not None:
             fields.add_row(name, shown(value))
-    files = Table(title="files", title_justify="left")
-    for column in ("file_id", "category", "name", "size", "md5", "state", "reason"):
-        files.add_column(column, justify="right" if column == "size" else "left")
+    files = FittedTable(
+        Column("file_id"),
+        Column("category"),
+        Column("name"),
+        Column("size", "right"),
+        Column("md5", key=False),
+        Column("state"),
+        Column("reason", wraps=True, key=False),
+        title="files",
+    )
     for f in asset.files:
         files.add_row(
             f.file_id,
@@ -247,15 +484,21 @@ def asset_view(asset: Asset) -> Group:
     return Group(fields, files)
 
 
-def assets_table(page: Page[Asset]) -> Table:
+def assets_table(page: Page[Asset]) -> FittedTable:
     """A page of assets, with where the page sits in the whole."""
     if page.items:
         caption = f"{page.offset + 1}-{page.offset + len(page.items)} of {page.total}"
     else:
         caption = f"none of {page.total}" + (f" past offset {page.offset}" if page.offset else "")
-    table = Table(caption=caption, caption_justify="left")
-    for column in ("asset_id", "name", "type", "state", "version", "updated"):
-        table.add_column(column)
+    table = FittedTable(
+        Column("asset_id"),
+        Column("name", wraps=True),
+        Column("type"),
+        Column("state"),
+        Column("version", "right", key=False),
+        Column("updated", wraps=True, key=False),
+        caption=caption,
+    )
     for asset in page.items:
         table.add_row(
             asset.asset_id,
@@ -297,18 +540,24 @@ def tenant_operation_view(operation: TenantOperation) -> Group:
     summary = f"tenant {operation.project_id}: {len(operation.moved)} assets {verb}" + (
         f" ({targets})" if targets else ""
     )
-    skipped = Table(title=f"left alone: {len(operation.skipped)}", title_justify="left")
-    skipped.add_column("asset_id")
-    skipped.add_column("why")
+    skipped = FittedTable(
+        Column("asset_id"), Column("why", wraps=True), title=f"left alone: {len(operation.skipped)}"
+    )
     for asset_id, why in operation.skipped:
         skipped.add_row(asset_id, shown(why))
     return Group(shown(summary), skipped) if operation.skipped else Group(shown(summary))
 
 
-def applications_table(applications: Sequence[UnfreezeApplication]) -> Table:
-    table = Table()
-    for column in ("application_id", "asset_id", "project_id", "state", "applied", "decided", "reason"):
-        table.add_column(column)
+def applications_table(applications: Sequence[UnfreezeApplication]) -> FittedTable:
+    table = FittedTable(
+        Column("application_id"),
+        Column("asset_id"),
+        Column("project_id", key=False),
+        Column("state"),
+        Column("applied", wraps=True, key=False),
+        Column("decided", wraps=True, key=False),
+        Column("reason", wraps=True, key=False),
+    )
     for found in applications:
         decided = f"{found.decided_by} {_when(found.decided_at)}" if found.decided_by else "-"
         reason = found.decision_reason or found.reason or ""
@@ -329,12 +578,15 @@ def operator_message(result: BatchResult) -> str | None:
     return result.error.message if result.error is not None else result.error_msg
 
 
-def batch_table(results: Sequence[BatchResult]) -> Table:
+def batch_table(results: Sequence[BatchResult]) -> FittedTable:
     """Each asset's outcome: SUCCESS with its move, or FAILED with the error."""
     failed = sum(not result.succeeded for result in results)
-    table = Table(caption=f"{len(results) - failed} succeeded, {failed} failed", caption_justify="left")
-    for column in ("asset_id", "status", "outcome"):
-        table.add_column(column)
+    table = FittedTable(
+        Column("asset_id"),
+        Column("status"),
+        Column("outcome", wraps=True),
+        caption=f"{len(results) - failed} succeeded, {failed} failed",
+    )
     for result in results:
         if result.transition is not None:
             outcome = f"{result.transition.from_state.value} -> {result.transition.to_state.value}"
@@ -344,11 +596,9 @@ def batch_table(results: Sequence[BatchResult]) -> Table:
     return table
 
 
-def due_table(counts: Mapping[str, int]) -> Table:
+def due_table(counts: Mapping[str, int]) -> FittedTable:
     """What a sweep would move, per time rule."""
-    table = Table(caption=f"{sum(counts.values())} due in all", caption_justify="left")
-    table.add_column("rule")
-    table.add_column("due", justify="right")
+    table = FittedTable(Column("rule"), Column("due", "right"), caption=f"{sum(counts.values())} due in all")
     for rule, count in counts.items():
         table.add_row(rule, f"{count:,}")
     return table
@@ -377,17 +627,25 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def tenants_storage_table(report: StorageReport) -> Table:
-    """Every tenant's storage, one row each in project order, then the totals."""
+def tenants_storage_table(report: StorageReport) -> FittedTable:
+    """Every tenant's storage, one row each in project order, then the totals. "allowance" says
+    whether the tenant's chargeable storage is over the free allowance (the same for every tenant:
+    in the caption) or within it."""
     caption = (
         f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC; free allowance {size(report.free_bytes)}"
-        f" ({report.free_bytes:,} bytes) per tenant"
+        f" ({report.free_bytes:,} bytes) per tenant: billable is what is chargeable beyond it"
     )
-    table = Table(title="storage per tenant", title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("project")
-    for column in ("assets", "used", "exempt", "chargeable", "free allowance", "billable"):
-        table.add_column(column, justify="right")
-    table.add_column("over?")
+    table = FittedTable(
+        Column("project"),
+        Column("assets", "right", key=False),
+        Column("used", "right"),
+        Column("exempt", "right", key=False),
+        Column("chargeable", "right"),
+        Column("billable", "right"),
+        Column("allowance"),
+        title="storage per tenant",
+        caption=caption,
+    )
     for tenant in report.tenants:
         table.add_row(
             shown(tenant.project_id),
@@ -395,9 +653,8 @@ def tenants_storage_table(report: StorageReport) -> Table:
             size(tenant.used_bytes),
             size(tenant.total.exempt_bytes),
             size(tenant.chargeable_bytes),
-            size(tenant.free_bytes),
             size(tenant.billable_bytes),
-            _yes(tenant.over_allowance),
+            "over" if tenant.over_allowance else "within",
         )
     table.add_section()
     over = sum(tenant.over_allowance for tenant in report.tenants)
@@ -408,18 +665,22 @@ def tenants_storage_table(report: StorageReport) -> Table:
         size(report.used_bytes),
         size(sum(tenant.total.exempt_bytes for tenant in report.tenants)),
         size(report.chargeable_bytes),
-        "",
         size(report.billable_bytes),
         f"{over:,} over",
     )
     return table
 
 
-def _usage_table(title: str, rows: Sequence[tuple[str, Usage]], total: Usage) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(title.rsplit(maxsplit=1)[-1])
-    for column in ("assets", "files", "used", "exempt", "chargeable"):
-        table.add_column(column, justify="right")
+def _usage_table(title: str, rows: Sequence[tuple[str, Usage]], total: Usage) -> FittedTable:
+    table = FittedTable(
+        Column(title.rsplit(maxsplit=1)[-1]),
+        Column("assets", "right"),
+        Column("files", "right", key=False),
+        Column("used", "right"),
+        Column("exempt", "right", key=False),
+        Column("chargeable", "right"),
+        title=title,
+    )
     for name, part in [*rows, ("total", total)]:
         if name == "total":
             table.add_section()
@@ -511,17 +772,22 @@ def asset_storage_view(found: AssetStorage) -> Group:
     for name, value in rows:
         if value is not None:
             fields.add_row(name, value)
-    reasons = Table(title="why", title_justify="left")
-    reasons.add_column("code", no_wrap=True)
-    reasons.add_column("reason")
+    reasons = FittedTable(Column("code"), Column("reason", wraps=True), title="why")
     for code, text in found.reasons:
         reasons.add_row(code.value, shown(text))
-    files = Table(title="files", title_justify="left")
-    files.add_column("file_id", no_wrap=True, min_width=36)
-    for column in ("category", "name", "state", "size", "stored (UTC)", "timbre", "counted"):
-        files.add_column(column, justify="right" if column == "size" else "left")
-    files.add_column("exemption", overflow="fold")
-    files.add_column("chargeable", justify="right")
+    files = FittedTable(
+        Column("file_id"),
+        Column("category"),
+        Column("name"),
+        Column("state"),
+        Column("size", "right"),
+        Column("stored (UTC)", wraps=True, key=False),
+        Column("timbre", key=False),
+        Column("counted", key=False),
+        Column("exemption", key=False),
+        Column("chargeable", "right"),
+        title="files",
+    )
     for f in found.files:
         files.add_row(
             f.file_id,

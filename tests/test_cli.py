@@ -66,6 +66,13 @@ def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root.handlers, root.level = handlers, level
 
 
+@pytest.fixture(autouse=True)
+def _default_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as the admin script prints them into a pipe where COLUMNS is not set (100 wide),
+    whatever the terminal running the tests."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
@@ -169,6 +176,19 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     }  # fmt: skip
     for code in ExitCode:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"
+
+
+def test_the_platforms_enumerations_are_shown_upper_case_and_accepted_in_any_case(admin: Admin) -> None:
+    created = CliRunner().invoke(ADMIN_SCRIPT, ["create", "--help"])
+    listed = CliRunner().invoke(ADMIN_SCRIPT, ["list", "--help"])
+    assert "--type [" + "|".join(kind.value for kind in AssetType) + "]" in created.stdout
+    assert "--state [" + "|".join(state.value for state in AssetState) + "]" in listed.stdout
+    error = admin.fails(ExitCode.INVALID_INPUT, *CREATE[:-1], "voice", *MAIN)
+    assert "'VOICE_MODEL', 'VIDEO'" in error
+    lower = admin.json(*CREATE[:-1], "voice_model", *MAIN)
+    mixed = admin.json(*CREATE[:-1], "Voice_Model", *MAIN)
+    assert lower["asset_type"] == mixed["asset_type"] == AssetType.VOICE_MODEL.value
+    assert admin.json("list", "--tenant", TENANT, "--state", "creating")["count"] == 2
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/cli.md"])
@@ -971,9 +991,10 @@ def test_storage_report_for_every_tenant_one_row_each(admin: Admin) -> None:
     assert _but_as_of(one)["tenants"] == _but_as_of(report)["tenants"][1:]
 
     table = admin.ok("storage", "report", "--operator", OPERATOR).stdout
-    assert _row(table, "tenant-a", "4", "90.69 MiB", "1.91 MiB", "88.78 MiB", "5.00 GiB", "0 B", "no")
-    assert _row(table, "tenant-b", "1", "29.59 MiB", "0 B", "29.59 MiB", "5.00 GiB", "0 B", "no")
-    assert _row(table, "total: 2 tenants", "5", "120.29 MiB", "1.91 MiB", "118.38 MiB", "", "0 B", "0 over")
+    assert _row(table, "tenant-a", "4", "90.69 MiB", "1.91 MiB", "88.78 MiB", "0 B", "within")
+    assert _row(table, "tenant-b", "1", "29.59 MiB", "0 B", "29.59 MiB", "0 B", "within")
+    assert _row(table, "total: 2 tenants", "5", "120.29 MiB", "1.91 MiB", "118.38 MiB", "0 B", "0 over")
+    assert "free allowance 5.00 GiB (5,368,709,120 bytes) per tenant" in table
     with_bar = admin("storage", "report", "--operator", OPERATOR, "--page-size", "1", "--progress")
     assert with_bar.exit_code == 0, with_bar.stderr
     assert "2/2" in with_bar.stderr
@@ -1189,7 +1210,8 @@ def test_free_storage_sets_the_allowance_and_so_the_billable_bytes(admin: Admin)
     assert billable(env={"LIFECYCLE_FREE_STORAGE": "1KiB"}) == (1024, MAIN_SIZE - 1024)
     assert billable("--free-storage", "2KiB", env={"LIFECYCLE_FREE_STORAGE": "1KiB"})[0] == 2048
     over = admin.ok("--free-storage", "10MiB", "storage", "report", "--operator", OPERATOR).stdout
-    assert _row(over, "tenant-a", "1", "29.59 MiB", "0 B", "29.59 MiB", "10.00 MiB", "19.59 MiB", "yes")
+    assert _row(over, "tenant-a", "1", "29.59 MiB", "0 B", "29.59 MiB", "19.59 MiB", "over")
+    assert "free allowance 10.00 MiB" in over
     assert "1 over" in over
     mine = admin.ok("--free-storage", "10MiB", "storage", "report", "--tenant", TENANT).stdout
     assert "billable        19.59 MiB (20,546,382 bytes): over its free allowance" in mine
@@ -1418,14 +1440,40 @@ def test_files_given_on_the_command_line_fail_as_invalid_input(admin: Admin, tmp
 
 
 def test_diagrams_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--svg needs Graphviz; the default does not, unless SVGs it finds would be left out of date."""
     monkeypatch.setattr(shutil, "which", lambda _name: None)
-    asked = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path), "--svg"])
+    asked = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path / "asked"), "--svg"])
     assert asked.exit_code == ExitCode.MISSING_DEPENDENCY
     assert asked.stderr.startswith("error LIFECYCLE.MISSING_DEPENDENCY: ")
-    default = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(tmp_path)])
+    assert not (tmp_path / "asked").exists()
+
+    fresh = tmp_path / "fresh"
+    default = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)])
     assert default.exit_code == 0
-    assert "warning: not rendered" in default.stderr
-    assert "asset-lifecycle.svg" in default.stderr
+    assert default.stderr == (
+        "note: asset-lifecycle.svg, file-lifecycle.svg not written: Graphviz's dot is not installed"
+        " (the Markdown and DOT pages were written; --svg requires Graphviz, --no-svg skips SVG)\n"
+    )
+    assert sorted(path.name for path in fresh.iterdir()) == [
+        "README.md", "asset-lifecycle.dot", "asset-lifecycle.md", "file-lifecycle.dot", "file-lifecycle.md",
+    ]  # fmt: skip
+
+    # The committed SVGs are current: kept, and nothing said. One made stale is out of date.
+    committed = Path(__file__).parents[1] / "docs" / "state-diagrams"
+    for name in ("asset-lifecycle.svg", "file-lifecycle.svg"):
+        shutil.copy(committed / name, fresh / name)
+    assert CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)]).stderr == ""
+    stale = fresh / "file-lifecycle.svg"
+    stale.write_text(stale.read_text(encoding="utf-8").replace("sha256=", "sha256=0", 1), encoding="utf-8")
+    out_of_date = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh)])
+    assert out_of_date.exit_code == ExitCode.MISSING_DEPENDENCY
+    assert out_of_date.stderr.startswith("error LIFECYCLE.MISSING_DEPENDENCY: Graphviz's dot is not on the")
+    assert "rendering again file-lifecycle.svg (left out of date" in out_of_date.stderr
+    assert "asset-lifecycle.svg" not in out_of_date.stderr
+    assert "asset-lifecycle.dot" in out_of_date.stdout, "the Markdown and DOT are written first"
+    left = CliRunner().invoke(ADMIN_SCRIPT, ["diagrams", "--out", str(fresh), "--no-svg"])
+    assert left.exit_code == 0
+    assert left.stderr == "warning: left out of date (--no-svg): file-lifecycle.svg\n"
 
 
 def test_no_command_prints_the_help_and_version_prints_the_version() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pydoc
+
 import pytest
 from transitions import Machine
 
@@ -16,6 +19,7 @@ from lifecycle.definition import (
     Transition,
     build_definition,
 )
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidDefinition
 
 
@@ -26,6 +30,22 @@ def test_the_table_is_loaded_into_one_transitions_machine_without_shortcuts() ->
     assert not any(name.startswith("to_") for name in machine.events)
     assert set(machine.events) == {event.value for event in Event} - {"create"}
     assert machine.initial == AssetState.CREATING.name
+
+
+def test_the_definition_has_a_short_repr_so_help_on_the_engine_stays_short() -> None:
+    """It is the default of ``Lifecycle(definition=...)``: its repr is in every signature shown."""
+    assert repr(DEFINITION) == (
+        f"<Definition: {len(DEFINITION.events)} events, {len(AssetState)} states,"
+        f" {len(DEFINITION.transitions)} transitions, {len(DEFINITION.time_rules)} time rules,"
+        f" {len(DEFINITION.file_transitions)} file transitions>"
+    )
+    assert dataclasses.is_dataclass(DEFINITION)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFINITION.time_rules = ()  # type: ignore[misc]
+    shown = pydoc.render_doc(Lifecycle, renderer=pydoc.plaintext)
+    assert f"definition: 'Definition' = {DEFINITION!r}" in shown
+    assert "Transition(" not in shown
+    assert max(len(line) for line in shown.splitlines()) < 400
 
 
 def test_deleted_is_final_and_every_other_state_has_a_way_out() -> None:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +24,8 @@ from typing import Any
 
 import pytest
 import structlog
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
 from sqlalchemy import Engine, Row, select
 
 from lifecycle import demo, render
@@ -73,7 +78,10 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         first = demo.run(path)
     printed, progress = io.StringIO(), io.StringIO()
-    outcome = demo.play(path, out=render.console(printed), progress_console=Console(file=progress, width=100))
+    # Wide enough for every table to be boxed, one row a line (the narrow layouts: below).
+    outcome = demo.play(
+        path, out=render.console(printed, width=200), progress_console=Console(file=progress, width=100)
+    )
     engine = open_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
         asset_rows = {row.asset_id: row for row in connection.execute(select(assets))}
@@ -95,14 +103,15 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 def _summary(printed: str) -> list[str]:
-    """What a run says it did, before its tables (the same every run, ids included)."""
-    return printed[: printed.index("assets per state")].splitlines()
+    """What a run says it did, before its tables (the same every run, ids included), word by word
+    (the runs print in different widths)."""
+    return printed[: printed.index("assets per state")].split()
 
 
 def test_the_main_job_runs_again_with_the_same_outcome(ran: Ran) -> None:
     assert ran.first == ran.outcome.counts
     assert _summary(ran.first_stdout) == _summary(ran.printed)
-    assert len(_summary(ran.printed)) > 5
+    assert len(_summary(ran.printed)) > 100
     assert set(ran.first) == {state.value for state in AssetState}
     assert sum(ran.first.values()) == SEEDED == ran.outcome.seeded == len(ran.assets)
     # The counts (read through the engine's listing) agree with the table itself.
@@ -263,7 +272,7 @@ def test_the_report_prints_the_counts_the_sweep_and_the_featured_trail(ran: Ran)
     for state, count in ran.outcome.counts.items():
         assert re.search(rf"│ {state} +│ +{count:,} │", printed), state
     for rule in ran.outcome.sweep.rules:
-        assert re.search(rf"│ {rule.rule} +│ {rule.event.value} +│ +{rule.moved:,} │", printed), rule.rule
+        assert re.search(rf"│ {rule.rule} → {rule.event.value} +│ +{rule.moved:,} │", printed), rule.rule
 
     featured = ran.outcome.featured_asset_id
     rows = _table_rows(printed, f"audit trail of asset {featured}")
@@ -296,6 +305,199 @@ def test_the_report_prints_the_counts_the_sweep_and_the_featured_trail(ran: Ran)
     assert shown[at + 1] == unfrozen_out_of_the_bin, "to the state it had before it was deleted"
     at = shown.index(unfrozen_in_the_bin)
     assert shown[at + 1] == restored_where_the_freeze_found_it
+    # The move that leaves the asset where it was is explained under the trail.
+    seq = rows[at][0]
+    said = " ".join(printed[printed.index(f"seq {seq}: unfreeze DELETING → DELETING: ") :].split())
+    assert said.startswith(
+        f"seq {seq}: unfreeze DELETING → DELETING: deleted while frozen, the asset is unfrozen and stays"
+        " in the recycle bin; its pre-delete state becomes the state the freeze found it in, where a"
+        " restore returns it"
+    )
+
+
+# The report in 80, 100 and 200 columns ------------------------------------------------------------
+
+
+def _printed(parts: list[RenderableType], width: int) -> str:
+    out = io.StringIO()
+    console = render.console(out, width=width)
+    for part in parts:
+        console.print(part)
+    return out.getvalue()
+
+
+def _tables(parts: list[RenderableType]) -> Iterator[render.FittedTable]:
+    for part in parts:
+        if isinstance(part, render.FittedTable):
+            yield part
+        elif isinstance(part, Group):
+            yield from _tables(list(part.renderables))
+
+
+def _cells(line: str, bar: str) -> list[str]:
+    return [cell.strip() for cell in line.strip()[1:-1].split(bar)]
+
+
+def _read_boxed(lines: list[str], table: render.FittedTable) -> list[list[str]]:
+    """The header and the rows of a boxed table, a cell's wrapped lines joined. A row starts where
+    a column that never wraps has a value (those are on a row's first line)."""
+    header = [""] * len(table.columns)
+    rows: list[list[str]] = []
+    fixed = [i for i, column in enumerate(table.columns) if not column.wraps]
+    for line in lines:
+        if line.startswith("┃"):
+            header = [f"{a} {b}".strip() for a, b in zip(header, _cells(line, "┃"), strict=True)]
+        elif line.startswith("│"):
+            cells = _cells(line, "│")
+            if any(cells[i] for i in fixed) or not rows:
+                rows.append(cells)
+            else:
+                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return [header, *rows]
+
+
+def _read_folded(lines: list[str], table: render.FittedTable) -> list[list[str]]:
+    """The header and the rows of a folded table: the key columns on each row's line (split at
+    two spaces: no value here holds two), the others below as ``header: value`` (three spaces
+    apart, a long one continued on lines indented further), an empty value left out."""
+    headers = [column.header for column in table.columns]
+    keys = [headers.index(header) for header in re.split(r" {2,}", lines[0].strip())]
+    assert set(lines[1]) == {"─"}
+    rows: list[list[str]] = []
+    last = 0
+    for line in lines[2:]:
+        text, indent = line.strip(), len(line) - len(line.lstrip())
+        if set(text) == {"─"}:  # a section
+            continue
+        pairs = re.split(r" {3,}", text)
+        if indent >= 4 and all(re.match(r"[^:]+: ", pair) for pair in pairs) and any(
+            pair.split(": ", 1)[0] in headers for pair in pairs
+        ):
+            for pair in pairs:
+                header, value = pair.split(": ", 1)
+                last = headers.index(header)
+                rows[-1][last] = value
+        elif indent >= 6 and rows:  # a long value, continued
+            rows[-1][last] += " " + text
+        else:
+            rows.append([""] * len(headers))
+            for index, value in zip(keys, re.split(r" {2,}", text), strict=True):
+                rows[-1][index] = value
+    return [headers, *rows]
+
+
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_in_80_100_and_200_columns_every_table_shows_every_column_and_value_whole(
+    ran: Ran, width: int
+) -> None:
+    """Read as a person reads it: no line wider than the terminal, nothing cut short with "…",
+    and each table, boxed or folded, gives back every header and every value it was given."""
+    parts = demo.report_of(ran.outcome)
+    printed = _printed(parts, width)
+    assert max(cell_len(line) for line in printed.splitlines()) <= width
+    assert "…" not in printed
+    for note in ran.outcome.notes:
+        assert " ".join(note.split()) in " ".join(printed.split())
+    tables = list(_tables(parts))
+    assert len(tables) == 10  # counts, sweep, trail, tenants, by type, by state, twice why and files
+    layouts = Counter[str]()
+    for table in tables:
+        shown = _printed([table], width)
+        assert shown in printed
+        lines = shown.splitlines()
+        if table.title:  # above, wrapped to the width
+            above = len(_printed([table.title], width).splitlines())
+            assert " ".join(lines[:above]).split() == table.title.split()
+            lines = lines[above:]
+        if table.caption:  # below, likewise
+            below = len(_printed([table.caption], width).splitlines())
+            assert " ".join(lines[-below:]).split() == table.caption.split()
+            lines = lines[:-below]
+        boxed = lines[0].startswith("┏")
+        layouts["boxed" if boxed else "folded"] += 1
+        read = _read_boxed(lines, table) if boxed else _read_folded(lines, table)
+        assert read == [[column.header for column in table.columns], *map(list, table.rows)], table
+    if width == 200:
+        assert layouts == {"boxed": 10}
+    else:
+        assert layouts["folded"] >= 3, "the trail, the tenants, the files: too wide to box"
+
+
+def test_a_table_too_wide_for_its_box_folds_its_columns_below_each_row() -> None:
+    table = render.FittedTable(
+        render.Column("asset_id"),
+        render.Column("state"),
+        render.Column("size", "right", key=False),
+        render.Column("reason", wraps=True, key=False),
+        title="t",
+    )
+    asset_id = "d2b9f798-4b9f-4556-b7de-87c074f643d8"
+    table.add_row(asset_id, "DELETING", "1.16 GiB", "campaign over, the new version is live")
+    table.add_row("a", "BLOCK", "0 B", "")
+    # Boxed, even wrapped, it needs 73 columns: in 60 the key columns stay on the row's line.
+    assert _printed([table], 60).splitlines() == [
+        "t",
+        "asset_id                              state",
+        "──────────────────────────────────────────────",
+        f"{asset_id}  DELETING",
+        "    size: 1.16 GiB",
+        "    reason: campaign over, the new version is live",
+        "a                                     BLOCK",
+        "    size: 0 B",
+    ]
+    # In 40, not even both key columns fit: the id alone, whole.
+    narrow = _printed([table], 40).splitlines()
+    assert narrow[1:] == [
+        "asset_id",
+        "─" * 36,
+        asset_id,
+        "    state: DELETING   size: 1.16 GiB",
+        "    reason: campaign over, the new",
+        "      version is live",
+        "a",
+        "    state: BLOCK   size: 0 B",
+    ]
+    assert "┃" in _printed([table], 73) and "┃" not in _printed([table], 72)
+
+
+def test_the_console_is_100_columns_into_a_file_unless_columns_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert render.console(io.StringIO()).width == render.WIDTH == 100
+    assert render.console(io.StringIO(), width=80).width == 80
+    monkeypatch.setenv("COLUMNS", "132")
+    assert render.console(io.StringIO()).width == 132
+
+
+def test_the_summary_says_plainly_what_became_of_the_uploads_and_what_the_sweep_freed(ran: Ran) -> None:
+    said = " ".join(ran.printed[: ran.printed.index("assets per state")].split())
+    assert "cancelled, not retried" not in said
+    assert re.search(r"MAIN file uploads: [\d,]+ uploaded as declared; \d+ uploaded as declared on a second"
+                     r" try \(the first was cancelled\); \d+ cancelled and not tried again", said)
+    report, before = ran.outcome.storage, ran.outcome.storage_before_sweep
+    purged = ran.outcome.sweep.rule("recycle_bin_purge").moved
+    assert (
+        f"the sweep's purge of the recycle bin ({purged} assets deleted for good) freed"
+        f" {render.size(before.used_bytes - report.used_bytes)}: the storage report as of the moment"
+        f" before the sweep, read back from the audit trail, gives {render.size(before.used_bytes)} used;"
+        f" after it, {render.size(report.used_bytes)}"
+    ) in said
+
+
+def test_some_tenants_are_over_their_free_allowance_and_some_within_and_the_report_says_which(
+    ran: Ran,
+) -> None:
+    tenants = ran.outcome.storage.tenants
+    over = {t.project_id for t in tenants if t.over_allowance}
+    assert 0 < len(over) < len(tenants)
+    rows = _table_rows(ran.printed, "storage per tenant")  # the tenants' rows, above the totals
+    assert {row[0]: row[-1] for row in rows} == {
+        t.project_id: "over" if t.project_id in over else "within" for t in tenants
+    }
+    assert re.search(rf"│ total: {len(tenants)} tenants .*│ {len(over)} over +│", ran.printed)
+    said = " ".join(ran.printed.split())
+    assert f"{len(over)} tenants over it, {len(tenants) - len(over)} within it" in said
 
 
 def test_the_report_goes_to_stdout_and_the_progress_to_stderr(ran: Ran) -> None:
@@ -330,6 +532,31 @@ def test_the_main_job_never_deletes_a_database_that_is_not_its_own(
         f"error MSS.00000003: invalid parameter path: {precious}"
         " exists and is not a demo database (*demo.db)\n"
     )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_demo_installs_only_the_package_and_make_test_adds_the_development_tools(tmp_path: Path) -> None:
+    """The Makefile's two installs, with a stand-in for .venv's python that records its calls:
+    demo, then test (the tools are added), then demo again (nothing to install)."""
+    root = Path(__file__).parents[1]
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    os.utime(tmp_path / "pyproject.toml", (1_000_000_000, 1_000_000_000))
+    calls = tmp_path / "calls"
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n')
+    python.chmod(0o755)
+
+    def make(target: str) -> list[str]:
+        calls.write_text("")
+        subprocess.run(["make", "-s", target], cwd=tmp_path, check=True, capture_output=True)  # noqa: S603, S607 - make on PATH
+        return calls.read_text().splitlines()
+
+    assert make("demo") == ["-m pip install --quiet -e .", "-m lifecycle.demo"]
+    assert make("test") == ["-m pip install --quiet -e .[dev,postgres]", "-m pytest"]
+    assert make("demo") == ["-m lifecycle.demo"]
+    assert make("lint")[0].startswith("-m ruff"), "the tools are installed already"
 
 
 def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:

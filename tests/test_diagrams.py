@@ -198,7 +198,9 @@ def test_the_script_says_when_the_svgs_could_not_be_rendered(
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     assert diagrams.main([str(tmp_path)]) == 1
-    assert "asset-lifecycle.svg" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"{tmp_path / 'asset-lifecycle.svg'}, {tmp_path / 'file-lifecycle.svg'} not written" in said
+    assert "out of date" not in said, "an SVG never written is not out of date"
     assert (tmp_path / "asset-lifecycle.dot").is_file()
     assert diagrams.main(["--svg"]) == 2
 
