@@ -93,6 +93,7 @@ PLATFORM = Platform("operator-1")
 MISSING = "00000000-0000-4000-8000-000000000000"
 MAX_FILE_SIZE = 5_368_709_120
 MAX_JSON_LEVELS = 32
+MAX_JSON_BYTES = 64 * 1024
 
 
 # The rules, written down again ------------------------------------------------------------------
@@ -207,6 +208,11 @@ def json_refused(value: object, level: int = 0) -> bool:  # noqa: PLR0911 - one 
             for key, item in value.items()
         )
     return True
+
+
+def json_too_big(value: object) -> bool:
+    """Longer than 64 KiB as compact JSON in UTF-8 (for data ``json_refused`` accepts)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) > MAX_JSON_BYTES
 
 
 def canonical_md5(value: object) -> str | None:
@@ -669,13 +675,14 @@ def creation_problems(actor: object, new: NewAsset, request_id: object) -> set[s
         problems.add("activate_on_upload")
     problems |= auto_operation_problems(new.auto_operation)
     meta = new.asset_extra_meta
-    if meta is not None and (not isinstance(meta, dict) or json_refused(meta)):
+    if meta is not None and (not isinstance(meta, dict) or json_refused(meta) or json_too_big(meta)):
         problems.add("asset_extra_meta")
     properties = new.system_properties
     if (
         not isinstance(properties, list | tuple)
         or not all(isinstance(p, dict) for p in properties)
         or json_refused(list(properties))
+        or json_too_big(list(properties))
     ):
         problems.add("system_properties")
     if new.asset_order is not None and bad_whole_number(new.asset_order, 0, 2**31 - 1):
@@ -871,6 +878,16 @@ def _circular() -> dict[str, Any]:
     return loop
 
 
+class _HiddenDict(dict[str, Any]):
+    """A dict whose own iteration shows nothing, while ``json`` encodes its items."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def values(self) -> Any:
+        return ()
+
+
 def _planned(when: datetime) -> NewAsset:
     return NewAsset(
         "x",
@@ -912,6 +929,9 @@ EXPLICIT_CREATIONS = {
     "JSON NUL": _with_meta({"k": "\x00"}),
     "JSON lone surrogate key": _with_meta({"\udc80": 1}),
     "JSON circular": _with_meta(_circular()),
+    "JSON of 64 KiB": _with_meta({"k": "x" * (MAX_JSON_BYTES - len('{"k":""}'))}),
+    "JSON one byte past 64 KiB": _with_meta({"k": "x" * (MAX_JSON_BYTES - len('{"k":""}') + 1)}),
+    "JSON 200 levels deep in a dict that hides its items": _with_meta({"k": _HiddenDict(k=nested(200))}),
     "a plan out of range in UTC": _planned(datetime.max.replace(tzinfo=timezone(-timedelta(hours=1)))),
     "a plan at the end of time": _planned(datetime(9999, 12, 31, 23, 59, 59, 999999, UTC)),
     "a naive plan": _planned(datetime(2030, 1, 1)),  # noqa: DTZ001 - on purpose
@@ -1835,6 +1855,7 @@ CREATE = ("create", "--tenant=owner", "--name=x", "--type=VIDEO", "--main-file",
         pytest.param([*CREATE, "--extra-meta", "[" * 5000 + "]" * 5000], id="JSON deeper than Python reads"),
         pytest.param([*CREATE, "--extra-meta", '{"a": ' + "[" * 40 + "]" * 40 + "}"], id="JSON 41 levels"),
         pytest.param([*CREATE, "--extra-meta", '{"a": "\\u0000"}'], id="JSON NUL"),
+        pytest.param([*CREATE, "--extra-meta", '{"a": "' + "x" * 65536 + '"}'], id="JSON past 64 KiB"),
         pytest.param([*CREATE, "--extra-meta", '{"\\ud800": 1}'], id="JSON lone surrogate"),
         pytest.param([*CREATE, "--name=bytes \udcff not UTF-8"], id="argv bytes not UTF-8"),
         pytest.param([*CREATE, "--tag=\u202egpj.exe"], id="bidi override tag"),
