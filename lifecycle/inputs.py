@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.billing import IMAGE_MODEL_TYPES, TIMBRE_MODEL_CATEGORY
-from lifecycle.clock import as_utc
+from lifecycle.clock import LATEST_TIME, as_utc
 from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
 from lifecycle.errors import InvalidParameter
 
@@ -386,6 +386,11 @@ def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
     when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
     if when <= now:
         raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
+    if when >= LATEST_TIME:
+        raise InvalidParameter(
+            "auto_operation_config.operation_time",
+            f"must be before {LATEST_TIME.isoformat()}, the end of the times the engine supports",
+        )
     return AutoOperation(auto.operation, when)
 
 
