@@ -92,10 +92,15 @@ def free_until(create_time: datetime, months: int) -> datetime:
 
     Counted in whole days, so that a later creation never ends its free period earlier (with
     times of day, 30 August 13:00 would end after 31 August 12:00, both on the last of February).
+    A period that would end past the calendar (year 9999) ends at its last instant: only a
+    creation time the engine cannot have written, edited into the row, gets there.
     """
     if months == 0:
         return create_time
-    ends = add_months(create_time.astimezone(UTC).date(), months) + timedelta(days=1)
+    try:
+        ends = add_months(create_time.astimezone(UTC).date(), months) + timedelta(days=1)
+    except (ValueError, OverflowError):
+        return datetime.max.replace(tzinfo=UTC)
     return datetime.combine(ends, time(), tzinfo=UTC)
 
 

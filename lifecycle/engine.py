@@ -33,7 +33,7 @@ from lifecycle.billing import (
     Usage,
     free_until,
 )
-from lifecycle.clock import Clock, SystemClock, as_utc
+from lifecycle.clock import EARLIEST_TIME, Clock, SystemClock, as_utc, read_clock
 from lifecycle.definition import (
     DEFINITION,
     LIVE_STATES,
@@ -113,6 +113,12 @@ DEFAULT_STORAGE_PAGE = 50
 """Tenants summed per statement in a storage report: small pages let PostgreSQL read each page's
 files through the covering index (bench/storage.py: 1.5 s for 1,000 tenants, 2.5 s with 200)."""
 ORDER_COLUMNS = ("create_time", "update_time")
+MAX_UPLOAD_WINDOW = timedelta(days=365)
+"""The longest upload window: a year (the platform's is 24 hours)."""
+MAX_RECYCLE_RETENTION = timedelta(days=36_525)
+"""The longest recycle-bin retention: 100 years, "keep the bin forever" in practice. Bounded, as
+the upload window is, so that no delay added to or taken from a supported time (``lifecycle.clock``)
+leaves the calendar."""
 
 
 class MoveOptions(TypedDict, total=False):
@@ -128,9 +134,11 @@ class MoveOptions(TypedDict, total=False):
 @dataclass(frozen=True, slots=True)
 class Settings:
     upload_window: timedelta = timedelta(hours=24)
-    """How long an asset may stay in CREATING (time spent frozen or in the bin does not count)."""
+    """How long an asset may stay in CREATING (time spent frozen or in the bin does not count); at
+    most ``MAX_UPLOAD_WINDOW`` (365 days)."""
     recycle_retention: timedelta = timedelta(days=7)
-    """How long an asset stays in the recycle bin before the system purges it."""
+    """How long an asset stays in the recycle bin before the system purges it; at most
+    ``MAX_RECYCLE_RETENTION`` (100 years: to keep the bin for good, use it)."""
     activate_on_upload: bool = False
     """Where an accepted upload lands when the asset does not say: UNACTIVED (False) or ACTIVED."""
     storage: StoragePolicy = field(default_factory=StoragePolicy)
@@ -144,10 +152,12 @@ class Settings:
                 raise InvalidParameter(name, "must be a timedelta")
         if not isinstance(self.activate_on_upload, bool):
             raise InvalidParameter("activate_on_upload", "must be true or false")
-        if self.upload_window <= timedelta(0):
-            raise InvalidParameter("upload_window", "must be positive")
-        if self.recycle_retention <= timedelta(0):
-            raise InvalidParameter("recycle_retention", "must be positive")
+        for name, longest in (
+            ("upload_window", MAX_UPLOAD_WINDOW),
+            ("recycle_retention", MAX_RECYCLE_RETENTION),
+        ):
+            if not timedelta(0) < getattr(self, name) <= longest:
+                raise InvalidParameter(name, f"must be from 1 microsecond to {longest.days} days")
 
 
 class Lifecycle:
@@ -166,6 +176,8 @@ class Lifecycle:
         self._owns_engine = isinstance(database, str)
         self.engine: Engine = open_engine(database) if isinstance(database, str) else database
         self.clock: Clock = clock or SystemClock()
+        if settings is not None and not isinstance(settings, Settings):
+            raise InvalidParameter("settings", "must be a Settings")
         self.settings = settings or Settings()
         self.definition = definition
         self.log: EventLogger = logger if logger is not None else EventLog("lifecycle.transitions")
@@ -860,10 +872,10 @@ class Lifecycle:
             raise InvalidParameter(
                 "as_of", f"must not be later than now ({now.isoformat()}): {why}"
             )
-        try:  # the rules look back from as_of by their delays
-            as_of - max(self.settings.upload_window, self.settings.recycle_retention)
-        except OverflowError:
-            raise InvalidParameter("as_of", "is too far in the past for the time rules' delays") from None
+        if as_of < EARLIEST_TIME:
+            raise InvalidParameter(
+                "as_of", f"must be {EARLIEST_TIME.isoformat()} or later, the earliest time the engine knows"
+            )
         return as_of
 
     # Storage -------------------------------------------------------------------------------------
@@ -1251,7 +1263,7 @@ class Lifecycle:
         )
 
     def _now(self) -> datetime:
-        return as_utc(self.clock.now(), "clock.now()")
+        return read_clock(self.clock)
 
     def _require(self, actor: Actor, role: Role, action: str) -> None:
         check_actor(actor)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from lifecycle.definition import AssetState, Event
 
 NOT_FOUND = "MSS.00000002"
@@ -235,6 +237,23 @@ class DatabaseReadOnly(StoreUnavailable):
 
 def _named(database: str | None) -> str:
     return f"{database} " if database else ""
+
+
+class ClockOutOfRange(LifecycleError):
+    """The engine's clock reads a time the engine does not support; nothing was computed from it."""
+
+    code = "LIFECYCLE.CLOCK_OUT_OF_RANGE"
+    http_status = 500
+
+    def __init__(self, reading: datetime, earliest: datetime, latest: datetime) -> None:
+        self.reading = reading
+        self.earliest = earliest
+        self.latest = latest
+        super().__init__(
+            f"clock.now() reads {reading.isoformat()}, outside the times the engine supports"
+            f" (from {earliest.isoformat()} up to {latest.isoformat()}); set the clock right;"
+            " nothing was written"
+        )
 
 
 class SchemaOutOfDate(LifecycleError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.billing import IMAGE_MODEL_TYPES, TIMBRE_MODEL_CATEGORY
-from lifecycle.clock import as_utc
+from lifecycle.clock import LATEST_TIME, as_utc
 from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
 from lifecycle.errors import InvalidParameter
 
@@ -48,6 +49,10 @@ _BIDI_CONTROL = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 around them is displayed ("invoice\u202egpj.exe" shows as "invoiceexe.jpg"). Right-to-left text
 needs none of them; the marks (U+200E, U+200F, U+061C) stay allowed."""
 MAX_JSON_DEPTH = 32
+MAX_JSON_BYTES = 64 * 1024
+"""``asset_extra_meta``, and ``system_properties`` as a whole, each at most 64 KiB as compact JSON
+(UTF-8, no spaces): room for hundreds of properties, while every read of an asset and every
+listing page carries them (a page of 50 assets at both limits is 6.4 MiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,31 +293,87 @@ def _check_timbre_models(files: Sequence[CheckedFile], asset_type: AssetType, cu
 
 
 def _json_ready(value: object, name: str) -> Any:
-    _check_json_strings(value, name, 0)
+    """``value`` as the JSON data that will be stored, checked: what is checked is a plain copy
+    (dicts, lists, str, int, float, bool, None), and the copy is what is encoded and stored, so
+    nothing a container hides from one reading (a dict subclass whose iteration differs from what
+    ``json`` encodes) gets past the checks. At most ``MAX_JSON_BYTES`` as compact JSON."""
+    plain = _plain_json(value, name, 0, _Budget(name))
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as error:
+        encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:  # an integer too long for text, for one
         raise InvalidParameter(name, f"must be JSON data ({error})") from None
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_JSON_BYTES:
+        raise InvalidParameter(name, f"must be at most {MAX_JSON_BYTES} bytes as compact JSON, not {size}")
+    return json.loads(encoded)
 
 
-def _check_json_strings(value: object, name: str, level: int) -> None:
-    """Keys are text (JSON would turn ``1`` into ``"1"``, or two keys into one), every string is
-    storable text, and containers nest at most ``MAX_JSON_DEPTH`` levels (deeper JSON would reach
-    Python's recursion limit at a depth that depends on the caller's stack)."""
-    if isinstance(value, str):
-        check_storable(value, name)
-        return
-    if not isinstance(value, Mapping | list | tuple):
-        return
+class _Budget:
+    """A running lower bound on the encoded size, so that a huge value is refused after reading
+    at most about ``MAX_JSON_BYTES`` of it, not all of it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.spent = 0
+
+    def spend(self, size: int) -> None:
+        self.spent += size
+        if self.spent > MAX_JSON_BYTES:
+            raise InvalidParameter(self.name, f"must be at most {MAX_JSON_BYTES} bytes as compact JSON")
+
+
+def _plain_json(value: object, name: str, level: int, budget: _Budget) -> Any:
+    """A plain copy of JSON data. Keys are text (JSON would turn ``1`` into ``"1"``, or two keys
+    into one), every string is storable text, and containers nest at most ``MAX_JSON_DEPTH``
+    levels (deeper JSON would reach Python's recursion limit at a depth that depends on the
+    caller's stack). Containers are read as ``json`` reads them: a dict's or a list's own items,
+    whatever a subclass's iteration says."""
+    if not isinstance(value, dict | list | tuple):
+        return _plain_scalar(value, name, budget)
     if level >= MAX_JSON_DEPTH:
         raise InvalidParameter(name, f"must be JSON data nested at most {MAX_JSON_DEPTH} levels deep")
-    if isinstance(value, Mapping):
-        for key in value:
+    budget.spend(2)
+    if isinstance(value, dict):
+        copy: dict[str, Any] = {}
+        for key, item in dict.items(value):
             if not isinstance(key, str):
                 raise InvalidParameter(name, f"must be JSON data: keys are text, not {type(key).__name__}")
-            check_storable(key, name)
-    for item in value.values() if isinstance(value, Mapping) else value:
-        _check_json_strings(item, name, level + 1)
+            budget.spend(2 if copy else 1)  # the colon, and the comma before all but the first
+            key_text = _plain_scalar(key, name, budget)
+            if key_text in copy:  # two str subclasses that read as one key
+                raise InvalidParameter(name, f"must be JSON data: the key {key_text!r} is given twice")
+            copy[key_text] = _plain_json(item, name, level + 1, budget)
+        return copy
+    items: list[Any] = []
+    for item in list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value):
+        budget.spend(1 if items else 0)  # the comma before all but the first
+        items.append(_plain_json(item, name, level + 1, budget))
+    return items
+
+
+def _plain_scalar(value: object, name: str, budget: _Budget) -> Any:
+    """A JSON scalar as its plain value: subclasses of str, int and float are read as their base
+    value, as ``json`` encodes them (not as their ``__str__`` says)."""
+    if value is None:
+        budget.spend(4)
+        return None
+    if isinstance(value, bool):
+        budget.spend(4)
+        return value is True
+    if isinstance(value, str):
+        budget.spend(len(value) + 2)  # characters: at most its UTF-8 bytes
+        return check_storable(str.__str__(value), name)
+    if isinstance(value, int):
+        budget.spend(1)
+        return int.__int__(value)
+    if isinstance(value, float):
+        budget.spend(1)
+        number = float.__float__(value)
+        if not math.isfinite(number):
+            raise InvalidParameter(name, f"must be JSON data: {number} has no JSON spelling")
+        return number
+    kinds = "objects, arrays, text, numbers, booleans, null"
+    raise InvalidParameter(name, f"must be JSON data ({kinds}), not {type(value).__name__}")
 
 
 def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
@@ -325,6 +386,11 @@ def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
     when = as_utc(auto.operation_time, "auto_operation_config.operation_time")
     if when <= now:
         raise InvalidParameter("auto_operation_config.operation_time", "must be in the future")
+    if when >= LATEST_TIME:
+        raise InvalidParameter(
+            "auto_operation_config.operation_time",
+            f"must be before {LATEST_TIME.isoformat()}, the end of the times the engine supports",
+        )
     return AutoOperation(auto.operation, when)
 
 

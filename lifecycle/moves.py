@@ -24,7 +24,7 @@ from lifecycle.definition import (
     PlannedOperation,
     Role,
 )
-from lifecycle.errors import InvalidParameter, PermissionDenied, TransitionNotAllowed
+from lifecycle.errors import CorruptRecord, InvalidParameter, PermissionDenied, TransitionNotAllowed
 from lifecycle.inputs import check_actor
 
 HOLDING_STATES = frozenset({AssetState.BLOCK, AssetState.DELETING})
@@ -289,7 +289,12 @@ def _upload_clock(
         left = row.upload_time_left_us
         if left is None:
             left = int(upload_window / timedelta(microseconds=1))
-        return now + timedelta(microseconds=left), None
+        try:
+            return now + timedelta(microseconds=left), None
+        except OverflowError:  # the engine never stores so long a time left: the row was edited
+            raise CorruptRecord(
+                row.asset_id, f"its upload_time_left_us ({left}) puts the upload deadline past the calendar"
+            ) from None
     if dest in HOLDING_STATES:
         if source is AssetState.CREATING and row.upload_deadline is not None:
             return None, (row.upload_deadline - now) // timedelta(microseconds=1)

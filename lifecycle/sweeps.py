@@ -29,7 +29,7 @@ from sqlalchemy import Engine, and_
 from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.actors import System
-from lifecycle.clock import Clock, as_utc
+from lifecycle.clock import Clock, read_clock
 from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
 from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
@@ -203,7 +203,12 @@ class Sweeper:
         if rule.plan is not None and row.planned_operation is not rule.plan:
             return None
         basis: datetime | None = getattr(row, rule.basis.value)
-        return None if basis is None else basis + self._delays[rule.name]
+        if basis is None:
+            return None
+        try:
+            return basis + self._delays[rule.name]
+        except OverflowError:  # a stored time the engine cannot have written: that moment never comes
+            return None
 
     def first_due(self, row: AssetRow, as_of: datetime) -> TimeRule | None:
         """The rule that fell due first for ``row`` (rule order breaks ties), so that a sweep
@@ -397,7 +402,7 @@ class Sweeper:
         return batch
 
     def _now(self) -> datetime:
-        return as_utc(self._clock.now(), "clock.now()")
+        return read_clock(self._clock)
 
 
 def _delay(rule: TimeRule, settings: Any) -> timedelta:

@@ -42,7 +42,6 @@ from hypothesis.control import currently_in_test_context
 from sqlalchemy import Engine, func, select, text
 
 from lifecycle.actors import Platform, System, Tenant
-from lifecycle.billing import StoragePolicy
 from lifecycle.cli import ExitCode
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
@@ -57,7 +56,7 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import (
     ApplicationNotFound,
     AssetNotFound,
@@ -93,6 +92,9 @@ PLATFORM = Platform("operator-1")
 MISSING = "00000000-0000-4000-8000-000000000000"
 MAX_FILE_SIZE = 5_368_709_120
 MAX_JSON_LEVELS = 32
+MAX_JSON_BYTES = 64 * 1024
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 # The rules, written down again ------------------------------------------------------------------
@@ -207,6 +209,11 @@ def json_refused(value: object, level: int = 0) -> bool:  # noqa: PLR0911 - one 
             for key, item in value.items()
         )
     return True
+
+
+def json_too_big(value: object) -> bool:
+    """Longer than 64 KiB as compact JSON in UTF-8 (for data ``json_refused`` accepts)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) > MAX_JSON_BYTES
 
 
 def canonical_md5(value: object) -> str | None:
@@ -669,13 +676,14 @@ def creation_problems(actor: object, new: NewAsset, request_id: object) -> set[s
         problems.add("activate_on_upload")
     problems |= auto_operation_problems(new.auto_operation)
     meta = new.asset_extra_meta
-    if meta is not None and (not isinstance(meta, dict) or json_refused(meta)):
+    if meta is not None and (not isinstance(meta, dict) or json_refused(meta) or json_too_big(meta)):
         problems.add("asset_extra_meta")
     properties = new.system_properties
     if (
         not isinstance(properties, list | tuple)
         or not all(isinstance(p, dict) for p in properties)
         or json_refused(list(properties))
+        or json_too_big(list(properties))
     ):
         problems.add("system_properties")
     if new.asset_order is not None and bad_whole_number(new.asset_order, 0, 2**31 - 1):
@@ -697,7 +705,7 @@ def auto_operation_problems(auto: object) -> set[str]:
         in_utc = when.astimezone(UTC)
     except OverflowError:
         return {"auto_operation_config.operation_time"}
-    return set() if in_utc > START else {"auto_operation_config.operation_time"}
+    return set() if START < in_utc < LATEST_TIME else {"auto_operation_config.operation_time"}
 
 
 CREATION_FIELDS = (
@@ -871,6 +879,16 @@ def _circular() -> dict[str, Any]:
     return loop
 
 
+class _HiddenDict(dict[str, Any]):
+    """A dict whose own iteration shows nothing, while ``json`` encodes its items."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def values(self) -> Any:
+        return ()
+
+
 def _planned(when: datetime) -> NewAsset:
     return NewAsset(
         "x",
@@ -912,8 +930,12 @@ EXPLICIT_CREATIONS = {
     "JSON NUL": _with_meta({"k": "\x00"}),
     "JSON lone surrogate key": _with_meta({"\udc80": 1}),
     "JSON circular": _with_meta(_circular()),
+    "JSON of 64 KiB": _with_meta({"k": "x" * (MAX_JSON_BYTES - len('{"k":""}'))}),
+    "JSON one byte past 64 KiB": _with_meta({"k": "x" * (MAX_JSON_BYTES - len('{"k":""}') + 1)}),
+    "JSON 200 levels deep in a dict that hides its items": _with_meta({"k": _HiddenDict(k=nested(200))}),
     "a plan out of range in UTC": _planned(datetime.max.replace(tzinfo=timezone(-timedelta(hours=1)))),
     "a plan at the end of time": _planned(datetime(9999, 12, 31, 23, 59, 59, 999999, UTC)),
+    "a plan at the last supported microsecond": _planned(LATEST_TIME - timedelta(microseconds=1)),
     "a naive plan": _planned(datetime(2030, 1, 1)),  # noqa: DTZ001 - on purpose
 }
 
@@ -1364,15 +1386,8 @@ def test_verify_audit_refuses_hostile_arguments_and_never_writes(arena: Arena, d
 
 
 def _storage_as_of_problems(as_of: object) -> set[str]:
-    """As a sweep's, and not so early that the customized video free period before it is out of range."""
-    problems = _as_of_problems(as_of)
-    if not problems and isinstance(as_of, datetime):
-        try:
-            months = StoragePolicy().customized_video_free_months
-            as_of.astimezone(UTC).date() - timedelta(days=31 * months + 2)
-        except OverflowError:
-            problems.add("as_of")
-    return problems
+    """As a sweep's: from 1970, the free periods before it are all in the calendar."""
+    return _as_of_problems(as_of)
 
 
 @settings(HOSTILE, max_examples=80)
@@ -1534,18 +1549,16 @@ class _Listener(SweepListener):
 
 
 def _as_of_problems(as_of: object) -> set[str]:
-    """None is now; else an aware time not later than now (START), nor so early that a rule's
-    delay before it is out of range."""
+    """None is now; else an aware time not later than now (START), nor earlier than 1970."""
     if as_of is None:
         return set()
     if not isinstance(as_of, datetime) or as_of.utcoffset() is None:
         return {"as_of"}
     try:
         in_utc = as_of.astimezone(UTC)
-        in_utc - Settings().recycle_retention  # the longest delay a rule looks back by
     except OverflowError:
         return {"as_of"}
-    return {"as_of"} if in_utc > START else set()
+    return set() if EARLIEST_TIME <= in_utc <= START else {"as_of"}
 
 
 @settings(HOSTILE, max_examples=60)
@@ -1835,6 +1848,7 @@ CREATE = ("create", "--tenant=owner", "--name=x", "--type=VIDEO", "--main-file",
         pytest.param([*CREATE, "--extra-meta", "[" * 5000 + "]" * 5000], id="JSON deeper than Python reads"),
         pytest.param([*CREATE, "--extra-meta", '{"a": ' + "[" * 40 + "]" * 40 + "}"], id="JSON 41 levels"),
         pytest.param([*CREATE, "--extra-meta", '{"a": "\\u0000"}'], id="JSON NUL"),
+        pytest.param([*CREATE, "--extra-meta", '{"a": "' + "x" * 65536 + '"}'], id="JSON past 64 KiB"),
         pytest.param([*CREATE, "--extra-meta", '{"\\ud800": 1}'], id="JSON lone surrogate"),
         pytest.param([*CREATE, "--name=bytes \udcff not UTF-8"], id="argv bytes not UTF-8"),
         pytest.param([*CREATE, "--tag=\u202egpj.exe"], id="bidi override tag"),
@@ -1844,6 +1858,7 @@ CREATE = ("create", "--tenant=owner", "--name=x", "--type=VIDEO", "--main-file",
         pytest.param(["history", "--operator=ops", "--", f"{MISSING}\x00"], id="NUL in an id"),
         pytest.param(["application", "show", "--tenant=owner", "--", "%"], id="wildcard application id"),
         pytest.param(["sweep", "--as-of=0001-01-01T00:00:00Z"], id="sweep as of year 1"),
+        pytest.param(["sweep", "--as-of=1969-12-31T23:59:59Z"], id="sweep as of 1969"),
         pytest.param(["due", "--as-of=0001-01-01T00:00:00+23:59"], id="due before year 1 in UTC"),
         pytest.param(["list", "--operator=ops", "--project=%"], id="wildcard project"),
         pytest.param(["tenant", "freeze", "--operator=op\x1b[2J", "--", "owner"], id="escape in an operator"),
