@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from lifecycle.store import schema
-from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.database import WRITE, open_database
 from lifecycle.store.repository import applications, assets, audit, files
 
 POSTGRES_ENV = ("LIFECYCLE_BENCH_POSTGRES_URL", "LIFECYCLE_TEST_POSTGRES_URL")
@@ -33,14 +33,14 @@ def database_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def reset(engine: Engine) -> None:
+def reset(database: Engine) -> None:
     """Empty the tables. On PostgreSQL the audit table is append-only (a trigger refuses DELETE), so
     they are truncated, which also leaves no dead rows behind."""
     tables = (audit, files, applications, assets)
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
-            if engine.dialect.name == "postgresql":
+            if database.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"TRUNCATE {', '.join(table.name for table in tables)}")
                 return
             for table in tables:
@@ -62,24 +62,24 @@ def each_backend(
         with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
             path = args.sqlite_path or Path(scratch) / database_file
             print(f"SQLite {sqlite3.sqlite_version}: {path}")
-            engine = open_engine(f"sqlite:///{path}")
+            database = open_database(f"sqlite:///{path}")
             if prepare_sqlite is not None:
-                prepare_sqlite(engine)
-            schema.upgrade(engine)
-            results["sqlite"] = measure(engine)
-            engine.dispose()
+                prepare_sqlite(database)
+            schema.upgrade(database)
+            results["sqlite"] = measure(database)
+            database.dispose()
     if args.only != "sqlite":
         if not args.postgres_url:
             print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
         else:
-            engine = open_engine(args.postgres_url)
-            print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
-            schema.drop(engine)
-            schema.upgrade(engine)
-            with engine.connect() as connection:
+            database = open_database(args.postgres_url)
+            print(f"PostgreSQL: {database.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
+            schema.drop(database)
+            schema.upgrade(database)
+            with database.connect() as connection:
                 print(f"  {connection.execute(text('SELECT version()')).scalar_one()}")
-            results["postgresql"] = measure(engine)
-            engine.dispose()
+            results["postgresql"] = measure(database)
+            database.dispose()
     if args.json:
         document = {"python": sys.version.split()[0], "backends": results}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -87,23 +87,23 @@ def each_backend(
     return results
 
 
-def execute_all(engine: Engine, statements: list[str]) -> None:
+def execute_all(database: Engine, statements: list[str]) -> None:
     """Seeding statements, in one write transaction."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
             for statement in statements:
                 connection.execute(text(statement))
 
 
-def analyze(engine: Engine) -> None:
+def analyze(database: Engine) -> None:
     """Statistics (and on PostgreSQL a vacuum: earlier rounds' dead rows, the visibility map), as a
     live database keeps them through autovacuum."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    if database.dialect.name == "postgresql":
+        with database.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql(f"VACUUM ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
         return
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
             connection.exec_driver_sql("ANALYZE")

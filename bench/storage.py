@@ -85,7 +85,8 @@ from lifecycle.actors import Platform
 from lifecycle.billing import FREE_PERIOD_TYPES, IMAGE_MODEL_TYPES, StoragePolicy
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, AssetType, FileCategory
-from lifecycle.engine import DEFAULT_STORAGE_PAGE, Lifecycle, Settings
+from lifecycle.engine import Lifecycle
+from lifecycle.settings import DEFAULT_STORAGE_PAGE, Settings
 from lifecycle.store.repository import assets, audit, files
 
 structlog.configure(
@@ -154,22 +155,22 @@ def _numbers(dialect: str, count: int) -> str:
     )
 
 
-def _ts(engine: Engine, moment: datetime) -> str:
+def _ts(database: Engine, moment: datetime) -> str:
     """A timestamp literal stored the way the engine stores it (naive UTC text on SQLite)."""
-    if engine.dialect.name == "postgresql":
+    if database.dialect.name == "postgresql":
         return f"TIMESTAMPTZ '{moment.isoformat()}'"
     return f"'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
 
 
-def _before(engine: Engine, seconds: str) -> str:
+def _before(database: Engine, seconds: str) -> str:
     """``NOW`` minus ``seconds`` (an SQL integer expression, negative for later), stored as the engine
     stores it."""
-    if engine.dialect.name == "postgresql":
-        return f"({_ts(engine, NOW)} - ({seconds}) * INTERVAL '1 second')"
-    return f"(strftime('%Y-%m-%d %H:%M:%S', {_ts(engine, NOW)}, (-({seconds})) || ' seconds') || '.000000')"
+    if database.dialect.name == "postgresql":
+        return f"({_ts(database, NOW)} - ({seconds}) * INTERVAL '1 second')"
+    return f"(strftime('%Y-%m-%d %H:%M:%S', {_ts(database, NOW)}, (-({seconds})) || ' seconds') || '.000000')"
 
 
-def _shape(engine: Engine, count: int, tenants: int) -> str:
+def _shape(database: Engine, count: int, tenants: int) -> str:
     """One row per asset number ``n``: its tenant, type, state, customized flag, size scale, and
     when it was created (``age``) and last changed state (``changed``), in seconds before NOW.
     No asset is created within three days of the customized video free period's edge at NOW
@@ -207,7 +208,7 @@ def _shape(engine: Engine, count: int, tenants: int) -> str:
                     CASE WHEN n % {tenants} % 4 = 0 THEN 1 ELSE 100 END AS scale
                 FROM (
                     SELECT n, (7 * (n / {tenants}) + n / {tenants} / 14 + 3 * (n % {tenants})) % 20 AS r
-                    FROM ({_numbers(engine.dialect.name, count)}) AS numbers
+                    FROM ({_numbers(database.dialect.name, count)}) AS numbers
                 ) AS mixed
             ) AS typed
         ) AS aged"""
@@ -217,12 +218,12 @@ def _in(values: Any) -> str:
     return "(" + ", ".join(f"'{getattr(v, 'value', v)}'" for v in values) + ")"
 
 
-def seed(engine: Engine, count: int, tenants: int) -> None:
+def seed(database: Engine, count: int, tenants: int) -> None:
     """``count`` assets ``a-N`` with four files each and their audit rows (see the module doc)."""
-    dialect = engine.dialect.name
-    shape = _shape(engine, count, tenants)
+    dialect = database.dialect.name
+    shape = _shape(database, count, tenants)
     json_list = "'[]'::json" if dialect == "postgresql" else "'[]'"
-    at = lambda seconds: _before(engine, seconds)  # noqa: E731
+    at = lambda seconds: _before(database, seconds)  # noqa: E731
     stored = f"state IN {_in(STORED_STATES)}"
     image_models = _in(sorted(IMAGE_MODEL_TYPES, key=lambda kind: kind.value))
     # (category, name, type, size, stored, stored when (seconds before NOW), timbre model)
@@ -311,14 +312,14 @@ def seed(engine: Engine, count: int, tenants: int) -> None:
         FROM ({shape}) AS shape
         WHERE state <> 'CREATING'"""
     )
-    execute_all(engine, statements)
+    execute_all(database, statements)
 
 
 
 
-def describe(engine: Engine) -> dict[str, Any]:
+def describe(database: Engine) -> dict[str, Any]:
     """What was seeded, counted by SQL (untimed)."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         counts = {
             "tenants": connection.execute(select(func.count(assets.c.project_id.distinct()))).scalar_one(),
             "assets": connection.execute(select(func.count()).select_from(assets)).scalar_one(),
@@ -345,8 +346,8 @@ def describe(engine: Engine) -> dict[str, Any]:
         ).scalar_one()
     counts["states"] = {getattr(state, "value", state): n for state, n in sorted(by_state, key=str)}
     counts["asset_types"] = types
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
+    if database.dialect.name == "postgresql":
+        with database.connect() as connection:
             size = "SELECT pg_total_relation_size('{}')"
             counts["table_mb"] = {
                 table.name: round(connection.execute(text(size.format(table.name))).scalar_one() / 1e6)
@@ -458,7 +459,7 @@ def show(label: str, found: dict[str, Any]) -> None:
 # The baselines --------------------------------------------------------------------------------
 
 
-def baseline_now(engine: Engine, project_id: str | None = None) -> dict[str, int]:
+def baseline_now(database: Engine, project_id: str | None = None) -> dict[str, int]:
     """Used bytes per tenant, as a team would write it: one GROUP BY over files joined to assets.
     Now, every stored file counts (whatever its ``stored_at``) unless its asset is DELETED."""
     statement = (
@@ -469,11 +470,11 @@ def baseline_now(engine: Engine, project_id: str | None = None) -> dict[str, int
     )
     if project_id is not None:
         statement = statement.where(assets.c.project_id == project_id)
-    with engine.connect() as connection:
+    with database.connect() as connection:
         return {tenant: int(used) for tenant, used in connection.execute(statement)}
 
 
-def baseline_with_exemptions(engine: Engine, now: datetime) -> dict[str, tuple[int, int]]:
+def baseline_with_exemptions(database: Engine, now: datetime) -> dict[str, tuple[int, int]]:
     """Used and chargeable bytes per tenant, the exemptions written out in the same GROUP BY."""
     timbre = and_(files.c.timbre_model, assets.c.customized, assets.c.asset_type.in_(list(IMAGE_MODEL_TYPES)))
     free_video = and_(
@@ -491,11 +492,11 @@ def baseline_with_exemptions(engine: Engine, now: datetime) -> dict[str, tuple[i
         .where(files.c.stored_at.is_not(None), assets.c.asset_state != AssetState.DELETED)
         .group_by(assets.c.project_id)
     )
-    with engine.connect() as connection:
+    with database.connect() as connection:
         return {tenant: (int(used), int(charged)) for tenant, used, charged in connection.execute(statement)}
 
 
-def baseline_as_of(engine: Engine, as_of: datetime, project_id: str | None = None) -> dict[str, int]:
+def baseline_as_of(database: Engine, as_of: datetime, project_id: str | None = None) -> dict[str, int]:
     """Used bytes per tenant at a past moment: the same GROUP BY, each asset's state taken from its
     last audit row at or before the moment (``max(seq)``)."""
     last = (
@@ -517,17 +518,17 @@ def baseline_as_of(engine: Engine, as_of: datetime, project_id: str | None = Non
         .where(files.c.stored_at <= as_of, row.c.to_state != AssetState.DELETED)
         .group_by(assets.c.project_id)
     )
-    with engine.connect() as connection:
+    with database.connect() as connection:
         return {tenant: int(used) for tenant, used in connection.execute(statement)}
 
 
-def naive(engine: Engine) -> dict[str, int]:
+def naive(database: Engine) -> dict[str, int]:
     """The way the issue rules out: every file row, with its asset's tenant and state, brought into
     Python and added up there."""
     statement = select(
         assets.c.project_id, assets.c.asset_state, files.c.file_size, files.c.stored_at
     ).select_from(files.join(assets, assets.c.asset_id == files.c.asset_id))
-    with engine.connect() as connection:
+    with database.connect() as connection:
         rows = connection.execute(statement).all()
     used: dict[str, int] = {}
     for tenant, state, size, stored_at in rows:
@@ -564,8 +565,8 @@ class Captured:
     """The statements sent while it is open (``before_cursor_execute``) that contain all of
     ``marks``, with their parameters: by default, the engine's bucket statements."""
 
-    def __init__(self, engine: Engine, marks: tuple[str, ...] = ("asset_at", "GROUP BY")) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine, marks: tuple[str, ...] = ("asset_at", "GROUP BY")) -> None:
+        self.database = database
         self.marks = marks
         self.statements: list[tuple[str, Any]] = []
 
@@ -574,30 +575,30 @@ class Captured:
             self.statements.append((statement, parameters))
 
     def __enter__(self) -> Captured:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
+        event.listen(self.database, "before_cursor_execute", self._seen)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
+        event.remove(self.database, "before_cursor_execute", self._seen)
 
 
-def bare_statements(engine: Engine, statements: list[tuple[str, Any]], rounds: int) -> list[float]:
+def bare_statements(database: Engine, statements: list[tuple[str, Any]], rounds: int) -> list[float]:
     """The engine's captured statements run as they were sent, page after page, rows fetched."""
     timings = []
     for _ in range(rounds + 1):  # the first is a warm-up
         gc.collect()
         started = time.perf_counter()
-        with engine.connect() as connection:
+        with database.connect() as connection:
             for statement, parameters in statements:
                 connection.exec_driver_sql(statement, parameters).fetchall()
         timings.append(time.perf_counter() - started)
     return timings[1:]
 
 
-def query_plan(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    postgres = engine.dialect.name == "postgresql"
+def query_plan(database: Engine, statement: str, parameters: Any) -> list[str]:
+    postgres = database.dialect.name == "postgresql"
     prefix = "EXPLAIN (ANALYZE, BUFFERS)" if postgres else "EXPLAIN QUERY PLAN"
-    with engine.connect() as connection:
+    with database.connect() as connection:
         rows = connection.exec_driver_sql(f"{prefix} {statement}", parameters).all()
     return [_shortened(str(row[0]) if postgres else str(row[-1])) for row in rows]
 
@@ -619,7 +620,7 @@ def _shortened(line: str) -> str:
 class Run:
     """One backend's run: its engine, the engine's ``Lifecycle``, the options, and the results."""
 
-    engine: Engine
+    database: Engine
     args: argparse.Namespace
     lifecycle: Lifecycle
     as_of: datetime
@@ -631,15 +632,15 @@ class Run:
         return lambda: self.lifecycle.storage_report(PLATFORM, **options)
 
 
-def prepare(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
-    reset(engine)
+def prepare(database: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    reset(database)
     started = time.perf_counter()
-    seed(engine, args.assets, args.tenants)
+    seed(database, args.assets, args.tenants)
     seeded_s = time.perf_counter() - started
     started = time.perf_counter()
-    analyze(engine)
+    analyze(database)
     analyzed_s = time.perf_counter() - started
-    data = describe(engine)
+    data = describe(database)
     print(
         f"  seeded {data['assets']:,} assets, {data['files']:,} files ({data['stored_files']:,} stored),"
         f" {data['audit_rows']:,} audit rows, {data['tenants']:,} tenants in {seeded_s:.1f}s"
@@ -654,10 +655,10 @@ def prepare(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure_now(run: Run) -> None:
-    engine, rounds = run.engine, run.args.rounds
+    database, rounds = run.database, run.args.rounds
     print(f"  every tenant, now ({rounds} rounds after a warm-up, median):")
-    base = Side("baseline", lambda: baseline_now(engine))
-    full = Side("with exemptions", lambda: baseline_with_exemptions(engine, NOW))
+    base = Side("baseline", lambda: baseline_now(database))
+    full = Side("with exemptions", lambda: baseline_with_exemptions(database, NOW))
     eng = Side("engine", run.report())
     alternate([base, full, eng], rounds)
     check_used("report now", eng.result, base.result, run.args.tenants)
@@ -689,9 +690,9 @@ def measure_now(run: Run) -> None:
 
 
 def measure_as_of(run: Run) -> None:
-    engine, as_of = run.engine, run.as_of
+    database, as_of = run.database, run.as_of
     print(f"  every tenant, as of {as_of:%Y-%m-%d} ({run.args.as_of_days} days before):")
-    base = Side("baseline", lambda: baseline_as_of(engine, as_of))
+    base = Side("baseline", lambda: baseline_as_of(database, as_of))
     eng = Side("engine", run.report(as_of=as_of))
     alternate([base, eng], run.args.rounds)
     check_used("report as of", eng.result, base.result)
@@ -724,8 +725,8 @@ def measure_pages(run: Run) -> None:
 
 
 def measure_single(run: Run) -> None:
-    engine, lifecycle, as_of = run.engine, run.lifecycle, run.as_of
-    with engine.connect() as connection:
+    database, lifecycle, as_of = run.database, run.lifecycle, run.as_of
+    with database.connect() as connection:
         # tenant-7's newest live customized video (at small --assets, the first tenant that has one)
         asset_id, tenant = connection.execute(
             select(assets.c.asset_id, assets.c.project_id)
@@ -740,10 +741,10 @@ def measure_single(run: Run) -> None:
     rounds = max(run.args.rounds, 20)
     print(f"  one tenant ({tenant}) and one asset ({asset_id}: customized video), {rounds} rounds:")
     sides = {
-        "tenant_baseline": Side("tenant: baseline", lambda: baseline_now(engine, tenant)),
+        "tenant_baseline": Side("tenant: baseline", lambda: baseline_now(database, tenant)),
         "tenant": Side("tenant: storage_report(project_id=…)", run.report(project_id=tenant)),
         "tenant_as_of_baseline": Side(
-            "tenant as of: baseline", lambda: baseline_as_of(engine, as_of, tenant)
+            "tenant as of: baseline", lambda: baseline_as_of(database, as_of, tenant)
         ),
         "tenant_as_of": Side("tenant as of: storage_report", run.report(project_id=tenant, as_of=as_of)),
         "asset": Side("asset: asset_storage", lambda: lifecycle.asset_storage(PLATFORM, asset_id)),
@@ -767,17 +768,17 @@ def measure_single(run: Run) -> None:
 
 def measure_statements(run: Run) -> None:
     """The engine's bucket statements for one report, run bare, and the plan of the first page."""
-    engine, rounds = run.engine, run.args.rounds
+    database, rounds = run.database, run.args.rounds
     print(f"  the engine's bucket statements run bare ({rounds} rounds), plans of one page of {PLAN_PAGE}:")
     statements: dict[str, Any] = {}
     for label, options in (("now", {}), ("as_of", {"as_of": run.as_of})):
-        with Captured(engine) as captured:
+        with Captured(database) as captured:
             run.lifecycle.storage_report(PLATFORM, page_size=PLAN_PAGE, **options)
-        timings = bare_statements(engine, captured.statements, rounds)
+        timings = bare_statements(database, captured.statements, rounds)
         median = statistics.median(timings)
         share = median / run.sides[f"{label}_engine"].median_s
         statement, parameters = captured.statements[0]
-        plan = query_plan(engine, statement, parameters)
+        plan = query_plan(database, statement, parameters)
         statements[label] = {
             "pages": len(captured.statements),
             "bare_median_ms": _ms(median),
@@ -792,10 +793,10 @@ def measure_statements(run: Run) -> None:
         )
         for line in plan:
             print(f"      {line}")
-    with Captured(engine, ("GROUP BY",)) as captured:
-        baseline_now(engine)
+    with Captured(database, ("GROUP BY",)) as captured:
+        baseline_now(database)
     [(statement, parameters)] = captured.statements
-    statements["baseline_plan"] = query_plan(engine, statement, parameters)
+    statements["baseline_plan"] = query_plan(database, statement, parameters)
     print("    the baseline's plan (now):")
     for line in statements["baseline_plan"]:
         print(f"      {line}")
@@ -805,7 +806,7 @@ def measure_statements(run: Run) -> None:
 def measure_naive(run: Run) -> None:
     """Last: the memory it takes stays with the process."""
     print("  naive: every file row loaded into Python and summed there (1 round after a warm-up, traced):")
-    side = Side("naive", lambda: naive(run.engine))
+    side = Side("naive", lambda: naive(run.database))
     alternate([side], 1)
     baseline = run.sides["now_baseline"]
     if side.result != {tenant: used for tenant, used in baseline.result.items() if used}:
@@ -815,12 +816,12 @@ def measure_naive(run: Run) -> None:
     run.results["naive"] = found
 
 
-def bench(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+def bench(database: Engine, args: argparse.Namespace) -> dict[str, Any]:
     as_of = NOW - timedelta(days=args.as_of_days)
-    data = prepare(engine, args)
+    data = prepare(database, args)
     data.update(now=NOW.isoformat(), as_of=as_of.isoformat())
-    lifecycle = Lifecycle(engine, clock=ManualClock(NOW), settings=Settings(storage=POLICY))
-    run = Run(engine, args, lifecycle, as_of, {"data": data})
+    lifecycle = Lifecycle(database, clock=ManualClock(NOW), settings=Settings(storage=POLICY))
+    run = Run(database, args, lifecycle, as_of, {"data": data})
     measure_now(run)
     measure_as_of(run)
     measure_pages(run)
@@ -861,7 +862,7 @@ def main(argv: list[str]) -> int:
         f"{args.assets:,} assets x {FILES_PER_ASSET} files = {args.assets * FILES_PER_ASSET:,} files,"
         f" {args.tenants:,} tenants; reports at {NOW:%Y-%m-%d %H:%M} UTC"
     )
-    each_backend(args, "storage.db", lambda engine: bench(engine, args))
+    each_backend(args, "storage.db", lambda database: bench(database, args))
     return 0
 
 

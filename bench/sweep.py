@@ -74,9 +74,11 @@ from sqlalchemy import cast as sql_cast
 from lifecycle.actors import Platform
 from lifecycle.clock import ManualClock
 from lifecycle.definition import UPLOAD_TIMEOUT_REASON, AssetState, Event, FileCategory, FileState, Role
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
+from lifecycle.settings import Settings
 from lifecycle.store.database import WRITE
 from lifecycle.store.repository import assets, audit, files
+from lifecycle.sweeps import Sweeper
 
 structlog.configure(
     wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -112,10 +114,10 @@ def sqlite_sha256(document: str) -> str:
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
-def register_sqlite_sha256(engine: Engine) -> None:
+def register_sqlite_sha256(database: Engine) -> None:
     """SQLite has no SHA-256: give every connection one, ``bench_sha256(text)``, hex digest."""
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(database, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function("bench_sha256", 1, sqlite_sha256, deterministic=True)
 
@@ -166,28 +168,28 @@ def _numbers(dialect: str, count: int) -> str:
     )
 
 
-def _ts(engine: Engine, moment: datetime) -> str:
+def _ts(database: Engine, moment: datetime) -> str:
     """A timestamp literal stored the way the engine stores it (naive UTC text on SQLite)."""
-    if engine.dialect.name == "postgresql":
+    if database.dialect.name == "postgresql":
         return f"TIMESTAMPTZ '{moment.isoformat()}'"
     return f"'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
 
 
-def _seconds_before(engine: Engine, moment: datetime) -> str:
+def _seconds_before(database: Engine, moment: datetime) -> str:
     """``moment`` minus n seconds, for the row numbered n, stored as the engine stores it."""
-    if engine.dialect.name == "postgresql":
-        return f"{_ts(engine, moment)} - n * INTERVAL '1 second'"
-    start = _ts(engine, moment)
+    if database.dialect.name == "postgresql":
+        return f"{_ts(database, moment)} - n * INTERVAL '1 second'"
+    start = _ts(database, moment)
     return f"strftime('%Y-%m-%d %H:%M:%S', {start}, '-' || n || ' seconds') || '.000000'"
 
 
-def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
+def seed(database: Engine, prefix: str, count: int, kind: str) -> None:
     """``count`` assets named ``prefix-N``: ``due`` ones past their upload deadline (with a MAIN
     file each), or ``idle`` ones of which none is due."""
-    dialect = engine.dialect.name
+    dialect = database.dialect.name
     asset_id = f"'{prefix}-' || n"
-    created = _ts(engine, NOW - WINDOW - timedelta(hours=1))
-    later = _ts(engine, NOW + timedelta(days=30))
+    created = _ts(database, NOW - WINDOW - timedelta(hours=1))
+    later = _ts(database, NOW + timedelta(days=30))
     json_list = "'[]'::json" if dialect == "postgresql" else "'[]'"
     project_id = f"'tenant-' || (n % {TENANTS})"
     creation_hash = chain_hash_sql(
@@ -203,13 +205,13 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
     if kind == "due":
         # Deadlines a second apart, all passed: every row has its own timestamp to convert.
         state, retention, plan, plan_time = "'CREATING'", "NULL", "NULL", "NULL"
-        deadline = _seconds_before(engine, NOW - timedelta(hours=1))
+        deadline = _seconds_before(database, NOW - timedelta(hours=1))
     else:
         # A third each: uploads still within their window, assets in the bin since now, live assets
         # with a plan a month away. None is due at NOW.
         state = "CASE n % 3 WHEN 0 THEN 'CREATING' WHEN 1 THEN 'DELETING' ELSE 'ACTIVED' END"
         deadline = f"CASE n % 3 WHEN 0 THEN {later} END"
-        retention = f"CASE n % 3 WHEN 1 THEN {_ts(engine, NOW)} END"
+        retention = f"CASE n % 3 WHEN 1 THEN {_ts(database, NOW)} END"
         plan = "CASE n % 3 WHEN 2 THEN CASE n % 2 WHEN 0 THEN 'BLOCK' ELSE 'DELETE' END END"
         plan_time = f"CASE n % 3 WHEN 2 THEN {later} END"
     # Due assets: their creation row's hash, as the engine would have written it. Idle ones are only
@@ -240,7 +242,7 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
                 '{Role.TENANT.value}', {project_id}, {created}, {creation_hash}
             FROM ({_numbers(dialect, count)}) AS numbers"""
         )
-    execute_all(engine, statements)
+    execute_all(database, statements)
 
 
 
@@ -248,7 +250,7 @@ def seed(engine: Engine, prefix: str, count: int, kind: str) -> None:
 # The two sides ---------------------------------------------------------------------------------
 
 
-def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
+def raw_sweep(database: Engine, batch_size: int, now: datetime) -> int:
     """The set-based sweep a careful hand-written job would run, batch by batch (SQLAlchemy Core)."""
     due = select(assets.c.asset_id).where(
         assets.c.asset_state == AssetState.CREATING,
@@ -256,12 +258,12 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
         assets.c.upload_deadline <= now,
     )
     due = due.order_by(assets.c.upload_deadline).limit(batch_size)
-    if engine.dialect.name == "postgresql":
+    if database.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     # The new audit row's hash, chained to the head the row holds (SET reads the row as it was).
     table = assets.name
     head = chain_hash_sql(
-        engine.dialect.name,
+        database.dialect.name,
         SqlText(f"{table}.audit_head"),
         [
             SqlText(f"{table}.asset_id"), SqlText(f"{table}.project_id"), SqlInt(f"{table}.version + 1"),
@@ -285,7 +287,7 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
         .returning(assets.c.asset_id)
     )
     occurred_at: Any = bindparam("now", now, type_=audit.c.occurred_at.type)
-    if engine.dialect.name == "postgresql":
+    if database.dialect.name == "postgresql":
         # PostgreSQL cannot infer a bare parameter's type in a SELECT list. (Not on SQLite: there
         # CAST(… AS DATETIME) has NUMERIC affinity and turns '2026-06-01 12:00…' into 2026.)
         occurred_at = sql_cast(occurred_at, audit.c.occurred_at.type)
@@ -327,7 +329,7 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
     )
     total = 0
     while True:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
                 ids = list(connection.execute(moved).scalars())
@@ -339,36 +341,38 @@ def raw_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
         total += len(ids)
 
 
-def engine_sweep(engine: Engine, batch_size: int, now: datetime) -> int:
-    lifecycle = Lifecycle(engine, clock=ManualClock(now))
+def engine_sweep(database: Engine, batch_size: int, now: datetime) -> int:
+    lifecycle = Lifecycle(database, clock=ManualClock(now))
     return lifecycle.sweep(batch_size=batch_size).moved
 
 
-def timed_round(engine: Engine, side: str, due: int, batch_size: int, round_number: int) -> tuple[float, int]:
+def timed_round(
+    database: Engine, side: str, due: int, batch_size: int, round_number: int
+) -> tuple[float, int]:
     """One side's sweep over ``due`` freshly seeded assets: assets moved per second, and how many
     assets' audit trails were then verified."""
-    reset(engine)
-    seed(engine, f"{side}{round_number}", due, "due")
-    analyze(engine)
+    reset(database)
+    seed(database, f"{side}{round_number}", due, "due")
+    analyze(database)
     gc.collect()
     run = raw_sweep if side == "raw" else engine_sweep
     started = time.perf_counter()
-    moved = run(engine, batch_size, NOW)
+    moved = run(database, batch_size, NOW)
     elapsed = time.perf_counter() - started
     if moved != due:
         raise SystemExit(f"{side} moved {moved} of {due} due assets")
-    with engine.connect() as connection:
+    with database.connect() as connection:
         rows = connection.execute(select(audit.c.id).where(audit.c.event == Event.TIME_OUT_UPLOAD)).all()
     if len(rows) != due:
         raise SystemExit(f"{side} wrote {len(rows)} audit rows for {due} moves")
-    verified = verify_sample(engine, side)
+    verified = verify_sample(database, side)
     return due / elapsed, verified
 
 
-def verify_sample(engine: Engine, side: str) -> int:
+def verify_sample(database: Engine, side: str) -> int:
     """The audit trail of ``VERIFY_TENANTS``' assets, checked by the engine's verifier (untimed):
     every chain hash recomputed, every history replayed. Stops the run on any problem."""
-    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+    lifecycle = Lifecycle(database, clock=ManualClock(NOW))
     checked = 0
     for tenant in VERIFY_TENANTS:
         report = lifecycle.verify_audit(Platform("bench"), project_id=tenant)
@@ -379,11 +383,11 @@ def verify_sample(engine: Engine, side: str) -> int:
     return checked
 
 
-def measure_throughput(engine: Engine, due: int, batch_size: int, rounds: int) -> dict[str, Any]:
+def measure_throughput(database: Engine, due: int, batch_size: int, rounds: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {"raw": [], "engine": []}
     for round_number in range(rounds):
         for side in ("raw", "engine"):
-            rate, verified = timed_round(engine, side, due, batch_size, round_number)
+            rate, verified = timed_round(database, side, due, batch_size, round_number)
             rates[side].append(rate)
             print(
                 f"    round {round_number + 1} {side:6}: {rate:>9,.0f} assets/s"
@@ -403,9 +407,9 @@ def measure_throughput(engine: Engine, due: int, batch_size: int, rounds: int) -
     }
 
 
-def traced_peak(engine: Engine, batch_size: int) -> int:
+def traced_peak(database: Engine, batch_size: int) -> int:
     """The peak of Python memory allocated during one sweep (tracemalloc)."""
-    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+    lifecycle = Lifecycle(database, clock=ManualClock(NOW))
     lifecycle.due_counts()  # connect and compile outside the trace
     gc.collect()
     tracemalloc.start()
@@ -417,13 +421,13 @@ def traced_peak(engine: Engine, batch_size: int) -> int:
     return peak
 
 
-def measure_memory(engine: Engine, small: int, large: int, batch_size: int) -> dict[str, Any]:
+def measure_memory(database: Engine, small: int, large: int, batch_size: int) -> dict[str, Any]:
     peaks = {}
     for count in (small, large):
-        reset(engine)
-        seed(engine, f"mem{count}", count, "due")
-        analyze(engine)
-        peak = traced_peak(engine, batch_size)
+        reset(database)
+        seed(database, f"mem{count}", count, "due")
+        analyze(database)
+        peak = traced_peak(database, batch_size)
         peaks[count] = peak
         print(f"    sweep over {count:>7,} due assets, batch {batch_size}: peak {peak / 1e6:6.1f} MB")
     return {
@@ -433,9 +437,9 @@ def measure_memory(engine: Engine, small: int, large: int, batch_size: int) -> d
     }
 
 
-def query_plans(engine: Engine) -> dict[str, list[str]]:
-    lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
-    sweeper = lifecycle._sweeper
+def query_plans(database: Engine) -> dict[str, list[str]]:
+    lifecycle = Lifecycle(database, clock=ManualClock(NOW))
+    sweeper = Sweeper(lifecycle.context)
     plans: dict[str, list[str]] = {}
     for rule in lifecycle.definition.time_rules:
         query = (
@@ -444,31 +448,31 @@ def query_plans(engine: Engine) -> dict[str, list[str]]:
             .order_by(assets.c[rule.basis.value])
             .limit(500)
         )
-        compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
-        postgres = engine.dialect.name == "postgresql"
+        compiled = query.compile(database, compile_kwargs={"literal_binds": True})
+        postgres = database.dialect.name == "postgresql"
         prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)" if postgres else "EXPLAIN QUERY PLAN"
-        with engine.connect() as connection:
+        with database.connect() as connection:
             rows = connection.exec_driver_sql(f"{prefix} {compiled}").all()
         plans[rule.name] = [str(row[0]) if postgres else str(row[-1]) for row in rows]
     return plans
 
 
-def measure_idle(engine: Engine, idle: int) -> dict[str, Any]:
-    reset(engine)
+def measure_idle(database: Engine, idle: int) -> dict[str, Any]:
+    reset(database)
     started = time.perf_counter()
-    seed(engine, "idle", idle, "idle")
-    analyze(engine)
+    seed(database, "idle", idle, "idle")
+    analyze(database)
     print(f"    {idle:,} assets seeded in {time.perf_counter() - started:.1f}s, none due")
     timings = []
     for _ in range(5):
-        lifecycle = Lifecycle(engine, clock=ManualClock(NOW))
+        lifecycle = Lifecycle(database, clock=ManualClock(NOW))
         started = time.perf_counter()
         report = lifecycle.sweep()
         timings.append(time.perf_counter() - started)
         if report.moved:
             raise SystemExit(f"an idle sweep moved {report.moved} assets")
-    peak = traced_peak(engine, 500)
-    plans = query_plans(engine)
+    peak = traced_peak(database, 500)
+    plans = query_plans(database)
     median_ms = statistics.median(timings) * 1000
     print(f"    sweep with nothing due: median {median_ms:.2f} ms, peak {peak / 1e3:.0f} KB")
     for name, plan in plans.items():
@@ -484,18 +488,18 @@ def measure_idle(engine: Engine, idle: int) -> dict[str, Any]:
     }
 
 
-def bench(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
+def bench(database: Engine, args: argparse.Namespace) -> dict[str, Any]:
     print(f"  throughput: {args.rounds} rounds per side, {args.due:,} due assets, batch {args.batch_size}")
-    throughput = measure_throughput(engine, args.due, args.batch_size, args.rounds)
+    throughput = measure_throughput(database, args.due, args.batch_size, args.rounds)
     print(
         f"  engine {throughput['engine_per_s']:,}/s vs raw {throughput['raw_per_s']:,}/s:"
         f" {throughput['engine_over_raw']:.2f}x of raw (target >= {TARGET_RATIO}x)"
         f" {'TARGET MET' if throughput['target_met'] else 'TARGET MISSED'}"
     )
     print("  memory:")
-    memory = measure_memory(engine, args.memory_small, args.memory_large, args.batch_size)
+    memory = measure_memory(database, args.memory_small, args.memory_large, args.batch_size)
     print(f"  nothing due over {args.idle:,} assets:")
-    idle = measure_idle(engine, args.idle)
+    idle = measure_idle(database, args.idle)
     return {"throughput": throughput, "memory": memory, "idle": idle}
 
 
@@ -516,7 +520,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     # register_sqlite_sha256 before the first connection: every pooled one gets the function.
-    each_backend(args, "sweep.db", lambda engine: bench(engine, args), prepare_sqlite=register_sqlite_sha256)
+    each_backend(
+        args, "sweep.db", lambda database: bench(database, args), prepare_sqlite=register_sqlite_sha256
+    )
     return 0
 
 

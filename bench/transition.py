@@ -20,7 +20,7 @@ of the canonical JSON of the previous hash of the same asset and the row's colum
 ``audit_head`` holds the latest. A hand-written tamper-evident trail has to do the same work, so the
 raw side computes the hash in Python before its UPDATE, as the engine does, writing it to both
 tables. It is hand-written (``hashlib`` over ``json.dumps`` of the values it already holds, in
-``HASHED_COLUMNS`` order), not the engine's generic ``lifecycle.integrity.chain_hash``; after the
+``HASHED_COLUMNS`` order), not the engine's generic ``lifecycle.chain.chain_hash``; after the
 timing, both sides' trails are checked with ``Lifecycle.verify_audit`` (every chain recomputed,
 every history replayed), so a baseline that skipped or got the hash wrong would fail the run.
 
@@ -75,7 +75,7 @@ from lifecycle.engine import Lifecycle
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.results import Asset
 from lifecycle.store import schema
-from lifecycle.store.database import WRITE, open_engine
+from lifecycle.store.database import WRITE, open_database
 from lifecycle.store.repository import assets, audit, files
 
 # The application's logging decision (see the module docstring): the library's INFO events are
@@ -149,7 +149,7 @@ def create_unactived(lifecycle: Lifecycle, tenant: Tenant, count: int, label: st
 def new_pool(lifecycle: Lifecycle, tenant: Tenant, count: int, label: str) -> Pool:
     """``count`` UNACTIVED assets, with their audit chain heads as stored (read once, untimed)."""
     ids = create_unactived(lifecycle, tenant, count, label)
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         stored = dict(
             connection.execute(
                 select(assets.c.asset_id, assets.c.audit_head).where(assets.c.project_id == tenant.project_id)
@@ -214,8 +214,8 @@ class RawMoves:
     """The guarded UPDATE plus audit INSERT, hand-written in Core, built once; the chain hash
     computed in Python."""
 
-    def __init__(self, engine: Engine, tenant: Tenant) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine, tenant: Tenant) -> None:
+        self.database = database
         self.tenant = tenant
         self.update: Update = (
             update(assets)
@@ -292,7 +292,7 @@ class RawMoves:
             "a_pre_delete_state": None,
             "a_chain_hash": chained,
         }
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
                 if connection.execute(self.update, params).rowcount != 1:
@@ -346,13 +346,13 @@ class Side:
         }
 
 
-def measure_throughput(raw: Side, engine: Side, transitions: int, rounds: int) -> None:
+def measure_throughput(raw: Side, database: Side, transitions: int, rounds: int) -> None:
     """Warm both sides up, then time them in alternating rounds: raw, engine, raw, engine, ..."""
     raw.run(raw.pool, WARMUP_OPS)
-    engine.run(engine.pool, WARMUP_OPS)
+    database.run(database.pool, WARMUP_OPS)
     for _ in range(rounds):
         raw.timed_round(transitions)
-        engine.timed_round(transitions)
+        database.timed_round(transitions)
 
 
 @contextmanager
@@ -410,17 +410,17 @@ def verify(lifecycle: Lifecycle, tenant: Tenant) -> dict[str, Any]:
 # One backend -----------------------------------------------------------------------------------
 
 
-def analyze(engine: Engine) -> None:
+def analyze(database: Engine) -> None:
     """Give the planner statistics for the freshly filled tables.
 
     Without them (a new schema, autovacuum off or not yet run), PostgreSQL plans the guarded
     UPDATE through the (project_id, asset_state) index instead of the primary key, and so scans
     every asset of the tenant in that state: both sides would then measure a bad plan, not a move.
     """
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
-            if engine.dialect.name == "postgresql":
+            if database.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"ANALYZE {', '.join(t.name for t in (assets, files, audit))}")
             else:
                 connection.exec_driver_sql("ANALYZE")
@@ -430,23 +430,23 @@ def bench_backend(name: str, lifecycle: Lifecycle, transitions: int, rounds: int
     tenant = Tenant(f"bench-{name}")
     started = time.perf_counter()
     pool_size = min(POOL_SIZE, transitions)
-    raw = Side(RawMoves(lifecycle.engine, tenant).run, new_pool(lifecycle, tenant, pool_size, "raw"))
-    engine = Side(engine_run(lifecycle, tenant), new_pool(lifecycle, tenant, pool_size, "engine"))
+    raw = Side(RawMoves(lifecycle.database, tenant).run, new_pool(lifecycle, tenant, pool_size, "raw"))
+    database = Side(engine_run(lifecycle, tenant), new_pool(lifecycle, tenant, pool_size, "engine"))
     first = create_unactived(lifecycle, tenant, MEMORY_FIRST, "memory-first")
     more = create_unactived(lifecycle, tenant, MEMORY_MORE, "memory-more")
     created = 2 * pool_size + MEMORY_FIRST + MEMORY_MORE
     print(f"  {created} UNACTIVED assets created in {time.perf_counter() - started:.1f}s")
-    analyze(lifecycle.engine)
+    analyze(lifecycle.database)
     print("  planner statistics refreshed (ANALYZE), as autovacuum keeps them on a live database")
     print(f"  timing {rounds} rounds x {transitions} transitions per side, after {WARMUP_OPS} warm-up")
-    measure_throughput(raw, engine, transitions, rounds)
+    measure_throughput(raw, database, transitions, rounds)
     memory = measure_memory(lifecycle, tenant, first, more)
     verified = verify(lifecycle, tenant)
-    ratio = engine.median / raw.median
-    round_ratios = [e / r for e, r in zip(engine.per_op_s, raw.per_op_s, strict=True)]
+    ratio = database.median / raw.median
+    round_ratios = [e / r for e, r in zip(database.per_op_s, raw.per_op_s, strict=True)]
     return {
         "raw": raw.as_json(),
-        "engine": engine.as_json(),
+        "engine": database.as_json(),
         "ratio_engine_over_raw": round(ratio, 3),
         "round_ratios": [round(r, 3) for r in round_ratios],
         "target_ratio": TARGET_RATIO,
@@ -466,15 +466,15 @@ def bench_sqlite(path: Path | None, transitions: int, rounds: int) -> dict[str, 
 
 
 def bench_postgres(url: str, transitions: int, rounds: int) -> dict[str, Any]:
-    engine = open_engine(url)
-    print(f"PostgreSQL: {engine.url.render_as_string(hide_password=True)}")
+    database = open_database(url)
+    print(f"PostgreSQL: {database.url.render_as_string(hide_password=True)}")
     print("  resetting its lifecycle tables: dropped, then migrated to head")
     try:
-        schema.drop(engine)
-        schema.upgrade(engine)
-        return bench_backend("postgresql", Lifecycle(engine), transitions, rounds)
+        schema.drop(database)
+        schema.upgrade(database)
+        return bench_backend("postgresql", Lifecycle(database), transitions, rounds)
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 # Reporting -------------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
         Role,
         UploadResult,
     )
-    from lifecycle.engine import Lifecycle, Settings
+    from lifecycle.engine import Lifecycle
+    from lifecycle.records import TransitionRecord
+    from lifecycle.settings import Settings
     from lifecycle.errors import (
         ApplicationNotFound,
         ApplicationNotPending,
@@ -118,7 +120,9 @@ _MODULES: dict[str, str] = {
         ),
         "lifecycle.definition",
     ),
-    **dict.fromkeys(("Lifecycle", "Settings"), "lifecycle.engine"),
+    **dict.fromkeys(("Lifecycle",), "lifecycle.engine"),
+    **dict.fromkeys(("Settings",), "lifecycle.settings"),
+    **dict.fromkeys(("TransitionRecord",), "lifecycle.records"),
     **dict.fromkeys(
         (
             "ApplicationNotFound",
@@ -239,6 +243,7 @@ __all__ = [
     "TenantOperation",
     "TenantStorage",
     "TransitionNotAllowed",
+    "TransitionRecord",
     "Transitioned",
     "UnfreezeAlreadyPending",
     "UnfreezeApplication",

@@ -45,7 +45,7 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.engine import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, MAX_PAGE, Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import (
     Conflict,
     DatabaseMissing,
@@ -55,9 +55,10 @@ from lifecycle.errors import (
     StorageAllowanceExceeded,
     StoreUnavailable,
 )
-from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.inputs import MAX_PAGE, AutoOperation, NewAsset, NewFile
 from lifecycle.results import Transitioned, UnfreezeApplication
 from lifecycle.scheduler import DEFAULT_INTERVAL, run_blocking
+from lifecycle.settings import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, Settings
 from lifecycle.store import schema
 from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener
 
@@ -562,11 +563,11 @@ def db_upgrade() -> None:
     """Bring the schema up to date (safe to run again)."""
     lifecycle = _session().lifecycle(check_schema=False)
     try:
-        before = schema.current_revision(lifecycle.engine)
+        before = schema.current_revision(lifecycle.database)
     except DatabaseMissing:
         before = None  # upgrade creates it
     lifecycle.upgrade()
-    after = schema.current_revision(lifecycle.engine)
+    after = schema.current_revision(lifecycle.database)
     change = "already up to date" if before == after else f"upgraded from {before or 'an empty database'}"
     click.echo(f"schema at revision {after} ({change})")
 
@@ -575,7 +576,7 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Print the schema's revision; exit 7 when it is not up to date."""
     lifecycle = _session().lifecycle(check_schema=False)
-    current, head = schema.current_revision(lifecycle.engine), schema.head_revision()
+    current, head = schema.current_revision(lifecycle.database), schema.head_revision()
     click.echo(f"schema at revision {current or 'none'}; this version of lifecycle needs {head}")
     if current != head:
         sys.exit(ExitCode.UNAVAILABLE)

@@ -17,6 +17,7 @@ deleted with its asset. The engine's file moves are derived from it.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -173,6 +174,20 @@ class ApplicationState(enum.Enum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+
+
+class UnknownValue(str):
+    """A stored value the enum does not know (a row written behind the engine's back).
+
+    Reads hand it on instead of failing inside the driver layer, so that the engine can say
+    which asset holds it (``CorruptRecord``) and a sweep can pass over that one row.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str(self)
 
 
 INITIAL_STATE = AssetState.CREATING
@@ -452,6 +467,13 @@ class TimeBasis(enum.Enum):
     """``auto_operation_config.operation_time``."""
 
 
+class Delay(enum.Enum):
+    """A duration of the engine's ``Settings`` that a time rule waits after its basis."""
+
+    UPLOAD_WINDOW = "upload_window"
+    RECYCLE_RETENTION = "recycle_retention"
+
+
 @dataclass(frozen=True, slots=True)
 class TimeRule:
     """A move that time makes: once ``basis`` + ``delay`` has come, the system fires ``event``.
@@ -464,8 +486,8 @@ class TimeRule:
     basis: TimeBasis
     reason: str
     """The audit trail's reason for the move."""
-    delay: str | None = None
-    """The ``Settings`` field (a timedelta) added to the basis; None: the basis is the deadline."""
+    delay: Delay | None = None
+    """The ``Settings`` duration added to the basis; None: the basis is the deadline itself."""
     plan: PlannedOperation | None = None
     """Only assets whose planned operation is this one."""
 
@@ -496,7 +518,7 @@ TIME_RULES: tuple[TimeRule, ...] = (
         Event.PURGE,
         TimeBasis.RETENTION_STARTED_AT,
         "in the recycle bin for longer than the retention",
-        delay="recycle_retention",
+        delay=Delay.RECYCLE_RETENTION,
     ),
 )
 """The moves time makes, in the order a sweep runs them (so one sweep catches up with chains
@@ -650,6 +672,11 @@ class Definition:
 
     def main_file_moves(self) -> dict[Event, FileState]:
         """The MAIN file's state after each asset event that moves it (the others leave it alone)."""
+        return dict(self.main_file_after)
+
+    @functools.cached_property
+    def main_file_after(self) -> Mapping[Event, FileState]:
+        """``main_file_moves``, computed once per definition: decisions look it up on every move."""
         return {
             edge.cause: edge.dest
             for edge in self.file_transitions
@@ -780,6 +807,8 @@ def _check_time_rules(
             problems.append(f"time rule {rule.name}: the system may not fire '{rule.event.value}'")
         if not any(edge.event is rule.event for edge in transitions):
             problems.append(f"time rule {rule.name}: no transition for '{rule.event.value}'")
+        if rule.delay is not None and not isinstance(rule.delay, Delay):
+            problems.append(f"time rule {rule.name}: its delay must be a Delay, not {rule.delay!r}")
         if (rule.plan is None) != (rule.basis is not TimeBasis.PLANNED_OPERATION_TIME):
             problems.append(f"time rule {rule.name}: a plan goes with planned_operation_time, and only then")
     ruled = {rule.event for rule in rules}

@@ -76,7 +76,7 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, LifecycleError
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
 from lifecycle.render import (
@@ -92,6 +92,7 @@ from lifecycle.render import (
     tenants_storage_table,
 )
 from lifecycle.results import Asset, AssetFile, AuditEntry, BatchResult, TenantOperation, Transitioned
+from lifecycle.settings import Settings
 from lifecycle.sweeps import SweepReport
 
 DEMO_SUFFIX = "demo.db"

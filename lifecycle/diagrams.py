@@ -57,6 +57,7 @@ from lifecycle.definition import (
     AssetState,
     Declared,
     Definition,
+    Delay,
     Event,
     FileState,
     FileTransition,
@@ -67,8 +68,8 @@ from lifecycle.definition import (
     Transition,
     UploadResult,
 )
-from lifecycle.engine import Settings
 from lifecycle.errors import MissingProgram
+from lifecycle.settings import Settings
 
 DEFAULT_OUT = Path("docs/state-diagrams")
 ASSET_MACHINE = "asset-lifecycle"
@@ -176,7 +177,7 @@ _MEMORY_CONDITIONS = frozenset(
 )
 """Conditions that read the asset's memory: an edge taken when one holds is a return."""
 
-_DEADLINE_DELAYS: dict[TimeBasis, str] = {TimeBasis.UPLOAD_DEADLINE: "upload_window"}
+_DEADLINE_DELAYS: dict[TimeBasis, Delay] = {TimeBasis.UPLOAD_DEADLINE: Delay.UPLOAD_WINDOW}
 """The ``Settings`` delay a deadline basis already holds: the upload deadline is set at creation
 to the creation time + ``Settings.upload_window``."""
 
@@ -278,11 +279,9 @@ def duration_text(delay: timedelta) -> str:
 def _delays(definition: Definition, event: Event, settings: Settings) -> str:
     delays = []
     for rule in definition.time_rules:
-        name = rule.delay or _DEADLINE_DELAYS.get(rule.basis)
-        if rule.event is event and name is not None:
-            delay = getattr(settings, name)
-            assert isinstance(delay, timedelta), name
-            delays.append(duration_text(delay))
+        delay = rule.delay or _DEADLINE_DELAYS.get(rule.basis)
+        if rule.event is event and delay is not None:
+            delays.append(duration_text(settings.duration(delay)))
     return f" (after {', '.join(delays)})" if delays else ""
 
 

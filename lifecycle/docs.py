@@ -41,7 +41,7 @@ def time_rule_table(definition: Definition = DEFINITION) -> str:
     ]
     for rule in definition.time_rules:
         plan = f"planned operation is {rule.plan.value}" if rule.plan is not None else ""
-        due = f"`{rule.basis.value}`" + (f" + `Settings.{rule.delay}`" if rule.delay else "") + " ≤ now"
+        due = f"`{rule.basis.value}`" + (f" + `Settings.{rule.delay.value}`" if rule.delay else "") + " ≤ now"
         if rule.basis is TimeBasis.UPLOAD_DEADLINE:
             due += " (the deadline already holds the upload window)"
         lines.append(

@@ -244,6 +244,7 @@ class ClockOutOfRange(LifecycleError):
 
     code = "LIFECYCLE.CLOCK_OUT_OF_RANGE"
     http_status = 500
+    server_message = "the service's clock is wrong; nothing was written"
 
     def __init__(self, reading: datetime, earliest: datetime, latest: datetime) -> None:
         self.reading = reading

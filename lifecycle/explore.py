@@ -196,9 +196,13 @@ def moves(facts: AssetFacts, definition: Definition = DEFINITION) -> Iterator[tu
         if edge is None:
             continue
         arrow = Arrow(edge, facts.state)
-        yield Step(spec.event), arrow, advance_facts(facts, spec.event, edge.dest, edge.remembers)
+        yield Step(spec.event), arrow, advance_facts(
+            facts, spec.event, edge.dest, edge.remembers, definition=definition
+        )
         if spec.event is Event.FREEZE and edge.remembers is Memory.PRE_FREEZE:
-            tenant_wide = advance_facts(facts, spec.event, edge.dest, edge.remembers, tenant_wide=True)
+            tenant_wide = advance_facts(
+                facts, spec.event, edge.dest, edge.remembers, definition=definition, tenant_wide=True
+            )
             yield Step(spec.event, tenant_wide=True), arrow, tenant_wide
 
 

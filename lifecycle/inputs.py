@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.billing import IMAGE_MODEL_TYPES, TIMBRE_MODEL_CATEGORY
 from lifecycle.clock import LATEST_TIME, as_utc
-from lifecycle.definition import FILE_CATEGORIES, AssetType, FileCategory, PlannedOperation
+from lifecycle.definition import FILE_CATEGORIES, AssetType, FailType, FileCategory, PlannedOperation
 from lifecycle.errors import InvalidParameter
 
 MAX_FILE_SIZE = 5_368_709_120
@@ -31,6 +31,15 @@ MAX_ID = 64
 MAX_REASON = 1024
 MAX_FILES = 100
 MAX_ACTOR = 128
+MAX_REQUEST_ID = 128
+MAX_BLOCK_REASON_CODE = 64
+MAX_PAGE = 1000
+"""Items a listing answers at most per page."""
+MAX_OFFSET = 2**31 - 1
+MAX_BATCH = 1000
+"""Assets a batch action takes at most."""
+ORDER_COLUMNS = ("create_time", "update_time")
+"""What a listing may be sorted by."""
 
 T = TypeVar("T")
 
@@ -145,6 +154,43 @@ def _check_actor_name(value: object, name: str) -> None:
     text = check_text(value, name, minimum=1, maximum=MAX_ACTOR)
     if _CONTROL.search(text):
         raise InvalidParameter(name, "must not contain control characters")
+
+
+def check_request_id(request_id: object) -> str | None:
+    if request_id is None:
+        return None
+    return check_line(request_id, "request_id", maximum=MAX_REQUEST_ID)
+
+
+def check_fail_type(fail_type: object) -> FailType | None:
+    if fail_type is not None and not isinstance(fail_type, FailType):
+        raise InvalidParameter("fail_type", "must be AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT")
+    return fail_type
+
+
+def check_block_reason_code(code: object) -> str | None:
+    if code is None:
+        return None
+    return check_line(code, "block_reason_code", maximum=MAX_BLOCK_REASON_CODE)
+
+
+def check_version(version: object) -> int | None:
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise InvalidParameter("expected_version", "must be a positive whole number")
+    return version
+
+
+def check_page(limit: object, offset: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidParameter("limit", f"must be a whole number from 1 to {MAX_PAGE}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidParameter("offset", f"must be a whole number from 0 to {MAX_OFFSET}")
+
+
+def check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParameter(name, "must be true or false")
+    return value
 
 
 def check_members(values: object, kind: type[T], name: str, *, maximum: int | None = None) -> list[T]:

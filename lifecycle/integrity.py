@@ -1,19 +1,11 @@
-"""Trusting what is stored: the audit trail's hash chain, checks on the rows the engine reads, and
-the verifier that replays every asset's history through the transition table.
-
-Each audit row's ``chain_hash`` is the SHA-256 of the previous row's hash (of the same asset; the
-empty string before the first) and the row's content, as canonical JSON. The asset row keeps the
-latest hash (``audit_head``). Editing a row breaks its hash; deleting one leaves a gap in ``seq``
-and breaks the hash of the row after it; deleting the latest is seen against ``audit_head`` and
-the asset's ``version``. The chain carries no secret: it proves that rows were not changed one by
-one, not that nobody rewrote a whole chain (keep ``audit verify --json``'s heads elsewhere for that).
+"""Trusting what is stored: checks on the rows the engine reads, and the verifier that recomputes
+every asset's hash chain (``lifecycle.chain``) and replays its history through the transition table.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -22,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle.actors import Actor, Platform, System, Tenant
+from lifecycle.chain import DECLARED_FILE_COLUMNS, GENESIS, canonical, chain_hash
 from lifecycle.definition import (
-    DEFINITION,
     INITIAL_STATE,
     STORED_FILE_STATES,
     AssetFacts,
@@ -36,92 +28,11 @@ from lifecycle.definition import (
     FileState,
     PlannedOperation,
     Role,
+    UnknownValue,
 )
 from lifecycle.errors import CorruptRecord, TransitionNotAllowed
 from lifecycle.explore import reachable
 from lifecycle.moves import AssetRow, MoveRequest, advance_facts, plan_move
-from lifecycle.store.models import UnknownValue
-
-HASHED_COLUMNS = (
-    "asset_id",
-    "project_id",
-    "seq",
-    "event",
-    "from_state",
-    "to_state",
-    "actor_kind",
-    "actor_id",
-    "reason",
-    "fail_type",
-    "request_id",
-    "occurred_at",
-    "pre_freeze_state",
-    "pre_delete_state",
-)
-"""The audit columns every row's hash covers, in the order they are hashed."""
-
-RECORDED_COLUMNS = ("block_scope", "block_reason_code", "declared")
-"""Audit columns added by revision 0005, set only on the rows they concern (a freeze's scope and
-code, a creation's declarations): a row's hash covers those of them that are not NULL, so the
-rows written before them keep their hashes."""
-
-GENESIS = ""
-"""The 'previous hash' of an asset's first audit row."""
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, UnknownValue):
-        return str(value)
-    return value
-
-
-def chain_hash(previous: str, row: Mapping[str, Any]) -> str:
-    """The hash of an audit row (``row`` maps each of ``HASHED_COLUMNS``, and any of
-    ``RECORDED_COLUMNS``, to its value)."""
-    content: list[Any] = [previous, *(_canonical(row[name]) for name in HASHED_COLUMNS)]
-    recorded = {name: _canonical(row[name]) for name in RECORDED_COLUMNS if row.get(name) is not None}
-    if recorded:
-        content.append(recorded)
-    encoded = json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    return hashlib.sha256(encoded).hexdigest()
-
-
-DECLARED_ASSET_COLUMNS = (
-    "asset_type",
-    "activate_on_upload",
-    "review_required",
-    "customized",
-    "upload_deadline",
-    "planned_operation",
-    "planned_operation_time",
-)
-"""What a creation sets that later moves (or storage billing) depend on and no move records."""
-
-DECLARED_FILE_COLUMNS = (
-    "file_id",
-    "position",
-    "file_name",
-    "file_md5",
-    "file_size",
-    "file_type",
-    "asset_file_category",
-    "timbre_model",
-)
-"""A file's declaration: fixed at its asset's creation, never changed."""
-
-
-def declared_json(asset: Mapping[str, Any], files: Sequence[Mapping[str, Any]]) -> str:
-    """The creation row's ``declared`` column: canonical JSON of what the creation declared."""
-    declared = {
-        **{name: _canonical(asset[name]) for name in DECLARED_ASSET_COLUMNS},
-        "files": [{name: _canonical(f[name]) for name in DECLARED_FILE_COLUMNS} for f in files],
-    }
-    return json.dumps(declared, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-
 
 # Checks on stored rows -----------------------------------------------------------------------
 
@@ -146,7 +57,7 @@ def check_stored_state(
     state: object,
     pre_freeze: object,
     pre_delete: object,
-    definition: Definition = DEFINITION,
+    definition: Definition,
 ) -> None:
     """Raise ``CorruptRecord`` unless the state and remembered states are ones the table can reach."""
     for column, value in (
@@ -174,7 +85,7 @@ def check_known(asset_id: str, values: Mapping[str, object]) -> None:
 
 def _described(state: object, pre_freeze: object, pre_delete: object) -> str:
     def name(value: object) -> str:
-        return "NULL" if value is None else str(_canonical(value))
+        return "NULL" if value is None else str(canonical(value))
 
     return f"{name(state)} (pre-freeze {name(pre_freeze)}, pre-delete {name(pre_delete)})"
 
@@ -285,7 +196,7 @@ class HistoryChecker:
     a report means no setting of them could explain the row.
     """
 
-    def __init__(self, definition: Definition = DEFINITION) -> None:
+    def __init__(self, definition: Definition) -> None:
         self._definition = definition
 
     @functools.cached_property
@@ -312,7 +223,7 @@ class HistoryChecker:
             facts = AssetFacts(state, pre_freeze, pre_delete, **unrecorded)
             edge = self._definition.resolve(event, facts)
             if edge is not None:
-                after = advance_facts(facts, event, edge.dest, edge.remembers)
+                after = advance_facts(facts, event, edge.dest, edge.remembers, definition=self._definition)
                 found.add((edge.dest, after.pre_freeze, after.pre_delete))
         return frozenset(found)
 
@@ -398,14 +309,14 @@ class HistoryChecker:
                 or claimed != (INITIAL_STATE, None, None)
             ):
                 return (
-                    f"the first row must be a creation into {INITIAL_STATE.value}, not '{_canonical(event)}'"
+                    f"the first row must be a creation into {INITIAL_STATE.value}, not '{canonical(event)}'"
                 )
             return None
         if event is Event.CREATE:
             return "a creation after the first row"
         if row["from_state"] != state:
             return (
-                f"the row says from {_canonical(row['from_state'])}, the history stood at {_canonical(state)}"
+                f"the row says from {canonical(row['from_state'])}, the history stood at {canonical(state)}"
             )
         if not (
             isinstance(state, AssetState)
@@ -662,4 +573,4 @@ def _moment(text: object) -> datetime | None:
 
 
 def _shown(value: object) -> str:
-    return "NULL" if value is None else repr(_canonical(value))
+    return "NULL" if value is None else repr(canonical(value))

@@ -1,17 +1,18 @@
 """Deciding a move: pure functions from what the asset is now to everything it will be.
 
-The engine reads an ``AssetRow``, asks ``plan_move`` for a ``Move`` and writes it with one guarded
-statement. Nothing here touches the database or the clock, so every rule is testable alone.
+The engine reads an ``AssetRow``, asks ``plan_move`` for a ``Move`` (the transition's record and
+the asset's columns after it) and writes it with one guarded statement. Nothing here touches the
+database or the clock, so every rule is testable alone; the table is always the one passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lifecycle.actors import Actor
 from lifecycle.definition import (
-    DEFINITION,
     UPLOAD_TIMEOUT_REASON,
     AssetFacts,
     AssetState,
@@ -26,6 +27,7 @@ from lifecycle.definition import (
 )
 from lifecycle.errors import CorruptRecord, InvalidParameter, PermissionDenied, TransitionNotAllowed
 from lifecycle.inputs import check_actor
+from lifecycle.records import TransitionRecord
 
 HOLDING_STATES = frozenset({AssetState.BLOCK, AssetState.DELETING})
 _AWAITING_REVIEW = frozenset({FileState.UPLOADED, FileState.REVIEW})
@@ -41,9 +43,6 @@ _REASON_EVENTS = frozenset(
     }
 )
 """Events whose cause is the asset's ``reason`` ("freezing, unfreezing, and failure causes")."""
-
-_MAIN_FILE_AFTER: dict[Event, FileState] = DEFINITION.main_file_moves()
-"""The MAIN file's state after each asset event that moves it (``FILE_TRANSITIONS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,27 +73,25 @@ class AssetRow:
 
 @dataclass(frozen=True, slots=True)
 class MoveRequest:
-    """What the caller asked for, beyond the event: the inputs some events take."""
+    """What the caller asked for, beyond the event: the inputs some events take, and its id."""
 
     reason: str | None = None
     fail_type: FailType | None = None
     block_reason_code: str | None = None
     block_scope: BlockScope = BlockScope.ASSET
+    request_id: str | None = None
+    """The caller's id for this request: in the audit trail, and what makes a retry safe."""
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """Everything a transition writes: the asset's new columns and what the audit row says."""
+    """Everything a transition writes: its record (the audit row) and the asset's new columns."""
 
-    asset_id: str
-    project_id: str
-    event: Event
-    source: AssetState
-    dest: AssetState
+    record: TransitionRecord
     expected_version: int
-    version: int
-    pre_freeze: AssetState | None
-    pre_delete: AssetState | None
+    """The version the asset was read at: the guarded write matches only that."""
+    previous_hash: str
+    """The asset's audit chain head as read: the new audit row's hash chains to it."""
     fail_type: FailType | None
     reason: str | None
     block_reason_code: str | None
@@ -108,13 +105,42 @@ class Move:
     main_file_state: FileState | None
     """The MAIN file's new state, or None where the move leaves it alone."""
     files_deleted: bool
-    request_reason: str | None
-    """The reason given with this request (the audit row's ``reason``)."""
-    previous_hash: str
-    """The asset's audit chain head as read: the new audit row's hash chains to it."""
+
+    @property
+    def asset_id(self) -> str:
+        return self.record.asset_id
+
+    @property
+    def project_id(self) -> str:
+        return self.record.project_id
+
+    @property
+    def event(self) -> Event:
+        return self.record.event
+
+    @property
+    def source(self) -> AssetState:
+        assert self.record.from_state is not None, "a move leaves from a state"
+        return self.record.from_state
+
+    @property
+    def dest(self) -> AssetState:
+        return self.record.to_state
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def pre_freeze(self) -> AssetState | None:
+        return self.record.pre_freeze_state
+
+    @property
+    def pre_delete(self) -> AssetState | None:
+        return self.record.pre_delete_state
 
 
-def check_role(actor: Actor, event: Event, definition: Definition = DEFINITION) -> None:
+def check_role(actor: Actor, event: Event, definition: Definition) -> None:
     check_actor(actor)
     roles = definition.roles(event)
     if actor.role not in roles:
@@ -144,7 +170,7 @@ def plan_move(
     now: datetime,
     *,
     upload_window: timedelta,
-    definition: Definition = DEFINITION,
+    definition: Definition,
 ) -> Move:
     """The move ``event`` makes from ``row``; ``TransitionNotAllowed`` where the table refuses."""
     edge = definition.resolve(event, row.facts)
@@ -158,7 +184,8 @@ def plan_move(
         )
     source, dest = row.state, edge.dest
     pre_freeze, pre_delete = _remember(row.facts, edge.remembers, dest)
-    deadline, time_left = _upload_clock(row, event, dest, now, upload_window)
+    main_file_after = definition.main_file_after
+    deadline, time_left = _upload_clock(row, event, dest, now, upload_window, main_file_after)
 
     given_reason = request.reason or (UPLOAD_TIMEOUT_REASON if event is Event.TIME_OUT_UPLOAD else None)
     reason = given_reason if event in _REASON_EVENTS else row.reason
@@ -183,16 +210,28 @@ def plan_move(
     if dest is AssetState.DELETED or plan_done:
         planned_operation, planned_time = None, None
 
-    return Move(
+    record = TransitionRecord(
         asset_id=row.asset_id,
         project_id=row.project_id,
         event=event,
-        source=source,
-        dest=dest,
-        expected_version=row.version,
+        from_state=source,
+        to_state=dest,
         version=row.version + 1,
-        pre_freeze=pre_freeze,
-        pre_delete=pre_delete,
+        actor_kind=actor.role,
+        actor_id=actor.actor_id,
+        occurred_at=now,
+        reason=given_reason,
+        fail_type=request.fail_type if event is Event.REJECT_REVIEW else None,
+        request_id=request.request_id,
+        pre_freeze_state=pre_freeze,
+        pre_delete_state=pre_delete,
+        block_scope=block_scope if event is Event.FREEZE else None,
+        block_reason_code=block_reason_code if event is Event.FREEZE else None,
+    )
+    return Move(
+        record=record,
+        expected_version=row.version,
+        previous_hash=row.audit_head,
         fail_type=fail_type,
         reason=reason,
         block_reason_code=block_reason_code,
@@ -203,10 +242,8 @@ def plan_move(
         planned_operation=planned_operation,
         planned_operation_time=planned_time,
         state_changed_at=row.state_changed_at if dest is source else now,
-        main_file_state=_MAIN_FILE_AFTER.get(event),
+        main_file_state=main_file_after.get(event),
         files_deleted=dest is AssetState.DELETED,
-        request_reason=given_reason,
-        previous_hash=row.audit_head,
     )
 
 
@@ -216,6 +253,7 @@ def advance_facts(
     dest: AssetState,
     remembers: Memory | None,
     *,
+    definition: Definition,
     tenant_wide: bool = False,
 ) -> AssetFacts:
     """The facts after a move along an edge: the pure core of ``plan_move``, for exploration."""
@@ -228,7 +266,7 @@ def advance_facts(
         review_required=facts.review_required,
         main_file_state=FileState.DELETED
         if dest is AssetState.DELETED
-        else _MAIN_FILE_AFTER.get(event, facts.main_file_state),
+        else definition.main_file_after.get(event, facts.main_file_state),
         frozen_by_tenant=pre_freeze is not None
         and (tenant_wide if event is Event.FREEZE else facts.frozen_by_tenant),
     )
@@ -276,12 +314,17 @@ def _retention_clock(row: AssetRow, dest: AssetState, frozen_after: bool, now: d
 
 
 def _upload_clock(
-    row: AssetRow, event: Event, dest: AssetState, now: datetime, upload_window: timedelta
+    row: AssetRow,
+    event: Event,
+    dest: AssetState,
+    now: datetime,
+    upload_window: timedelta,
+    main_file_after: Mapping[Event, FileState],
 ) -> tuple[datetime | None, int | None]:
     """(deadline, time left) after a move: the upload window counts only time spent in CREATING
     waiting for the MAIN file; it stops for good once the file is uploaded for review."""
     source = row.state
-    if _MAIN_FILE_AFTER.get(event, row.facts.main_file_state) in _AWAITING_REVIEW:
+    if main_file_after.get(event, row.facts.main_file_state) in _AWAITING_REVIEW:
         return None, None
     if dest is AssetState.CREATING:
         if source is AssetState.CREATING:

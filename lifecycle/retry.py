@@ -20,13 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import tenacity
 
 from lifecycle.errors import InvalidParameter, StoreBusy
 
 MAX_ATTEMPTS = 100
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +79,9 @@ _RANDOM = random.Random()  # noqa: S311 - jitter, not secrets
 class Retries:
     """Runs transactions under one ``RetryPolicy`` and counts the retries; thread-safe.
 
-    Use::
-
-        for attempt in retries():
-            with attempt, transaction(engine, write=True) as connection:
-                ...  # the whole transaction; what it assigns is there after the loop
-
-    Only ``StoreBusy`` is retried; any other error leaves the loop at once, as it was raised.
+    ``run(attempt)`` calls ``attempt`` (a whole transaction) and returns what it returns. Only
+    ``StoreBusy`` is retried; any other error leaves at once, as it was raised. A first attempt
+    that succeeds costs one call: the retrying machinery (tenacity) is built only after a refusal.
     """
 
     def __init__(self, policy: RetryPolicy, logger: Any) -> None:
@@ -100,25 +98,42 @@ class Retries:
         with self._lock:
             return self._count
 
-    def __call__(self) -> tenacity.Retrying:
+    def run(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, run again after a backoff each time it raises ``StoreBusy``, at most
+        ``policy.attempts`` times in all; past that, the last ``StoreBusy`` counting them."""
+        try:
+            return attempt()
+        except StoreBusy as refused:
+            if self.policy.attempts == 1:
+                raise
+            first = refused
+        return self._again(attempt, first)
+
+    def _again(self, attempt: Callable[[], T], first: StoreBusy) -> T:
         policy = self.policy
-        return tenacity.Retrying(
+        wait = policy.wait(1)
+        self._retrying(1, first, wait)
+        policy.sleep(wait)
+        retrying = tenacity.Retrying(
             sleep=policy.sleep,
-            stop=tenacity.stop_after_attempt(policy.attempts),
-            wait=lambda state: policy.wait(state.attempt_number),
+            stop=tenacity.stop_after_attempt(policy.attempts - 1),
+            wait=lambda state: policy.wait(state.attempt_number + 1),
             retry=tenacity.retry_if_exception_type(StoreBusy),
-            before_sleep=self._retrying,
+            before_sleep=lambda state: self._retrying(
+                state.attempt_number + 1,
+                _busy(state),
+                state.next_action.sleep if state.next_action is not None else 0.0,
+            ),
             retry_error_callback=_give_up,
         )
+        return retrying(attempt)
 
-    def _retrying(self, state: tenacity.RetryCallState) -> None:
-        error = _busy(state)
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
+    def _retrying(self, failed_attempt: int, error: StoreBusy, wait: float) -> None:
         with self._lock:
             self._count += 1
         self._log.warning(
             "transaction_retried",
-            attempt=state.attempt_number,
+            attempt=failed_attempt,
             max_attempts=self.policy.attempts,
             wait_ms=round(wait * 1000, 3),
             db_code=error.db_code,
@@ -134,8 +149,9 @@ def _busy(state: tenacity.RetryCallState) -> StoreBusy:
 
 
 def _give_up(state: tenacity.RetryCallState) -> NoReturn:
-    """Past the bound: the last ``StoreBusy``, counting every attempt, its driver error the cause."""
+    """Past the bound: the last ``StoreBusy``, counting every attempt (the first, run before
+    tenacity took over, included), its driver error the cause."""
     last = _busy(state)
     raise StoreBusy(
-        last.db_code, last.detail or "", attempts=state.attempt_number, database=last.database
+        last.db_code, last.detail or "", attempts=state.attempt_number + 1, database=last.database
     ) from last.__cause__

@@ -60,6 +60,7 @@ class SweepScheduler:
             raise InvalidParameter("jitter", "must be a timedelta from zero up to the interval")
         check_batch_size(batch_size)
         self.lifecycle = lifecycle
+        self._log = lifecycle.context.logs.scheduler
         self.interval = interval
         self.jitter = jitter
         self.batch_size = batch_size
@@ -99,7 +100,7 @@ class SweepScheduler:
             **options,
         )
         self._scheduler.start()
-        self.lifecycle.log.info(
+        self._log.info(
             "scheduler_started",
             interval_s=self.interval.total_seconds(),
             jitter_s=self.jitter.total_seconds(),
@@ -112,12 +113,12 @@ class SweepScheduler:
         self._stop.set()
         if self.running:
             self._scheduler.shutdown(wait=wait)
-            self.lifecycle.log.info("scheduler_stopped", actor_id=self.actor.actor_id)
+            self._log.info("scheduler_stopped", actor_id=self.actor.actor_id)
 
     def sweep_now(self) -> SweepReport | None:
         """One sweep, unless one is running in this process already (then None)."""
         if not self._sweeping.acquire(blocking=False):
-            self.lifecycle.log.info("sweep_skipped", reason="a sweep is already running in this process")
+            self._log.info("sweep_skipped", reason="a sweep is already running in this process")
             return None
         try:
             if self._stop.is_set():
@@ -128,7 +129,7 @@ class SweepScheduler:
             return self.last_report
         except LifecycleError as error:
             # The next run tries again; nothing of a failed batch was written.
-            self.lifecycle.log.error("sweep_failed", error_code=error.code, error=error.message)
+            self._log.error("sweep_failed", error_code=error.code, error=error.message)
             return None
         finally:
             self._sweeping.release()

@@ -50,14 +50,15 @@ from lifecycle.definition import (
     TimeBasis,
     TimeRule,
 )
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import LifecycleError, PermissionDenied, TransitionNotAllowed
 from lifecycle.explore import Path, Step, initial_facts, reachable, successors
 from lifecycle.explore import situations as explore_situations
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.results import Asset, TenantOperation, Transitioned
+from lifecycle.settings import Settings
 from lifecycle.store import schema
-from lifecycle.store.database import copy_sqlite, open_engine, transaction
+from lifecycle.store.database import copy_sqlite, open_database, transaction
 from lifecycle.store.repository import assets, audit, files
 from lifecycle.sweeps import SweepReport
 
@@ -338,7 +339,7 @@ class LifecycleStateMachine(RuleBasedStateMachine):
         ``clock``. ``teardown`` closes it.
         """
         lifecycle = Lifecycle("sqlite://", clock=clock)
-        _copy_schema(lifecycle.engine)
+        _copy_schema(lifecycle.database)
         return lifecycle
 
     def new_asset(self, name: str, *, activate_on_upload: bool, review_required: bool) -> NewAsset:
@@ -598,14 +599,14 @@ class LifecycleStateMachine(RuleBasedStateMachine):
 @functools.cache
 def _schema_template() -> Engine:
     """An in-memory SQLite database migrated once per process."""
-    engine = open_engine("sqlite://")
-    schema.upgrade(engine)
-    return engine
+    database = open_database("sqlite://")
+    schema.upgrade(database)
+    return database
 
 
-def _copy_schema(engine: Engine) -> None:
+def _copy_schema(database: Engine) -> None:
     """Give a fresh in-memory SQLite database the current schema: a copy of the template."""
-    copy_sqlite(_schema_template(), engine)
+    copy_sqlite(_schema_template(), database)
 
 
 @dataclass(frozen=True, slots=True)
@@ -645,7 +646,7 @@ def _read_stored(
     The invariant runs after every step: a round trip per asset and per trail through the public
     API would take most of a run's time.
     """
-    with transaction(lifecycle.engine, write=False) as connection:
+    with transaction(lifecycle.database, write=False) as connection:
         records = connection.execute(
             select(*_FACT_COLUMNS)
             .join(
@@ -695,8 +696,7 @@ def _due_at(row: _Stored, time_rule: TimeRule, settings: Settings) -> datetime |
     basis = row.bases[time_rule.basis.value]
     if basis is None:
         return None
-    delay = timedelta(0) if time_rule.delay is None else getattr(settings, time_rule.delay)
-    assert isinstance(delay, timedelta), time_rule
+    delay = timedelta(0) if time_rule.delay is None else settings.duration(time_rule.delay)
     return basis + delay
 
 

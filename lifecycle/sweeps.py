@@ -22,24 +22,24 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from threading import Event as StopSignal
 from typing import Any
 
-from sqlalchemy import Engine, and_
+from sqlalchemy import Connection, and_
 from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.actors import System
-from lifecycle.clock import Clock, read_clock
-from lifecycle.definition import AssetState, Definition, Event, Role, TimeRule
-from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotAllowed
+from lifecycle.context import Context, require
+from lifecycle.definition import AssetState, Event, Role, TimeRule
+from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
 from lifecycle.results import audit_time
-from lifecycle.retry import Retries, RetryPolicy
-from lifecycle.store.database import transaction
-from lifecycle.store.repository import Repository, assets
+from lifecycle.store.repository import BulkWrite, assets
 
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 10_000
+WHY_NOT_AHEAD = "a sweep cannot act in the future"
 
 
 def check_batch_size(batch_size: object) -> int:
@@ -158,29 +158,18 @@ class _Batch:
 
 
 class Sweeper:
-    """Runs the time rules of a definition over one database."""
+    """Runs the time rules of the context's definition over its database."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        repository: Repository,
-        *,
-        clock: Clock,
-        settings: Any,
-        definition: Definition,
-        logger: Any,
-        retries: Retries | None = None,
-    ) -> None:
-        self._engine = engine
-        self._repo = repository
-        self._clock = clock
-        self._settings = settings
-        self._definition = definition
-        self._log = logger
-        self._attempts = retries if retries is not None else Retries(RetryPolicy(), logger)
-        self._rules = definition.time_rules
-        self._delays = {rule.name: _delay(rule, settings) for rule in self._rules}
-        self._states = {rule.name: definition.rule_states(rule) for rule in self._rules}
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+        self._repo = context.repository
+        self._log = context.logs.sweeps
+        self._rules = context.definition.time_rules
+        self._delays = {
+            rule.name: timedelta(0) if rule.delay is None else context.settings.duration(rule.delay)
+            for rule in self._rules
+        }
+        self._states = {rule.name: context.definition.rule_states(rule) for rule in self._rules}
 
     # The rules, as SQL and in Python ---------------------------------------------------------
 
@@ -220,21 +209,40 @@ class Sweeper:
         ]
         return min(due)[2] if due else None
 
-    def due_counts(self, as_of: datetime) -> dict[str, int]:
-        for attempt in self._attempts():
-            with attempt, transaction(self._engine, write=False) as connection:
-                counts = {
-                    rule.name: self._repo.count(connection, self.due_clause(rule, as_of))
-                    for rule in self._rules
-                }
-        return counts
+    def due_counts(self, as_of: datetime | None) -> dict[str, int]:
+        """How many assets each time rule would move now (or as of ``as_of``)."""
+        moment = self._ctx.as_of(as_of, WHY_NOT_AHEAD)
+        return self._ctx.run(
+            lambda connection: {
+                rule.name: self._repo.count(connection, self.due_clause(rule, moment)) for rule in self._rules
+            },
+            write=False,
+        )
 
     # A sweep ---------------------------------------------------------------------------------
 
     def sweep(
         self,
-        as_of: datetime,
+        as_of: datetime | None,
         *,
+        batch_size: int,
+        actor: System | None,
+        listener: SweepListener | None,
+        stop: StopSignal | None,
+    ) -> SweepReport:
+        as_of = self._ctx.as_of(as_of, WHY_NOT_AHEAD)
+        check_batch_size(batch_size)
+        if listener is not None and not isinstance(listener, SweepListener):
+            raise InvalidParameter("listener", "must be a SweepListener")
+        if stop is not None and not isinstance(stop, StopSignal):
+            raise InvalidParameter("stop", "must be a threading.Event")
+        actor = System() if actor is None else actor
+        require(actor, Role.SYSTEM, "sweep")
+        return self._sweep(as_of, batch_size, actor, listener or SweepListener(), stop)
+
+    def _sweep(
+        self,
+        as_of: datetime,
         batch_size: int,
         actor: System,
         listener: SweepListener,
@@ -251,15 +259,16 @@ class Sweeper:
                 if stop is not None and stop.is_set():
                     stopped = True
                     break
-                for attempt in self._attempts():
-                    with attempt, transaction(self._engine, write=False) as connection:
-                        found, corrupt = self._repo.find_due(
-                            connection,
-                            self.due_clause(rule, as_of),
-                            assets.c[rule.basis.value],
-                            batch_size,
-                            exclude=list(skipped),
-                        )
+                found, corrupt = self._ctx.run(
+                    partial(
+                        self._repo.find_due,
+                        due=self.due_clause(rule, as_of),
+                        order=assets.c[rule.basis.value],
+                        limit=batch_size,
+                        exclude=list(skipped),
+                    ),
+                    write=False,
+                )
                 for error in corrupt:
                     skipped[error.asset_id] = SkippedRow(error.asset_id, rule.name, error.problem)
                     tallies[rule.name].corrupt += 1
@@ -339,13 +348,12 @@ class Sweeper:
         actor: System,
         tallies: dict[str, _Tally],
     ) -> int:
-        for attempt in self._attempts():  # a retry plans the batch again, from the rows found
-            with attempt, transaction(self._engine, write=True) as connection:
-                now = self._now()
-                batch = self._plan_batch(found, as_of, actor, now)
-                result = self._repo.write_moves(
-                    connection, batch.moves, actor_kind=Role.SYSTEM, actor_id=actor.actor_id, now=now
-                )
+        def write(connection: Connection) -> tuple[_Batch, BulkWrite]:
+            # A retry plans the batch again, from the rows found, at its own now.
+            batch = self._plan_batch(found, as_of, actor, self._ctx.now())
+            return batch, self._repo.write_moves(connection, batch.moves)
+
+        batch, result = self._ctx.run(write, write=True)
         written = result.written
         # The guarded write left alone every row held elsewhere or changed since it was found.
         batch.busy += result.busy
@@ -354,9 +362,13 @@ class Sweeper:
         tally.changed += batch.changed
         tally.busy += batch.busy
         tally.refused += batch.refused
+        applied = []
         for (_, move), fired in zip(batch.moves, batch.fired, strict=True):
             if move.asset_id in written:
                 tallies[fired.name].moved += 1
+                applied.append(move.record)
+        # Summed up in sweep_batch_written rather than a log line per move.
+        self._ctx.applied(applied, log=False)
         self._log.debug(
             "sweep_batch_written",
             rule=rule.name,
@@ -388,8 +400,8 @@ class Sweeper:
                     actor,
                     MoveRequest(reason=fired.reason),
                     now,
-                    upload_window=self._settings.upload_window,
-                    definition=self._definition,
+                    upload_window=self._ctx.settings.upload_window,
+                    definition=self._ctx.definition,
                 )
             except TransitionNotAllowed as refusal:
                 batch.refused += 1
@@ -400,15 +412,3 @@ class Sweeper:
             batch.moves.append((row, move))
             batch.fired.append(fired)
         return batch
-
-    def _now(self) -> datetime:
-        return read_clock(self._clock)
-
-
-def _delay(rule: TimeRule, settings: Any) -> timedelta:
-    if rule.delay is None:
-        return timedelta(0)
-    delay = getattr(settings, rule.delay, None)
-    if not isinstance(delay, timedelta):
-        raise InvalidDefinition(f"time rule {rule.name}: Settings has no timedelta '{rule.delay}'")
-    return delay

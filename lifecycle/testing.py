@@ -143,22 +143,22 @@ class _Databases:
 
     def __init__(self, url: str | None) -> None:
         from lifecycle.store import schema
-        from lifecycle.store.database import open_engine
+        from lifecycle.store.database import open_database
 
         self.url = url
-        self.shared = open_engine(url or "sqlite://")
+        self.shared = open_database(url or "sqlite://")
         schema.upgrade(self.shared)
 
     def fresh(self) -> Engine:
         from sqlalchemy import text
 
-        from lifecycle.store.database import copy_sqlite, open_engine, transaction
+        from lifecycle.store.database import copy_sqlite, open_database, transaction
         from lifecycle.store.models import Base
 
         if self.url is None:
-            engine = open_engine("sqlite://")
-            copy_sqlite(self.shared, engine)
-            return engine
+            database = open_database("sqlite://")
+            copy_sqlite(self.shared, database)
+            return database
         tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
         with transaction(self.shared, write=True) as connection:
             if self.shared.dialect.name == "postgresql":
@@ -168,9 +168,9 @@ class _Databases:
                     connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
         return self.shared
 
-    def release(self, engine: Engine) -> None:
-        if engine is not self.shared:
-            engine.dispose()
+    def release(self, database: Engine) -> None:
+        if database is not self.shared:
+            database.dispose()
 
     def close(self) -> None:
         self.shared.dispose()
@@ -196,9 +196,9 @@ def lifecycle_engine(_lifecycle_databases: _Databases, lifecycle_clock: ManualCl
     """A ``Lifecycle`` on an empty, up-to-date database, on ``lifecycle_clock``'s time."""
     from lifecycle.engine import Lifecycle
 
-    engine = _lifecycle_databases.fresh()
-    yield Lifecycle(engine, clock=lifecycle_clock)
-    _lifecycle_databases.release(engine)
+    database = _lifecycle_databases.fresh()
+    yield Lifecycle(database, clock=lifecycle_clock)
+    _lifecycle_databases.release(database)
 
 
 @pytest.fixture

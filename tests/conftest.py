@@ -24,7 +24,7 @@ from lifecycle.definition import AssetType, FileCategory
 from lifecycle.engine import Lifecycle
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 
 POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -50,9 +50,9 @@ structlog.configure(processors=[_drop_event], cache_logger_on_first_use=False)
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "lifecycle.db"
-    engine = open_engine(f"sqlite:///{path}")
-    schema.upgrade(engine)
-    engine.dispose()
+    database = open_database(f"sqlite:///{path}")
+    schema.upgrade(database)
+    database.dispose()
     return path
 
 
@@ -60,22 +60,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_engine() -> Iterator[Engine]:
     if not POSTGRES_URL:
         pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
-    engine = open_engine(POSTGRES_URL, pool_size=20, max_overflow=10)
-    schema.drop(engine)  # start from nothing, whatever an earlier run or benchmark left behind
-    schema.upgrade(engine)
-    yield engine
-    engine.dispose()
+    database = open_database(POSTGRES_URL, pool_size=20, max_overflow=10)
+    schema.drop(database)  # start from nothing, whatever an earlier run or benchmark left behind
+    schema.upgrade(database)
+    yield database
+    database.dispose()
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         path = tmp_path / "lifecycle.db"
         shutil.copy(sqlite_template, path)
-        sqlite = open_engine(f"sqlite:///{path}")
+        sqlite = open_database(f"sqlite:///{path}")
         yield sqlite
         sqlite.dispose()
     else:
@@ -91,8 +91,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def lifecycle(engine: Engine, clock: ManualClock) -> Lifecycle:
-    return Lifecycle(engine, clock=clock)
+def lifecycle(database: Engine, clock: ManualClock) -> Lifecycle:
+    return Lifecycle(database, clock=clock)
 
 
 @pytest.fixture

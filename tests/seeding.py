@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
+from lifecycle.chain import GENESIS, chain_hash
 from lifecycle.definition import AssetState, AssetType, Event, FileCategory, FileState, Role
 from lifecycle.inputs import canonical_md5
-from lifecycle.integrity import GENESIS, chain_hash
 from lifecycle.store.models import assets, audit, files
 from tests.conftest import MD5
 
@@ -21,7 +21,7 @@ CHUNK = 2_000
 
 
 def seed_creating(
-    engine: Engine, count: int, *, created_at: datetime, upload_window: timedelta, project_id: str
+    database: Engine, count: int, *, created_at: datetime, upload_window: timedelta, project_id: str
 ) -> list[str]:
     """``count`` assets in CREATING, created at ``created_at``; their ids."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
@@ -49,7 +49,7 @@ def seed_creating(
         creation["chain_hash"] = chain_hash(GENESIS, creation)
     for start in range(0, count, CHUNK):
         chunk = ids[start : start + CHUNK]
-        with engine.begin() as connection:
+        with database.begin() as connection:
             connection.execute(
                 insert(assets),
                 [

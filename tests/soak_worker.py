@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.definition import BatchAction, PlannedOperation, UploadResult
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import (
     ApplicationNotPending,
     Conflict,
@@ -28,7 +28,8 @@ from lifecycle.errors import (
     UnfreezeAlreadyPending,
 )
 from lifecycle.inputs import AutoOperation
-from lifecycle.store.database import open_engine
+from lifecycle.settings import Settings
+from lifecycle.store.database import open_database
 from tests.conftest import new_asset
 
 TENANTS = tuple(f"soak-{n}" for n in range(4))
@@ -170,7 +171,7 @@ class Worker:
 
 def main() -> None:
     url, seconds, seed, index = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    lifecycle = Lifecycle(open_engine(url, pool_size=2), settings=SETTINGS)
+    lifecycle = Lifecycle(open_database(url, pool_size=2), settings=SETTINGS)
     worker = Worker(lifecycle, random.Random(seed * 100 + index), index)
     print(json.dumps(worker.run(seconds)), flush=True)
 

@@ -43,7 +43,7 @@ MD5_BASE64 = base64.b64encode(bytes.fromhex(MD5)).decode()
 
 
 def _counts(lifecycle: Lifecycle) -> tuple[int, int, int]:
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         return tuple(  # type: ignore[return-value]
             connection.execute(select(func.count()).select_from(table)).scalar_one()
             for table in (assets, files, audit)

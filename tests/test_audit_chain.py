@@ -17,12 +17,13 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, exc, func, select, text, update
 
 from lifecycle.actors import Platform, System, Tenant
+from lifecycle.chain import GENESIS, HASHED_COLUMNS, chain_hash
 from lifecycle.cli import ExitCode, main
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, PermissionDenied
-from lifecycle.integrity import GENESIS, HASHED_COLUMNS, ProblemKind, chain_hash
+from lifecycle.integrity import ProblemKind
 from lifecycle.store import schema
 from lifecycle.store.models import assets, audit
 from tests.conftest import POSTGRES_URL, TABLES, new_asset
@@ -65,16 +66,16 @@ def histories(lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, platform
 
 
 @contextlib.contextmanager
-def tampering(engine: Engine) -> Iterator[Any]:
+def tampering(database: Engine) -> Iterator[Any]:
     """A connection that can change audit rows, as someone with the database's keys could: on
     PostgreSQL it must first switch the append-only trigger off."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+    with database.begin() as connection:
+        if database.dialect.name == "postgresql":
             connection.execute(
                 text("ALTER TABLE lifecycle_audit DISABLE TRIGGER lifecycle_audit_append_only")
             )
         yield connection
-        if engine.dialect.name == "postgresql":
+        if database.dialect.name == "postgresql":
             connection.execute(text("ALTER TABLE lifecycle_audit ENABLE TRIGGER lifecycle_audit_append_only"))
 
 
@@ -91,8 +92,8 @@ def _legacy_chain(rows: list[dict[str, Any]]) -> list[str]:
     return hashes
 
 
-def _rows(engine: Engine, asset_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
+def _rows(database: Engine, asset_id: str) -> list[dict[str, Any]]:
+    with database.connect() as connection:
         result = connection.execute(select(audit).where(audit.c.asset_id == asset_id).order_by(audit.c.seq))
         return [dict(row) for row in result.mappings()]
 
@@ -101,17 +102,17 @@ def _rows(engine: Engine, asset_id: str) -> list[dict[str, Any]]:
 
 
 def test_every_row_chains_to_the_one_before_and_the_asset_keeps_the_head(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     for asset_id in histories:
-        rows = _rows(engine, asset_id)
+        rows = _rows(database, asset_id)
         assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
         previous = GENESIS
         for row in rows:
             assert row["chain_hash"] == chain_hash(previous, row)
             assert len(row["chain_hash"]) == 64
             previous = row["chain_hash"]
-        with engine.connect() as connection:
+        with database.connect() as connection:
             head = connection.execute(
                 select(assets.c.audit_head).where(assets.c.asset_id == asset_id)
             ).scalar()
@@ -119,10 +120,10 @@ def test_every_row_chains_to_the_one_before_and_the_asset_keeps_the_head(
 
 
 def test_the_hash_covers_every_column_of_the_row(
-    lifecycle: Lifecycle, engine: Engine, tenant: Tenant
+    lifecycle: Lifecycle, database: Engine, tenant: Tenant
 ) -> None:
     asset_id = _uploaded(lifecycle, tenant)
-    row = _rows(engine, asset_id)[-1]
+    row = _rows(database, asset_id)[-1]
     original = chain_hash(GENESIS, row)
     for name in HASHED_COLUMNS:
         changed = {**row, name: "x" if row[name] != "x" else "y"}
@@ -130,8 +131,10 @@ def test_the_hash_covers_every_column_of_the_row(
     assert chain_hash("0" * 64, row) != original
 
 
-def test_a_clean_database_verifies_clean(lifecycle: Lifecycle, engine: Engine, histories: list[str]) -> None:
-    with engine.connect() as connection:
+def test_a_clean_database_verifies_clean(
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
+) -> None:
+    with database.connect() as connection:
         total_rows = connection.execute(select(func.count()).select_from(audit)).scalar_one()
     report = lifecycle.verify_audit(System())
     assert report.clean, report.problems
@@ -163,10 +166,10 @@ def test_only_the_platform_and_the_system_verify(lifecycle: Lifecycle, tenant: T
 
 
 def test_an_edited_row_breaks_its_hash_and_only_that_asset_is_reported(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     _, frozen_in_bin, *_ = histories
-    with tampering(engine) as connection:
+    with tampering(database) as connection:
         connection.execute(
             update(audit)
             .where(audit.c.asset_id == frozen_in_bin, audit.c.seq == 4)
@@ -176,10 +179,10 @@ def test_an_edited_row_breaks_its_hash_and_only_that_asset_is_reported(
 
 
 def test_a_deleted_row_leaves_a_gap_and_breaks_the_next_hash(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     _, frozen_in_bin, *_ = histories
-    with tampering(engine) as connection:
+    with tampering(database) as connection:
         connection.execute(audit.delete().where(audit.c.asset_id == frozen_in_bin, audit.c.seq == 3))
     problems = _problems(lifecycle)
     assert (frozen_in_bin, ProblemKind.SEQUENCE_GAP, 4) in problems
@@ -188,20 +191,20 @@ def test_a_deleted_row_leaves_a_gap_and_breaks_the_next_hash(
 
 
 def test_a_deleted_latest_row_is_seen_against_the_asset(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     active, *_ = histories
-    with tampering(engine) as connection:
+    with tampering(database) as connection:
         connection.execute(audit.delete().where(audit.c.asset_id == active, audit.c.seq == 3))
     kinds = {kind for asset, kind, _ in _problems(lifecycle) if asset == active}
     assert kinds == {ProblemKind.STATE_MISMATCH, ProblemKind.HEAD_MISMATCH}
 
 
 def test_a_state_edited_behind_the_engines_back_differs_from_its_history(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     active, frozen_in_bin, *_ = histories
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(update(assets).where(assets.c.asset_id == active).values(asset_state="UNACTIVED"))
         connection.execute(
             update(assets).where(assets.c.asset_id == frozen_in_bin).values(pre_delete_state="UNACTIVED")
@@ -216,16 +219,16 @@ def test_a_state_edited_behind_the_engines_back_differs_from_its_history(
 
 
 def test_a_rewritten_chain_still_fails_the_replay_through_the_table(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     """Someone who recomputes every hash can hide an edit from the chain, not from the table:
     an asset 'restored' out of the bin straight to ACTIVED, memory and all, is still illegal."""
     _, frozen_in_bin, *_ = histories
-    rows = _rows(engine, frozen_in_bin)
+    rows = _rows(database, frozen_in_bin)
     assert [row["event"].value for row in rows][:4] == ["create", "accept_upload", "delete", "freeze"]
     rows[3] = {**rows[3], "event": "activate", "to_state": AssetState.ACTIVED, "pre_freeze_state": None}
     previous = GENESIS
-    with tampering(engine) as connection:
+    with tampering(database) as connection:
         for row in rows:
             previous = chain_hash(previous, row)
             connection.execute(
@@ -247,10 +250,10 @@ def test_a_rewritten_chain_still_fails_the_replay_through_the_table(
 def test_postgresql_refuses_update_and_delete_on_the_audit_table(
     postgres_engine: Engine, clock: ManualClock, tenant: Tenant
 ) -> None:
-    engine = postgres_engine
-    with engine.begin() as connection:
+    database = postgres_engine
+    with database.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     asset_id = _uploaded(lifecycle, tenant)
     for statement in (
         update(audit).where(audit.c.asset_id == asset_id).values(reason="rewritten"),
@@ -258,11 +261,11 @@ def test_postgresql_refuses_update_and_delete_on_the_audit_table(
     ):
         with (
             pytest.raises(exc.DBAPIError, match="lifecycle_audit is append-only") as refused,
-            engine.begin() as c,
+            database.begin() as c,
         ):
             c.execute(statement)
         assert getattr(refused.value.orig, "sqlstate", None) == "42501"
-    assert len(_rows(engine, asset_id)) == 2
+    assert len(_rows(database, asset_id)) == 2
     assert lifecycle.verify_audit(System()).clean
 
 
@@ -270,17 +273,17 @@ def test_postgresql_refuses_update_and_delete_on_the_audit_table(
 
 
 def test_the_migration_chains_existing_rows_exactly_as_the_engine_does(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str]
+    lifecycle: Lifecycle, database: Engine, histories: list[str]
 ) -> None:
     # Rows as the engine wrote them before revision 0005 recorded declarations and freeze scopes:
     # what migration 0003 finds on a database at 0002, and chains again.
-    before = {asset_id: _legacy_chain(_rows(engine, asset_id)) for asset_id in histories}
-    schema.downgrade(engine, "0002")
-    with engine.connect() as connection:
+    before = {asset_id: _legacy_chain(_rows(database, asset_id)) for asset_id in histories}
+    schema.downgrade(database, "0002")
+    with database.connect() as connection:
         columns = connection.execute(select(text("*")).select_from(text("lifecycle_audit")).limit(1)).keys()
     assert "chain_hash" not in columns
-    schema.upgrade(engine)
-    after = {asset_id: [row["chain_hash"] for row in _rows(engine, asset_id)] for asset_id in histories}
+    schema.upgrade(database)
+    after = {asset_id: [row["chain_hash"] for row in _rows(database, asset_id)] for asset_id in histories}
     assert after == before
     assert lifecycle.verify_audit(System()).clean
 
@@ -289,11 +292,11 @@ def test_the_migration_chains_existing_rows_exactly_as_the_engine_does(
 
 
 @pytest.fixture
-def database_url(engine: Engine, tmp_path: Path) -> str:
-    if engine.dialect.name == "postgresql":
+def database_url(database: Engine, tmp_path: Path) -> str:
+    if database.dialect.name == "postgresql":
         assert POSTGRES_URL is not None
         return POSTGRES_URL
-    return engine.url.render_as_string(hide_password=False)
+    return database.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -305,14 +308,14 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.mark.usefixtures("_restore_logging")
 def test_audit_verify_exits_0_when_clean_and_10_listing_each_problem(
-    lifecycle: Lifecycle, engine: Engine, histories: list[str], database_url: str
+    lifecycle: Lifecycle, database: Engine, histories: list[str], database_url: str
 ) -> None:
     runner = CliRunner()
     clean = runner.invoke(main, ["--db", database_url, "audit", "verify"], catch_exceptions=False)
     assert clean.exit_code == ExitCode.OK, clean.output
     assert "5 assets" in clean.stdout and "clean" in clean.stdout
     active = histories[0]
-    with tampering(engine) as connection:
+    with tampering(database) as connection:
         connection.execute(
             update(audit).where(audit.c.asset_id == active, audit.c.seq == 2).values(actor_id="x")
         )

@@ -78,8 +78,8 @@ class Planter:
     as it was (or rebuilds the schema if that fails), so later tests find the schema intact.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine) -> None:
+        self.database = database
         self._relaxed = False
         self._dropped: list[tuple[str, str, str]] = []
 
@@ -87,24 +87,24 @@ class Planter:
         if not self._relaxed:
             self._relax()
             self._relaxed = True
-        if self.engine.dialect.name == "sqlite":
+        if self.database.dialect.name == "sqlite":
             connection = self._sqlite()
             try:
                 connection.execute(sql, params)
             finally:
                 connection.close()
         else:
-            with self.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(text(sql), params)
 
     def _sqlite(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(str(self.engine.url.database), isolation_level=None)
+        connection = sqlite3.connect(str(self.database.url.database), isolation_level=None)
         connection.execute("PRAGMA ignore_check_constraints=ON")
         connection.execute("PRAGMA foreign_keys=OFF")
         return connection
 
     def _relax(self) -> None:
-        if self.engine.dialect.name == "sqlite":
+        if self.database.dialect.name == "sqlite":
             connection = self._sqlite()
             try:
                 (version,) = connection.execute("PRAGMA schema_version").fetchone()
@@ -123,7 +123,7 @@ class Planter:
             finally:
                 connection.close()
             return
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             self._dropped = _constraints(connection)
             for table, name, _definition in self._dropped:
                 connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
@@ -131,10 +131,10 @@ class Planter:
             connection.execute(text(f"ALTER TABLE {AUDIT} DISABLE TRIGGER {AUDIT_TRIGGER}"))
 
     def restore(self) -> None:
-        if not self._relaxed or self.engine.dialect.name == "sqlite":
+        if not self._relaxed or self.database.dialect.name == "sqlite":
             return
         try:
-            with self.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
                 for table, name, definition in self._dropped:
                     connection.execute(
@@ -145,8 +145,8 @@ class Planter:
                 restored = _constraints(connection)
             assert sorted(restored) == sorted(self._dropped)
         except BaseException:
-            schema.drop(self.engine)
-            schema.upgrade(self.engine)
+            schema.drop(self.database)
+            schema.upgrade(self.database)
             raise
 
 
@@ -175,17 +175,17 @@ def _as_written(definition: str) -> str:
 
 
 @pytest.fixture
-def plant(engine: Engine) -> Iterator[Planter]:
-    planter = Planter(engine)
+def plant(database: Engine) -> Iterator[Planter]:
+    planter = Planter(database)
     try:
         yield planter
     finally:
         planter.restore()
 
 
-def snapshot(engine: Engine) -> dict[str, list[str]]:
+def snapshot(database: Engine) -> dict[str, list[str]]:
     """Every row of every lifecycle table, as the driver returns it: to prove nothing was written."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         return {
             table: sorted(repr(tuple(row)) for row in connection.exec_driver_sql(f"SELECT * FROM {table}"))
             for table in TABLES
@@ -337,7 +337,7 @@ def test_every_read_and_move_of_a_corrupt_asset_is_a_corrupt_record_and_writes_n
     bad = _frozen(lifecycle, tenant, platform, request_id="create-bad")
     healthy = _uploaded(lifecycle, tenant)
     _plant_state(plant, bad.asset_id, case)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     asset_id = bad.asset_id
     actions: dict[str, Callable[[], object]] = {
         "get_asset": lambda: lifecycle.get_asset(tenant, asset_id),
@@ -374,7 +374,7 @@ def test_every_read_and_move_of_a_corrupt_asset_is_a_corrupt_record_and_writes_n
     assert (result.status, result.error_code) == ("FAILED", "LIFECYCLE.CORRUPT_RECORD")
     assert result.error_msg == CorruptRecord.server_message
     assert isinstance(result.error, CorruptRecord) and result.error.asset_id == asset_id
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
     _still_works(lifecycle, tenant, platform, healthy)
 
 
@@ -436,7 +436,7 @@ def test_a_tenant_wide_operation_will_not_act_over_a_corrupt_asset_it_would_touc
     if operation == "unfreeze_tenant":
         lifecycle.freeze_tenant(platform, tenant.project_id)
     _plant_state(plant, bad.asset_id, case)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     run = getattr(lifecycle, operation)
     if case.known_state is not None and case.known_state not in TENANT_WIDE[operation]:
         done = run(platform, tenant.project_id)
@@ -444,7 +444,7 @@ def test_a_tenant_wide_operation_will_not_act_over_a_corrupt_asset_it_would_touc
         assert bad.asset_id not in {asset_id for asset_id, _ in done.skipped}
         return
     _corrupt(lambda: run(platform, tenant.project_id), bad.asset_id, case.problem)
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
 
 
 @pytest.mark.parametrize("case", list(STATE_CASES.values()), ids=list(STATE_CASES))
@@ -458,7 +458,7 @@ def test_another_tenants_corrupt_asset_answers_exactly_as_a_missing_one(
 ) -> None:
     bad = _frozen(lifecycle, tenant, platform)
     _plant_state(plant, bad.asset_id, case)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     missing = str(uuid.uuid4())
 
     def actions(asset_id: str) -> dict[str, Callable[[], object]]:
@@ -489,7 +489,7 @@ def test_another_tenants_corrupt_asset_answers_exactly_as_a_missing_one(
     )
     assert lifecycle.list_assets(other_tenant).total == 0
     assert lifecycle.freeze_tenant(platform, other_tenant.project_id).moved == ()
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
 
 
 # Unknown values in the other enum columns ---------------------------------------------------------
@@ -563,7 +563,7 @@ def test_an_unknown_value_in_any_enum_column_is_a_corrupt_record_where_it_is_rea
     bad = _frozen(lifecycle, tenant, platform)
     healthy = _uploaded(lifecycle, tenant)
     plant(case.sql, asset_id=bad.asset_id)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     actions: dict[str, Callable[[], object]] = {
         "get_asset": lambda: lifecycle.get_asset(tenant, bad.asset_id),
         "list_assets": lambda: lifecycle.list_assets(tenant),
@@ -582,7 +582,7 @@ def test_an_unknown_value_in_any_enum_column_is_a_corrupt_record_where_it_is_rea
     assert set(case.raises) <= set(actions)
     for name in case.raises:
         _corrupt(actions[name], bad.asset_id, case.problem)
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
     _still_works(lifecycle, tenant, platform, healthy)
 
 
@@ -603,7 +603,7 @@ def test_rows_of_an_asset_that_does_not_exist(
     bad = _frozen(lifecycle, tenant, platform, request_id="create-gone")
     healthy = _uploaded(lifecycle, tenant)
     plant(f"DELETE FROM {ASSETS} WHERE asset_id = :asset_id", asset_id=bad.asset_id)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     assert before[FILES] and before[AUDIT] and before[APPLICATIONS]
     missing = str(uuid.uuid4())
 
@@ -641,7 +641,7 @@ def test_rows_of_an_asset_that_does_not_exist(
     assert [asset.asset_id for asset in lifecycle.list_assets(tenant).items] == [healthy]
     assert lifecycle.freeze_tenant(platform, tenant.project_id).moved[0].asset_id == healthy
     lifecycle.unfreeze_tenant(platform, tenant.project_id)
-    after = snapshot(lifecycle.engine)
+    after = snapshot(lifecycle.database)
     assert {table: after[table] for table in (FILES, APPLICATIONS)} == {
         table: before[table] for table in (FILES, APPLICATIONS)
     }, "the orphan rows were left as they were"
@@ -748,8 +748,8 @@ def _due_assets(lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, plant:
     return DueAssets(corrupt, healthy)
 
 
-def _rows_of(engine: Engine, asset_ids: list[str]) -> dict[str, list[str]]:
-    everything = snapshot(engine)
+def _rows_of(database: Engine, asset_ids: list[str]) -> dict[str, list[str]]:
+    everything = snapshot(database)
     return {
         table: [row for row in rows if any(a in row for a in asset_ids)] for table, rows in everything.items()
     }
@@ -779,7 +779,7 @@ def test_a_sweep_skips_corrupt_due_rows_reports_each_and_moves_every_other_once(
     lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, plant: Planter, batch_size: int
 ) -> None:
     due = _due_assets(lifecycle, clock, tenant, plant)
-    corrupt_rows = _rows_of(lifecycle.engine, list(due.corrupt))
+    corrupt_rows = _rows_of(lifecycle.database, list(due.corrupt))
     clock.set(START + 30 * DAY)
 
     with capture_logs() as logs:
@@ -797,7 +797,7 @@ def test_a_sweep_skips_corrupt_due_rows_reports_each_and_moves_every_other_once(
     }
     for asset_id, rule in due.healthy.items():
         assert _moves_by_system(lifecycle, tenant, asset_id) == [RULE_EVENT[rule]], "moved exactly once"
-    assert _rows_of(lifecycle.engine, list(due.corrupt)) == corrupt_rows, "the corrupt rows were left alone"
+    assert _rows_of(lifecycle.database, list(due.corrupt)) == corrupt_rows, "the corrupt rows were left alone"
     assert next(e for e in logs if e["event"] == "sweep_finished")["rules"]["upload_timeout"]["corrupt"] == 4
 
     again = lifecycle.sweep(batch_size=batch_size)
@@ -839,12 +839,12 @@ def test_an_asset_with_two_main_files_is_skipped_instead_of_failing_the_sweep(
     clock.advance(SECOND)
     others = [lifecycle.create_asset(tenant, new_asset()).asset_id for _ in range(3)]
     plant(SECOND_MAIN_FILE, asset_id=doubled)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     problem = "it has 2 MAIN files; every asset has exactly one"
     _corrupt(lambda: lifecycle.allowed_events(tenant, doubled), doubled, problem)
     _corrupt(lambda: lifecycle.delete(tenant, doubled), doubled, problem)
     _corrupt(lambda: lifecycle.freeze_tenant(platform, tenant.project_id), doubled, problem)
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
 
     clock.set(START + 2 * DAY)
     report = lifecycle.sweep(batch_size=batch_size)
@@ -875,8 +875,8 @@ def test_the_admin_sweep_lists_the_skipped_rows_and_exits_0(
     data to repair, reported on stdout (and ``audit verify`` exits 10 for them), not a failure of
     the sweep, so it exits 0 like any other sweep."""
     due = _due_assets(lifecycle, clock, tenant, plant)
-    if lifecycle.engine.dialect.name == "sqlite":
-        url = lifecycle.engine.url.render_as_string(hide_password=False)
+    if lifecycle.database.dialect.name == "sqlite":
+        url = lifecycle.database.url.render_as_string(hide_password=False)
     else:
         assert POSTGRES_URL is not None
         url = POSTGRES_URL
@@ -923,12 +923,12 @@ STATE_TARGETS = [
 ]
 
 
-def _refused(engine: Engine, statement: str, params: dict[str, object], constraint: str) -> None:
+def _refused(database: Engine, statement: str, params: dict[str, object], constraint: str) -> None:
     """``statement`` fails at the database, on ``constraint``; the audit trigger (PostgreSQL) is
     disabled for it, so that it is the constraint that refuses, not the trigger."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.begin()
-        if engine.dialect.name == "postgresql":
+        if database.dialect.name == "postgresql":
             connection.execute(text(f"ALTER TABLE {AUDIT} DISABLE TRIGGER {AUDIT_TRIGGER}"))
         with pytest.raises(exc.IntegrityError) as refused:
             connection.execute(text(statement), params)
@@ -942,16 +942,16 @@ def test_the_database_refuses_a_state_the_definition_does_not_know(
 ) -> None:
     asset_id = _uploaded(lifecycle, tenant)
     lifecycle.activate(tenant, asset_id)
-    before = snapshot(lifecycle.engine)
+    before = snapshot(lifecycle.database)
     if value is not None:
         constraint = f"ck_{table}_{column}"
-    elif lifecycle.engine.dialect.name == "sqlite":
+    elif lifecycle.database.dialect.name == "sqlite":
         constraint = f"NOT NULL constraint failed: {table}.{column}"
     else:
         constraint = f'null value in column "{column}" of relation "{table}" violates not-null constraint'
     where = "asset_id = :asset_id" + (" AND seq = 2" if table == AUDIT else "")
     _refused(
-        lifecycle.engine,
+        lifecycle.database,
         f"UPDATE {table} SET {column} = :value WHERE {where}",
         {"value": value, "asset_id": asset_id},
         constraint,
@@ -960,12 +960,12 @@ def test_the_database_refuses_a_state_the_definition_does_not_know(
     key = {ASSETS: {"asset_id": ":new_id"}, AUDIT: {"seq": "seq + 100"}}[table]
     selected = ", ".join(":value" if name == column else key.get(name, name) for name in names)
     _refused(
-        lifecycle.engine,
+        lifecycle.database,
         f"INSERT INTO {table} ({', '.join(names)}) SELECT {selected} FROM {table} WHERE {where}",
         {"value": value, "asset_id": asset_id, "new_id": str(uuid.uuid4())},
         constraint,
     )
-    assert snapshot(lifecycle.engine) == before, "nothing was written"
+    assert snapshot(lifecycle.database) == before, "nothing was written"
 
 
 def _enum_columns() -> list[tuple[str, str, type[Any]]]:
@@ -988,10 +988,10 @@ def test_every_enum_column_is_a_stored_enum_with_its_check() -> None:
             assert enum_class is AssetState
 
 
-def _check_constraints(engine: Engine) -> dict[str, str]:
+def _check_constraints(database: Engine) -> dict[str, str]:
     """Every CHECK constraint of the lifecycle tables, as the database holds it: name: definition."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
+    with database.connect() as connection:
+        if database.dialect.name == "postgresql":
             rows = connection.execute(
                 text(
                     "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
@@ -1024,8 +1024,8 @@ def _listed(definition: str, column: str) -> list[str]:
     return re.findall(r"'((?:[^']|'')*)'", match.group(1))
 
 
-def test_each_check_constraint_lists_exactly_the_values_of_its_enum(engine: Engine) -> None:
-    constraints = _check_constraints(engine)
+def test_each_check_constraint_lists_exactly_the_values_of_its_enum(database: Engine) -> None:
+    constraints = _check_constraints(database)
     expected = {f"ck_{table}_{column}": (column, enum_class) for table, column, enum_class in _enum_columns()}
     assert sorted(constraints) == sorted(expected), "one CHECK per enum column, and no other"
     for name, (column, enum_class) in expected.items():
@@ -1038,8 +1038,8 @@ def test_each_check_constraint_lists_exactly_the_values_of_its_enum(engine: Engi
             assert sorted(_listed(constraints[f"ck_{table}_{column}"], column)) == sorted(states)
 
 
-def test_the_state_columns_that_must_hold_a_state_are_not_null(engine: Engine) -> None:
-    inspector = inspect(engine)
+def test_the_state_columns_that_must_hold_a_state_are_not_null(database: Engine) -> None:
+    inspector = inspect(database)
     for table, columns in STATE_COLUMNS.items():
         nullable = {c["name"]: c["nullable"] for c in inspector.get_columns(table)}
         assert {column: nullable[column] for column in columns} == {

@@ -24,7 +24,7 @@ from lifecycle.billing import (
 )
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, AssetType, FailType, FileCategory, FileState, UploadResult
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import (
     AssetNotFound,
     InvalidParameter,
@@ -34,6 +34,7 @@ from lifecycle.errors import (
 )
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.results import Asset
+from lifecycle.settings import Settings
 from lifecycle.store.models import assets, audit, files
 from tests.conftest import MD5, START
 
@@ -165,8 +166,8 @@ def test_an_upload_that_did_not_succeed_takes_no_storage(
     assert not verdict.billed
 
 
-def test_a_timed_out_upload_takes_no_storage(engine: Engine, clock: ManualClock) -> None:
-    lifecycle = Lifecycle(engine, clock=clock)
+def test_a_timed_out_upload_takes_no_storage(database: Engine, clock: ManualClock) -> None:
+    lifecycle = Lifecycle(database, clock=clock)
     asset_id = Assets(lifecycle).created()
     clock.advance(timedelta(hours=25))
     lifecycle.sweep()
@@ -211,17 +212,17 @@ def test_the_timbre_models_of_a_customized_image_model_are_not_billed(
     ids=["not-customized", "not-an-image-model", "not-an-other-file"],
 )
 def test_timbre_models_belong_to_customized_image_models_only(
-    lifecycle: Lifecycle, engine: Engine, new: NewAsset, problem: str
+    lifecycle: Lifecycle, database: Engine, new: NewAsset, problem: str
 ) -> None:
     with pytest.raises(InvalidParameter, match=problem) as refused:
         lifecycle.create_asset(PLATFORM, new, project_id=TENANT.project_id)
     assert refused.value.field == "timbre_model"
-    with engine.connect() as connection:
+    with database.connect() as connection:
         assert connection.execute(select(func.count()).select_from(assets)).scalar_one() == 0
 
 
 def test_only_the_platform_marks_an_asset_customized_and_the_audit_trail_says_who(
-    lifecycle: Lifecycle, engine: Engine
+    lifecycle: Lifecycle, database: Engine
 ) -> None:
     """Customized storage is free: the tenant billed for it may not grant itself that."""
     video = _asset(AssetType.VIDEO, customized=True)
@@ -229,7 +230,7 @@ def test_only_the_platform_marks_an_asset_customized_and_the_audit_trail_says_wh
     for new in (video, model):
         with pytest.raises(PermissionDenied, match="may not 'create a customized asset'"):
             lifecycle.create_asset(TENANT, new)
-    assert _counts(engine) == (0, 0, 0)
+    assert _counts(database) == (0, 0, 0)
     with pytest.raises(PermissionDenied, match="another tenant"):
         lifecycle.create_asset(TENANT, _asset(), project_id=OTHER.project_id)
     with pytest.raises(InvalidParameter, match="project_id"):
@@ -243,9 +244,9 @@ def test_only_the_platform_marks_an_asset_customized_and_the_audit_trail_says_wh
 
 
 def test_a_customized_video_is_free_for_six_months_to_the_microsecond(
-    engine: Engine, clock: ManualClock
+    database: Engine, clock: ManualClock
 ) -> None:
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     video = Assets(lifecycle).uploaded(_asset(AssetType.VIDEO, main=50 * MB, customized=True))
     plain = Assets(lifecycle).uploaded(_asset(AssetType.VIDEO, main=7 * MB))
     ends = datetime(2026, 9, 2, tzinfo=UTC)  # created 1 March 09:00: free through 1 September
@@ -268,11 +269,11 @@ def test_a_customized_video_is_free_for_six_months_to_the_microsecond(
     assert lifecycle.asset_storage(TENANT, plain).free_until is None
 
 
-def test_the_free_period_is_a_setting(engine: Engine, clock: ManualClock) -> None:
+def test_the_free_period_is_a_setting(database: Engine, clock: ManualClock) -> None:
     video = ""
     for months, free in ((0, False), (1, False), (7, True)):
         policy = StoragePolicy(customized_video_free_months=months)
-        lifecycle = Lifecycle(engine, clock=clock, settings=Settings(storage=policy))
+        lifecycle = Lifecycle(database, clock=clock, settings=Settings(storage=policy))
         if months == 0:
             video = Assets(lifecycle).uploaded(_asset(AssetType.VIDEO, main=50 * MB, customized=True))
             verdict = lifecycle.asset_storage(TENANT, video)
@@ -324,8 +325,8 @@ def test_one_bound_says_exactly_which_videos_are_still_free(
 # The allowance and the report --------------------------------------------------------------------
 
 
-def test_billable_is_chargeable_beyond_the_free_allowance(engine: Engine, clock: ManualClock) -> None:
-    lifecycle = Lifecycle(engine, clock=clock, settings=Settings(storage=StoragePolicy(free_bytes=25 * MB)))
+def test_billable_is_chargeable_beyond_the_free_allowance(database: Engine, clock: ManualClock) -> None:
+    lifecycle = Lifecycle(database, clock=clock, settings=Settings(storage=StoragePolicy(free_bytes=25 * MB)))
     made = Assets(lifecycle)
     made.uploaded()
     made.uploaded()
@@ -334,7 +335,7 @@ def test_billable_is_chargeable_beyond_the_free_allowance(engine: Engine, clock:
     made.uploaded()
     report = _report(lifecycle)
     assert (report.billable_bytes, report.free_bytes_left, report.over_allowance) == (5 * MB, 0, True)
-    assert Lifecycle(engine, clock=clock).settings.storage.free_bytes == DEFAULT_FREE_BYTES == 5 * GIB
+    assert Lifecycle(database, clock=clock).settings.storage.free_bytes == DEFAULT_FREE_BYTES == 5 * GIB
 
 
 def test_the_report_breaks_down_by_type_and_by_state_and_the_parts_add_up(
@@ -423,8 +424,8 @@ def test_a_tenant_with_nothing_reports_zeros(lifecycle: Lifecycle) -> None:
 # As of a moment ----------------------------------------------------------------------------------
 
 
-def test_as_of_a_past_moment_the_history_decides(engine: Engine, clock: ManualClock) -> None:
-    lifecycle = Lifecycle(engine, clock=clock)
+def test_as_of_a_past_moment_the_history_decides(database: Engine, clock: ManualClock) -> None:
+    lifecycle = Lifecycle(database, clock=clock)
     made = Assets(lifecycle)
     kept = made.uploaded()  # 10 MB at START
     clock.advance(timedelta(days=1))
@@ -482,13 +483,13 @@ def test_now_from_the_assets_equals_now_from_the_audit_trail(
     asked for the current moment both ways, after any history, the two agree."""
     import shutil
 
-    from lifecycle.store.database import open_engine
+    from lifecycle.store.database import open_database
 
     path = tmp_path_factory.mktemp("now") / "lifecycle.db"
     shutil.copy(str(sqlite_template), path)
-    engine = open_engine(f"sqlite:///{path}")
+    database = open_database(f"sqlite:///{path}")
     clock = ManualClock(START)
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     made = Assets(lifecycle)
     ids: list[str] = []
     moves: dict[str, Callable[[str], object]] = {
@@ -528,14 +529,14 @@ def test_now_from_the_assets_equals_now_from_the_audit_trail(
             )
         assert sum(lifecycle.asset_storage(TENANT, i).chargeable_bytes for i in ids) == now.chargeable_bytes
     finally:
-        engine.dispose()
+        database.dispose()
 
 
-def test_now_counts_what_an_instance_with_a_clock_ahead_stored(engine: Engine) -> None:
+def test_now_counts_what_an_instance_with_a_clock_ahead_stored(database: Engine) -> None:
     """Instances' clocks differ: an upload another instance stored "later" than this one's now
     counts now (and against the allowance), though not as of this one's now read as a past moment."""
-    behind = _enforcing(engine, ManualClock(START), free=15 * MB)
-    ahead = _enforcing(engine, ManualClock(START + timedelta(seconds=2)), free=15 * MB)
+    behind = _enforcing(database, ManualClock(START), free=15 * MB)
+    ahead = _enforcing(database, ManualClock(START + timedelta(seconds=2)), free=15 * MB)
     first, second = Assets(behind).created(), Assets(behind).created()
     Assets(ahead).lifecycle.confirm_upload(
         TENANT, first, ahead.get_asset(TENANT, first).main_file.file_id, UploadResult.CREATED
@@ -549,10 +550,10 @@ def test_now_counts_what_an_instance_with_a_clock_ahead_stored(engine: Engine) -
         )
 
 
-def test_moves_that_stay_in_a_state_do_not_restart_it(engine: Engine, clock: ManualClock) -> None:
+def test_moves_that_stay_in_a_state_do_not_restart_it(database: Engine, clock: ManualClock) -> None:
     """An asset's state_since is when it entered its state, now and as of now alike: a cancelled
     upload stays CREATING, an unfreeze within the recycle bin stays DELETING."""
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     made = Assets(lifecycle)
     waiting = made.created()
     binned = made.uploaded()
@@ -604,23 +605,23 @@ def test_a_tenant_sees_its_own_storage_only(lifecycle: Lifecycle) -> None:
 # Refusing uploads past the allowance -------------------------------------------------------------
 
 
-def _counts(engine: Engine) -> tuple[int, ...]:
-    with engine.connect() as connection:
+def _counts(database: Engine) -> tuple[int, ...]:
+    with database.connect() as connection:
         return tuple(
             connection.execute(select(func.count()).select_from(table)).scalar_one()
             for table in (assets, files, audit)
         )
 
 
-def _enforcing(engine: Engine, clock: ManualClock, free: int) -> Lifecycle:
+def _enforcing(database: Engine, clock: ManualClock, free: int) -> Lifecycle:
     policy = StoragePolicy(free_bytes=free, refuse_uploads_over_allowance=True)
-    return Lifecycle(engine, clock=clock, settings=Settings(storage=policy))
+    return Lifecycle(database, clock=clock, settings=Settings(storage=policy))
 
 
 def test_uploads_past_the_allowance_are_accepted_unless_the_service_refuses_them(
-    engine: Engine, clock: ManualClock
+    database: Engine, clock: ManualClock
 ) -> None:
-    lifecycle = Lifecycle(engine, clock=clock, settings=Settings(storage=StoragePolicy(free_bytes=15 * MB)))
+    lifecycle = Lifecycle(database, clock=clock, settings=Settings(storage=StoragePolicy(free_bytes=15 * MB)))
     made = Assets(lifecycle)
     made.uploaded()
     made.uploaded()
@@ -628,38 +629,38 @@ def test_uploads_past_the_allowance_are_accepted_unless_the_service_refuses_them
 
 
 def test_a_creation_whose_files_would_not_fit_is_refused_and_writes_nothing(
-    engine: Engine, clock: ManualClock
+    database: Engine, clock: ManualClock
 ) -> None:
-    lifecycle = _enforcing(engine, clock, free=25 * MB)
+    lifecycle = _enforcing(database, clock, free=25 * MB)
     made = Assets(lifecycle)
     made.uploaded()  # 10 MB
-    before = _counts(engine)
+    before = _counts(database)
     with pytest.raises(StorageAllowanceExceeded) as refused:
         made.created(_asset(main=16 * MB))
     error = refused.value
     assert (error.chargeable_bytes, error.adding_bytes, error.free_bytes) == (10 * MB, 16 * MB, 25 * MB)
     assert (error.http_status, error.code) == (403, "MSS.00000003")
     assert "nothing was written" in error.message
-    assert _counts(engine) == before
+    assert _counts(database) == before
     made.created(_asset(main=15 * MB))  # fits exactly
 
 
 def test_an_accepted_upload_past_the_allowance_is_refused_and_writes_nothing(
-    engine: Engine, clock: ManualClock
+    database: Engine, clock: ManualClock
 ) -> None:
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     first = Assets(lifecycle).created(_asset(main=10 * MB))
     second = lifecycle.create_asset(
         TENANT, _asset(main=8 * MB, others=((FileCategory.COVER, 6 * MB, False),))
     )
-    lifecycle = _enforcing(engine, clock, free=15 * MB)
+    lifecycle = _enforcing(database, clock, free=15 * MB)
     main = lifecycle.get_asset(TENANT, first).main_file.file_id
     lifecycle.confirm_upload(TENANT, first, main, UploadResult.CREATED)
-    before = _counts(engine)
+    before = _counts(database)
     for f in second.files:
         with pytest.raises(StorageAllowanceExceeded):
             lifecycle.confirm_upload(TENANT, second.asset_id, f.file_id, UploadResult.CREATED)
-    assert _counts(engine) == before
+    assert _counts(database) == before
     unchanged = lifecycle.get_asset(TENANT, second.asset_id)
     assert unchanged.asset_state is AssetState.CREATING
     assert [(f.state, f.stored_at) for f in unchanged.files] == [(FileState.CREATING, None)] * 2
@@ -673,8 +674,8 @@ def test_an_accepted_upload_past_the_allowance_is_refused_and_writes_nothing(
     assert _report(lifecycle).chargeable_bytes == 14 * MB
 
 
-def test_exempt_uploads_are_never_refused(engine: Engine, clock: ManualClock) -> None:
-    lifecycle = _enforcing(engine, clock, free=0)
+def test_exempt_uploads_are_never_refused(database: Engine, clock: ManualClock) -> None:
+    lifecycle = _enforcing(database, clock, free=0)
     made = Assets(lifecycle)
     made.uploaded(_asset(AssetType.VIDEO, main=100 * MB, customized=True))
     with pytest.raises(StorageAllowanceExceeded):

@@ -18,9 +18,10 @@ from lifecycle.actors import Platform, Tenant
 from lifecycle.billing import MAX_FREE_MONTHS, StoragePolicy, free_until
 from lifecycle.clock import EARLIEST_TIME, LATEST_TIME, ManualClock
 from lifecycle.definition import AssetState, AssetType, FileCategory, PlannedOperation, UploadResult
-from lifecycle.engine import MAX_RECYCLE_RETENTION, MAX_UPLOAD_WINDOW, Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import ClockOutOfRange, CorruptRecord, InvalidParameter, LifecycleError
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.settings import MAX_RECYCLE_RETENTION, MAX_UPLOAD_WINDOW, Settings
 from lifecycle.store.models import assets, audit
 from tests.conftest import MD5, START, new_asset
 
@@ -79,8 +80,8 @@ OPERATIONS: dict[str, Callable[[Lifecycle, Seeds, datetime | None], Any]] = {
 TAKES_AS_OF = frozenset({"sweep", "due_counts", "storage_report", "asset_storage"})
 
 
-def _written(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as connection:
+def _written(database: Engine) -> tuple[int, int]:
+    with database.connect() as connection:
         return (
             connection.execute(select(func.count()).select_from(audit)).scalar_one(),
             connection.execute(select(func.count()).select_from(assets)).scalar_one(),
@@ -93,26 +94,26 @@ def _written(engine: Engine) -> tuple[int, int]:
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("moment", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE)
 def test_a_clock_outside_the_supported_range_is_refused_with_a_typed_error_and_writes_nothing(
-    engine: Engine, moment: datetime, operation: str
+    database: Engine, moment: datetime, operation: str
 ) -> None:
     clock = ManualClock(START)
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     seeds = _seed(lifecycle)
-    before = _written(engine)
+    before = _written(database)
     clock.set(moment)
     with pytest.raises(ClockOutOfRange, match=r"clock\.now\(\) reads .*, outside the times") as raised:
         OPERATIONS[operation](lifecycle, seeds, None)
     assert raised.value.reading == moment
     assert (raised.value.code, raised.value.http_status) == ("LIFECYCLE.CLOCK_OUT_OF_RANGE", 500)
-    assert _written(engine) == before
+    assert _written(database) == before
 
 
 @pytest.mark.parametrize("moment", [EARLIEST_TIME, LATEST_TIME - MICROSECOND], ids=["earliest", "latest"])
 def test_every_operation_works_at_both_ends_of_the_range_with_the_longest_settings(
-    engine: Engine, moment: datetime
+    database: Engine, moment: datetime
 ) -> None:
     clock = ManualClock(moment)
-    lifecycle = Lifecycle(engine, clock=clock, settings=LONGEST)
+    lifecycle = Lifecycle(database, clock=clock, settings=LONGEST)
     seeds = _seed(lifecycle)
     created = OPERATIONS["create_asset"](lifecycle, seeds, None)
     assert created.upload_deadline == moment + MAX_UPLOAD_WINDOW
@@ -133,22 +134,24 @@ def test_every_operation_works_at_both_ends_of_the_range_with_the_longest_settin
         datetime(1970, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))),
     ],
 )
-def test_as_of_before_the_supported_range_is_invalid(engine: Engine, operation: str, as_of: datetime) -> None:
-    lifecycle = Lifecycle(engine, clock=ManualClock(START))
+def test_as_of_before_the_supported_range_is_invalid(
+    database: Engine, operation: str, as_of: datetime
+) -> None:
+    lifecycle = Lifecycle(database, clock=ManualClock(START))
     seeds = _seed(lifecycle)
     with pytest.raises(InvalidParameter, match="as_of: must be 1970-01-01T00:00:00"):
         OPERATIONS[operation](lifecycle, seeds, as_of)
 
 
-def test_a_planned_operation_at_or_past_the_end_of_the_range_is_invalid(engine: Engine) -> None:
-    lifecycle = Lifecycle(engine, clock=ManualClock(START))
-    before = _written(engine)
+def test_a_planned_operation_at_or_past_the_end_of_the_range_is_invalid(database: Engine) -> None:
+    lifecycle = Lifecycle(database, clock=ManualClock(START))
+    before = _written(database)
     for when in (LATEST_TIME, YEAR_9999):
         with pytest.raises(InvalidParameter, match=r"operation_time: must be before 9000"):
             lifecycle.create_asset(
                 TENANT, new_asset(auto_operation=AutoOperation(PlannedOperation.DELETE, when))
             )
-    assert _written(engine) == before
+    assert _written(database) == before
     last = LATEST_TIME - MICROSECOND
     planned = lifecycle.create_asset(
         TENANT, new_asset(auto_operation=AutoOperation(PlannedOperation.DELETE, last))
@@ -179,12 +182,12 @@ def test_settings_accept_each_delay_at_its_maximum() -> None:
     assert (MAX_UPLOAD_WINDOW.days, MAX_RECYCLE_RETENTION.days) == (365, 36_525)
 
 
-def test_an_engine_takes_only_settings_it_can_check(engine: Engine) -> None:
+def test_an_engine_takes_only_settings_it_can_check(database: Engine) -> None:
     class Unbounded:
         upload_window = recycle_retention = timedelta.max
 
     with pytest.raises(InvalidParameter, match="settings: must be a Settings"):
-        Lifecycle(engine, settings=Unbounded())  # type: ignore[arg-type]
+        Lifecycle(database, settings=Unbounded())  # type: ignore[arg-type]
 
 
 def test_the_range_leaves_room_for_every_delay_and_free_period() -> None:
@@ -210,40 +213,40 @@ def test_a_manual_clock_moved_past_the_calendar_refuses_and_stays_where_it_was()
 # Stored times the engine cannot have written -----------------------------------------------------------
 
 
-def _tamper(engine: Engine, asset_id: str, **values: Any) -> None:
-    with engine.begin() as connection:
+def _tamper(database: Engine, asset_id: str, **values: Any) -> None:
+    with database.begin() as connection:
         connection.execute(update(assets).where(assets.c.asset_id == asset_id).values(**values))
 
 
-def test_an_upload_time_left_past_the_calendar_is_a_corrupt_record_not_an_overflow(engine: Engine) -> None:
-    lifecycle = Lifecycle(engine, clock=ManualClock(START))
+def test_an_upload_time_left_past_the_calendar_is_a_corrupt_record_not_an_overflow(database: Engine) -> None:
+    lifecycle = Lifecycle(database, clock=ManualClock(START))
     seeds = _seed(lifecycle)
-    _tamper(engine, seeds.frozen, upload_time_left_us=2**62)
-    before = _written(engine)
+    _tamper(database, seeds.frozen, upload_time_left_us=2**62)
+    before = _written(database)
     with pytest.raises(CorruptRecord, match="upload_time_left_us"):
         lifecycle.unfreeze(PLATFORM, seeds.frozen)
-    assert _written(engine) == before
+    assert _written(database) == before
 
 
 def test_a_retention_start_at_the_end_of_the_calendar_never_falls_due_and_the_sweep_goes_on(
-    engine: Engine,
+    database: Engine,
 ) -> None:
     clock = ManualClock(START)
-    lifecycle = Lifecycle(engine, clock=clock)
+    lifecycle = Lifecycle(database, clock=clock)
     plan = AutoOperation(PlannedOperation.BLOCK, START + timedelta(hours=1))
     asset_id = lifecycle.create_asset(TENANT, new_asset(auto_operation=plan)).asset_id
     lifecycle.delete(TENANT, asset_id)
-    _tamper(engine, asset_id, retention_started_at=YEAR_9999)
+    _tamper(database, asset_id, retention_started_at=YEAR_9999)
     clock.advance(timedelta(hours=2))
     report = lifecycle.sweep()
     assert report.rule("planned_freeze").moved == 1
     assert lifecycle.get_asset(TENANT, asset_id).asset_state is AssetState.BLOCK
 
 
-def test_a_free_period_ending_past_the_calendar_ends_at_its_last_instant(engine: Engine) -> None:
-    lifecycle = Lifecycle(engine, clock=ManualClock(START))
+def test_a_free_period_ending_past_the_calendar_ends_at_its_last_instant(database: Engine) -> None:
+    lifecycle = Lifecycle(database, clock=ManualClock(START))
     seeds = _seed(lifecycle)
-    _tamper(engine, seeds.video, create_time=datetime(9999, 10, 1, tzinfo=UTC))
+    _tamper(database, seeds.video, create_time=datetime(9999, 10, 1, tzinfo=UTC))
     assert lifecycle.asset_storage(TENANT, seeds.video).free_until == datetime.max.replace(tzinfo=UTC)
 
 
@@ -320,7 +323,7 @@ def _in_range(moment: datetime) -> bool | None:
     as_of=st.one_of(st.none(), moments),
 )
 def test_any_clock_and_any_settings_give_an_answer_or_a_typed_error(
-    engine: Engine,
+    database: Engine,
     moment: datetime,
     upload_window: timedelta,
     recycle_retention: timedelta,
@@ -348,7 +351,7 @@ def test_any_clock_and_any_settings_give_an_answer_or_a_typed_error(
         storage=StoragePolicy(customized_video_free_months=free_months),
     )
     clock = ManualClock(START)
-    lifecycle = Lifecycle(engine, clock=clock, settings=chosen)
+    lifecycle = Lifecycle(database, clock=clock, settings=chosen)
     seeds = _seed(lifecycle)
     supported = _in_range(moment)
     if supported is None:  # no time in UTC: the clock itself refuses it

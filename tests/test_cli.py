@@ -41,7 +41,7 @@ from lifecycle.definition import AssetState, AssetType, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import assets, audit
 from tests.conftest import BACKENDS, MD5, POSTGRES_URL, TABLES, new_asset, read_only
 
@@ -144,21 +144,21 @@ def admin(database_url: str) -> Admin:
 
 
 def audit_rows(url: str) -> int:
-    engine = open_engine(url)
+    database = open_database(url)
     try:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             return int(connection.execute(sql_select(func.count()).select_from(audit)).scalar_one())
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def asset_rows(url: str) -> int:
-    engine = open_engine(url)
+    database = open_database(url)
     try:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             return int(connection.execute(sql_select(func.count()).select_from(assets)).scalar_one())
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 # The script itself ------------------------------------------------------------------------------
@@ -391,8 +391,8 @@ def test_show_json_is_the_platform_asset_details_shape(admin: Admin) -> None:
         "state": "CREATING",
     }
     assert shown["tags"] == ["teacher"]
-    with Lifecycle(admin.url) as engine:
-        assert shown == engine.get_asset(Tenant(TENANT), created["asset_id"]).to_details()
+    with Lifecycle(admin.url) as lifecycle:
+        assert shown == lifecycle.get_asset(Tenant(TENANT), created["asset_id"]).to_details()
 
 
 def test_show_prints_a_readable_view(admin: Admin) -> None:
@@ -553,8 +553,8 @@ def test_create_with_a_plan_and_activation_on_upload(admin: Admin) -> None:
     created = admin.create("--activate-on-upload", "--plan", "delete", "2099-01-01T00:00:00Z")
     admin.ok("confirm-upload", created["asset_id"], "--tenant", TENANT, "--result", "CREATED")
     assert admin.state(created["asset_id"]) == "ACTIVED"
-    with Lifecycle(admin.url) as engine:
-        asset = engine.get_asset(Tenant(TENANT), created["asset_id"])
+    with Lifecycle(admin.url) as lifecycle:
+        asset = lifecycle.get_asset(Tenant(TENANT), created["asset_id"])
     assert asset.planned_operation is not None
     assert asset.planned_operation.value == "DELETE"
     assert asset.planned_operation_time == datetime(2099, 1, 1, tzinfo=UTC)
@@ -737,8 +737,8 @@ def test_batch_reports_each_asset_and_exits_8_when_any_failed(admin: Admin) -> N
 def _created_two_days_ago(url: str, count: int) -> list[str]:
     """Assets created two days ago and never uploaded: their upload window ran out yesterday."""
     clock = ManualClock(datetime.now(UTC) - timedelta(days=2))
-    with Lifecycle(url, clock=clock) as engine:
-        return [engine.create_asset(Tenant(TENANT), new_asset(f"late {n}")).asset_id for n in range(count)]
+    with Lifecycle(url, clock=clock) as lifecycle:
+        return [lifecycle.create_asset(Tenant(TENANT), new_asset(f"late {n}")).asset_id for n in range(count)]
 
 
 def test_sweep_moves_what_is_due_and_reports_per_rule(admin: Admin) -> None:
@@ -849,8 +849,8 @@ def test_scheduler_run_sweeps_until_a_signal_and_stops_cleanly(
     assert child.returncode == 0
     assert rest[-1]["event"] == "scheduler_stopped"
     assert any(entry.get("logger", "").startswith("apscheduler") for entry in logged + rest)
-    with Lifecycle(database_url) as engine:
-        assert {engine.get_asset(Tenant(TENANT), a).asset_state.value for a in late} == {"FAILED"}
+    with Lifecycle(database_url) as lifecycle:
+        assert {lifecycle.get_asset(Tenant(TENANT), a).asset_state.value for a in late} == {"FAILED"}
 
 
 def test_scheduler_run_refuses_bad_timing(admin: Admin) -> None:
@@ -932,8 +932,8 @@ def _but_as_of(report: dict[str, Any]) -> dict[str, Any]:
 def test_storage_report_for_a_tenant_gives_the_apis_figures_and_shape(admin: Admin) -> None:
     _stored(admin)
     report = admin.json("storage", "report", "--tenant", TENANT)
-    with Lifecycle(admin.url) as engine:
-        assert _but_as_of(report) == _but_as_of(engine.storage_report(Tenant(TENANT)).to_json())
+    with Lifecycle(admin.url) as lifecycle:
+        assert _but_as_of(report) == _but_as_of(lifecycle.storage_report(Tenant(TENANT)).to_json())
     assert set(report) == STORAGE_REPORT_KEYS
     [mine] = report["tenants"]
     assert set(mine) == TENANT_STORAGE_KEYS
@@ -977,8 +977,8 @@ def test_storage_report_for_a_tenant_gives_the_apis_figures_and_shape(admin: Adm
 def test_storage_report_for_every_tenant_one_row_each(admin: Admin) -> None:
     _stored(admin)
     report = admin.json("storage", "report", "--operator", OPERATOR, "--page-size", "1")
-    with Lifecycle(admin.url) as engine:
-        assert _but_as_of(report) == _but_as_of(engine.storage_report(Platform(OPERATOR)).to_json())
+    with Lifecycle(admin.url) as lifecycle:
+        assert _but_as_of(report) == _but_as_of(lifecycle.storage_report(Platform(OPERATOR)).to_json())
     assert set(report) == STORAGE_REPORT_KEYS
     assert [t["project_id"] for t in report["tenants"]] == [TENANT, "tenant-b"]
     assert (report["tenant_count"], report["used_bytes"], report["chargeable_bytes"]) == (
@@ -1025,18 +1025,18 @@ def test_storage_report_a_tenant_may_not_ask_for_another_tenant(admin: Admin) ->
 def test_storage_as_of_a_past_moment_reads_the_audit_trail(admin: Admin) -> None:
     start = datetime.now(UTC) - timedelta(days=10)
     clock = ManualClock(start)
-    with Lifecycle(admin.url, clock=clock) as engine:
-        gone = engine.create_asset(Tenant(TENANT), new_asset("deleted later"))
-        engine.confirm_upload(Tenant(TENANT), gone.asset_id, gone.main_file.file_id, UploadResult.CREATED)
+    with Lifecycle(admin.url, clock=clock) as lifecycle:
+        gone = lifecycle.create_asset(Tenant(TENANT), new_asset("deleted later"))
+        lifecycle.confirm_upload(Tenant(TENANT), gone.asset_id, gone.main_file.file_id, UploadResult.CREATED)
         clock.advance(timedelta(days=2))
-        engine.delete(Platform(OPERATOR), gone.asset_id, force=True)
+        lifecycle.delete(Platform(OPERATOR), gone.asset_id, force=True)
     stored_then = (start + timedelta(days=1)).isoformat()
     before_it = (start - timedelta(days=1)).isoformat()
 
     report = ["storage", "report", "--tenant", TENANT]
     then = admin.json(*report, "--as-of", stored_then)
-    with Lifecycle(admin.url) as engine:
-        api = engine.storage_report(Tenant(TENANT), as_of=start + timedelta(days=1)).to_json()
+    with Lifecycle(admin.url) as lifecycle:
+        api = lifecycle.storage_report(Tenant(TENANT), as_of=start + timedelta(days=1)).to_json()
     assert then == api, "the same moment: the same report, as_of included"
     assert then["as_of"] == (start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert (then["used_bytes"], then["tenants"][0]["by_state"]["UNACTIVED"]["used_bytes"]) == (MAIN_SIZE,) * 2
@@ -1060,8 +1060,8 @@ def test_storage_as_of_a_past_moment_reads_the_audit_trail(admin: Admin) -> None
 
 def test_a_customized_video_is_free_for_its_first_months_then_billed(admin: Admin) -> None:
     created = datetime.now(UTC) - timedelta(days=215)
-    with Lifecycle(admin.url, clock=ManualClock(created)) as engine:
-        video = engine.create_asset(
+    with Lifecycle(admin.url, clock=ManualClock(created)) as lifecycle:
+        video = lifecycle.create_asset(
             Platform(OPERATOR),
             NewAsset(
                 asset_name="ordered",
@@ -1071,7 +1071,9 @@ def test_a_customized_video_is_free_for_its_first_months_then_billed(admin: Admi
             ),
             project_id=TENANT,
         )
-        engine.confirm_upload(Tenant(TENANT), video.asset_id, video.main_file.file_id, UploadResult.CREATED)
+        lifecycle.confirm_upload(
+            Tenant(TENANT), video.asset_id, video.main_file.file_id, UploadResult.CREATED
+        )
     asked = ["storage", "asset", video.asset_id, "--operator", OPERATOR]
     free = admin.json(*asked, "--as-of", (created + timedelta(days=60)).isoformat())
     billed = admin.json(*asked)
@@ -1099,14 +1101,14 @@ def test_storage_asset_says_whether_and_why_it_is_billed(admin: Admin) -> None:
         assets["never uploaded"]: (False, ["NOTHING_STORED"]),
         video["asset_id"]: (False, ["COUNTS", "CUSTOMIZED_VIDEO_FREE"]),
     }
-    with Lifecycle(admin.url) as engine:
+    with Lifecycle(admin.url) as lifecycle:
         for asset_id, (billed, codes) in expected.items():
             found = admin.json("storage", "asset", asset_id, "--tenant", TENANT)
             assert (found["billed"], [r["code"] for r in found["reasons"]]) == (billed, codes), asset_id
             assert set(found) == ASSET_STORAGE_KEYS
             assert all(set(r) == {"code", "text"} and r["text"] for r in found["reasons"])
             assert all(set(f) == FILE_STORAGE_KEYS for f in found["files"])
-            api = engine.asset_storage(Tenant(TENANT), asset_id).to_json()
+            api = lifecycle.asset_storage(Tenant(TENANT), asset_id).to_json()
             assert found | {"as_of": None} == api | {"as_of": None}
     customized = admin.json("storage", "asset", assets["customized"], "--operator", OPERATOR)
     assert (customized["customized"], customized["used_bytes"], customized["exempt_bytes"]) == (
@@ -1149,9 +1151,9 @@ def test_create_customized_with_timbre_models(admin: Admin) -> None:
     assert [(f["asset_file_category"], f["file_name"]) for f in created["files"]] == [
         ("MAIN", "male001.bin"), ("COVER", "male001.png"), ("OTHER", "voice.bin"), ("OTHER", "voice2.bin"),
     ]  # fmt: skip
-    with Lifecycle(admin.url) as engine:
-        asset = engine.get_asset(Tenant(TENANT), created["asset_id"])
-        plain = engine.get_asset(Tenant(TENANT), admin.create()["asset_id"])
+    with Lifecycle(admin.url) as lifecycle:
+        asset = lifecycle.get_asset(Tenant(TENANT), created["asset_id"])
+        plain = lifecycle.get_asset(Tenant(TENANT), admin.create()["asset_id"])
     assert (asset.customized, [f.timbre_model for f in asset.files]) == (True, [False, False, True, True])
     assert (plain.customized, [f.timbre_model for f in plain.files]) == (False, [False, False])
 

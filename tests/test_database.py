@@ -42,7 +42,7 @@ from lifecycle.errors import (
     StoreUnavailable,
 )
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine, translated_errors
+from lifecycle.store.database import open_database, translated_errors
 from tests.conftest import POSTGRES_URL, TABLES, new_asset, read_only
 
 TENANT = Tenant("tenant-a")
@@ -62,12 +62,13 @@ def test_every_postgresql_url_form_uses_psycopg_3(scheme: str) -> None:
     """SQLAlchemy's default driver for a bare postgresql:// is psycopg2, which the package does not
     ship: before, this raised ModuleNotFoundError (psycopg2)."""
     pytest.importorskip("psycopg")
-    engine = open_engine(f"{scheme}://user:secret@db.internal:5433/assets")
+    database = open_database(f"{scheme}://user:secret@db.internal:5433/assets")
     try:
-        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
-        assert (engine.url.host, engine.url.port, engine.url.database) == ("db.internal", 5433, "assets")
+        assert (database.dialect.name, database.dialect.driver) == ("postgresql", "psycopg")
+        url = database.url
+        assert (url.host, url.port, url.database) == ("db.internal", 5433, "assets")
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 @pytest.mark.postgresql
@@ -78,7 +79,7 @@ def test_the_engine_works_on_a_bare_postgresql_url(postgres_engine: Engine, sche
         lifecycle.check_schema()
         asset = lifecycle.create_asset(TENANT, new_asset())
         assert lifecycle.get_asset(TENANT, asset.asset_id).asset_state is AssetState.CREATING
-        assert lifecycle.engine.dialect.driver == "psycopg"
+        assert lifecycle.database.dialect.driver == "psycopg"
     with postgres_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
 
@@ -143,7 +144,7 @@ def test_every_call_but_upgrade_on_a_missing_file_says_so_and_creates_nothing(tm
         "due_counts": lambda lifecycle: lifecycle.due_counts(),
         "sweep": lambda lifecycle: lifecycle.sweep(),
         "create_asset": lambda lifecycle: lifecycle.create_asset(TENANT, new_asset()),
-        "current_revision": lambda lifecycle: schema.current_revision(lifecycle.engine),
+        "current_revision": lambda lifecycle: schema.current_revision(lifecycle.database),
     }
     with Lifecycle(url) as lifecycle:
         for name, call in calls.items():
@@ -301,7 +302,7 @@ def test_a_read_only_postgresql_transaction_is_databaseread_only(postgres_engine
     with postgres_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
     assert POSTGRES_URL is not None
-    reading = open_engine(POSTGRES_URL, connect_args={"options": "-c default_transaction_read_only=on"})
+    reading = open_database(POSTGRES_URL, connect_args={"options": "-c default_transaction_read_only=on"})
     try:
         with Lifecycle(reading) as lifecycle:
             assert lifecycle.list_assets(TENANT).total == 0
@@ -367,7 +368,7 @@ def _failures(tmp_path: Path) -> dict[str, tuple[LifecycleError, list[str]]]:
     sqlite3.connect(empty).close()
     with Lifecycle(f"sqlite:///{empty}") as lifecycle:
         caught("no such table", lambda: lifecycle.list_assets(TENANT), [str(tmp_path), "lifecycle_assets"])
-        caught("schema out of date", lifecycle.check_schema, ["revision", "0004", "upgrade"])
+        caught("schema out of date", lifecycle.check_schema, ["revision", schema.head_revision(), "upgrade"])
     missing = tmp_path / "typo.db"
     with Lifecycle(f"sqlite:///{missing}") as lifecycle:
         caught("missing", lambda: lifecycle.list_assets(TENANT), [str(missing), "upgrade"])
@@ -378,12 +379,12 @@ def _failures(tmp_path: Path) -> dict[str, tuple[LifecycleError, list[str]]]:
         caught("read-only", lambda: lifecycle.create_asset(TENANT, new_asset()), [str(upgraded), "readonly"])
 
     def busy() -> None:
-        engine = open_engine(f"sqlite:///{upgraded}")
+        database = open_database(f"sqlite:///{upgraded}")
         try:
-            with translated_errors(engine):
+            with translated_errors(database):
                 raise _operational("BEGIN IMMEDIATE", sqlite3.OperationalError("database is locked"), 5)
         finally:
-            engine.dispose()
+            database.dispose()
 
     caught("busy", busy, [str(upgraded), "database is locked", "SQLITE_BUSY"])
     failures["corrupt"] = (

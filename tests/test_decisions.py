@@ -9,8 +9,9 @@ import pytest
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, BatchAction, BlockScope, Event, FileState, UploadResult
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import TransitionNotAllowed
+from lifecycle.settings import Settings
 from tests.conftest import new_asset
 
 
@@ -31,9 +32,9 @@ def test_an_asset_can_ask_to_be_activated_on_upload(lifecycle: Lifecycle, tenant
 
 
 def test_the_engine_setting_changes_the_default_landing(
-    engine: object, clock: ManualClock, tenant: Tenant
+    database: object, clock: ManualClock, tenant: Tenant
 ) -> None:
-    activating = Lifecycle(engine, clock=clock, settings=Settings(activate_on_upload=True))  # type: ignore[arg-type]
+    activating = Lifecycle(database, clock=clock, settings=Settings(activate_on_upload=True))  # type: ignore[arg-type]
     asset_id = _uploaded(activating, tenant)
     assert activating.get_asset(tenant, asset_id).asset_state is AssetState.ACTIVED
 

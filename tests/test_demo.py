@@ -44,7 +44,7 @@ from lifecycle.definition import (
     Role,
 )
 from lifecycle.engine import Lifecycle
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import assets, audit, files
 
 SEEDED = demo.TENANTS * demo.ASSETS_PER_TENANT
@@ -58,7 +58,7 @@ class Ran:
     outcome: demo.Outcome
     printed: str
     progress: str
-    engine: Engine
+    database: Engine
     assets: dict[str, Row[Any]]
     trails: dict[str, list[Row[Any]]]
     """Each asset's audit rows, oldest first."""
@@ -82,8 +82,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
     outcome = demo.play(
         path, out=render.console(printed, width=200), progress_console=Console(file=progress, width=100)
     )
-    engine = open_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
+    database = open_database(f"sqlite:///{path}")
+    with database.connect() as connection:
         asset_rows = {row.asset_id: row for row in connection.execute(select(assets))}
         trails: dict[str, list[Row[Any]]] = {}
         for row in connection.execute(select(audit).order_by(audit.c.asset_id, audit.c.seq)):
@@ -95,11 +95,11 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
         outcome,
         printed.getvalue(),
         progress.getvalue(),
-        engine,
+        database,
         asset_rows,
         trails,
     )
-    engine.dispose()
+    database.dispose()
 
 
 def _summary(printed: str) -> list[str]:
@@ -131,7 +131,7 @@ def test_every_edge_of_the_transition_table_is_taken(ran: Ran) -> None:
 
 
 def test_every_asset_type_is_seeded_with_the_files_its_type_allows(ran: Ran) -> None:
-    with ran.engine.connect() as connection:
+    with ran.database.connect() as connection:
         declared = connection.execute(
             select(assets.c.asset_id, assets.c.asset_type, files.c.asset_file_category).join(
                 files, files.c.asset_id == assets.c.asset_id
@@ -163,7 +163,7 @@ def test_the_sweep_moved_assets_under_every_time_rule(ran: Ran) -> None:
     assert Counter(row.event for row in by_system) == +expected
     assert {row.occurred_at for row in by_system} == {report.as_of}
     # One sweep caught up with everything that was due.
-    with Lifecycle(ran.engine, clock=ManualClock(report.as_of)) as lifecycle:
+    with Lifecycle(ran.database, clock=ManualClock(report.as_of)) as lifecycle:
         assert lifecycle.due_counts() == {rule.name: 0 for rule in DEFINITION.time_rules}
 
 
@@ -179,7 +179,7 @@ def test_no_asset_is_left_creating_and_only_unfinished_uploads_timed_out(ran: Ra
         trail = ran.trails[asset_id]
         before = trail[: next(i for i, row in enumerate(trail) if row.event is Event.TIME_OUT_UPLOAD)]
         assert not {row.event for row in before} & {Event.ACCEPT_UPLOAD, Event.SUBMIT_FOR_REVIEW}
-    with ran.engine.connect() as connection:
+    with ran.database.connect() as connection:
         main_files = connection.execute(
             select(files.c.state).where(
                 files.c.asset_file_category == FileCategory.MAIN, files.c.asset_id.in_(timed_out)
@@ -276,7 +276,7 @@ def test_the_report_prints_the_counts_the_sweep_and_the_featured_trail(ran: Ran)
 
     featured = ran.outcome.featured_asset_id
     rows = _table_rows(printed, f"audit trail of asset {featured}")
-    with Lifecycle(ran.engine) as lifecycle:
+    with Lifecycle(ran.database) as lifecycle:
         history = lifecycle.history(demo.PLATFORM, featured)
     assert [row[:7] for row in rows] == [
         [
@@ -563,7 +563,7 @@ def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
     """The report printed is the engine's on what the job left; it shows every billing rule at
     work; and what the sweep freed is what the assets it deleted for good had stored."""
     report, before = ran.outcome.storage, ran.outcome.storage_before_sweep
-    lifecycle = Lifecycle(ran.engine, clock=ManualClock(report.as_of))
+    lifecycle = Lifecycle(ran.database, clock=ManualClock(report.as_of))
     assert lifecycle.storage_report(Platform("checker")) == report
     assert len(report.tenants) == demo.TENANTS
     assert sum(t.exempt[Exemption.TIMBRE_MODEL] for t in report.tenants) > 0
@@ -579,7 +579,7 @@ def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
         for asset_id, trail in ran.trails.items()
         if trail[-1].actor_kind is Role.SYSTEM and trail[-1].to_state is AssetState.DELETED
     }
-    with ran.engine.connect() as connection:
+    with ran.database.connect() as connection:
         stored = connection.execute(
             select(files.c.asset_id, files.c.file_size).where(files.c.stored_at.is_not(None))
         ).all()

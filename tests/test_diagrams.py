@@ -28,8 +28,8 @@ from lifecycle.definition import (
     FileState,
     UploadResult,
 )
-from lifecycle.engine import Settings
 from lifecycle.errors import MissingProgram
+from lifecycle.settings import Settings
 
 COMMITTED = Path(__file__).parents[1] / "docs" / "state-diagrams"
 MACHINES = (diagrams.ASSET_MACHINE, diagrams.FILE_MACHINE)

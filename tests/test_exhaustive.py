@@ -59,7 +59,7 @@ def _actor(factory: AssetFactory, role: Role, asset: Asset) -> Actor:
 
 
 def _audit_rows(lifecycle: Lifecycle, asset_id: str) -> int:
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         return connection.execute(select(func.count()).where(audit.c.asset_id == asset_id)).scalar_one()
 
 

@@ -47,7 +47,9 @@ def _is_legal(path: Path) -> bool:
         edge = DEFINITION.resolve(step.event, before)
         if edge is None:
             return False
-        moved = advance_facts(before, step.event, edge.dest, edge.remembers, tenant_wide=step.tenant_wide)
+        moved = advance_facts(
+            before, step.event, edge.dest, edge.remembers, definition=DEFINITION, tenant_wide=step.tenant_wide
+        )
         if moved != after:
             return False
     return True

@@ -65,9 +65,10 @@ from lifecycle.definition import (
     TimeRule,
     UploadResult,
 )
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import StoreUnavailable
-from lifecycle.store.database import WRITE, open_engine
+from lifecycle.settings import Settings
+from lifecycle.store.database import WRITE, open_database
 from lifecycle.store.models import applications, assets, audit, files
 from lifecycle.sweeps import SweepListener
 from tests.conftest import START, TABLES, new_asset
@@ -88,11 +89,11 @@ def _seeded(what: str) -> random.Random:
     return random.Random(f"{SEED}-{what}")
 
 
-def _checker(engine: Engine) -> Engine:
+def _checker(database: Engine) -> Engine:
     """A second engine on the same database, without a pool: every check connects afresh (on
     SQLite after a kill, that connection recovers the WAL), and the engine under test's pool is
     left to the engine."""
-    return create_engine(engine.url, poolclass=NullPool)
+    return create_engine(database.url, poolclass=NullPool)
 
 
 # What must hold after any fault -----------------------------------------------------------------
@@ -285,18 +286,18 @@ SWEEPER = textwrap.dedent(
 )
 
 
-def _seed_kill_database(engine: Engine) -> dict[str, list[str]]:
+def _seed_kill_database(database: Engine) -> dict[str, list[str]]:
     """``GROUP`` assets due at T2 under each time rule, in one project per rule; their ids."""
     groups: dict[str, list[str]] = {}
     # The recycle-bin group: planned deletes, made at T1 by a sweep, so their retention has run out
     # at T2 and their trail is the engine's own.
     groups["fault-purge"] = _planned(
-        engine, "fault-purge", T0, PlannedOperation.DELETE, T0 + timedelta(hours=1)
+        database, "fault-purge", T0, PlannedOperation.DELETE, T0 + timedelta(hours=1)
     )
-    setup = Lifecycle(engine, clock=ManualClock(T1))
+    setup = Lifecycle(database, clock=ManualClock(T1))
     assert setup.sweep(as_of=T1, batch_size=500).rule("planned_delete").moved == GROUP
     groups["fault-timeout"] = seed_creating(
-        engine,
+        database,
         GROUP,
         created_at=T2 - WINDOW - timedelta(days=1),
         upload_window=WINDOW,
@@ -304,12 +305,12 @@ def _seed_kill_database(engine: Engine) -> dict[str, list[str]]:
     )
     soon = T2 - timedelta(minutes=30)
     groups["fault-freeze"] = _planned(
-        engine, "fault-freeze", T2 - timedelta(hours=1), PlannedOperation.BLOCK, soon
+        database, "fault-freeze", T2 - timedelta(hours=1), PlannedOperation.BLOCK, soon
     )
     groups["fault-delete"] = _planned(
-        engine, "fault-delete", T2 - timedelta(hours=1), PlannedOperation.DELETE, soon
+        database, "fault-delete", T2 - timedelta(hours=1), PlannedOperation.DELETE, soon
     )
-    due = Lifecycle(engine, clock=ManualClock(T2)).due_counts(as_of=T2)
+    due = Lifecycle(database, clock=ManualClock(T2)).due_counts(as_of=T2)
     assert due == {
         "upload_timeout": GROUP,
         "planned_freeze": GROUP,
@@ -320,12 +321,12 @@ def _seed_kill_database(engine: Engine) -> dict[str, list[str]]:
 
 
 def _planned(
-    engine: Engine, project: str, created: datetime, plan: PlannedOperation, at: datetime
+    database: Engine, project: str, created: datetime, plan: PlannedOperation, at: datetime
 ) -> list[str]:
     """Assets in CREATING with a planned operation: what ``create_asset`` with an ``AutoOperation``
     writes (the plan is not in the audit trail)."""
-    ids = seed_creating(engine, GROUP, created_at=created, upload_window=WINDOW, project_id=project)
-    with engine.begin() as connection:
+    ids = seed_creating(database, GROUP, created_at=created, upload_window=WINDOW, project_id=project)
+    with database.begin() as connection:
         connection.execute(
             update(assets)
             .where(assets.c.project_id == project)
@@ -470,12 +471,12 @@ def _sweep_moves(connection: Connection) -> Counter[tuple[str, Event]]:
     )
 
 
-def test_sigkilled_sweepers_never_split_a_move_from_its_audit_row(engine: Engine, tmp_path: Path) -> None:
-    backend = engine.dialect.name
+def test_sigkilled_sweepers_never_split_a_move_from_its_audit_row(database: Engine, tmp_path: Path) -> None:
+    backend = database.dialect.name
     rng = _seeded(f"sigkill-{backend}")
-    groups = _seed_kill_database(engine)
+    groups = _seed_kill_database(database)
     due = {asset_id: EXPECTED[project] for project, ids in groups.items() for asset_id in ids}
-    checker = _checker(engine)
+    checker = _checker(database)
     places: Counter[str] = Counter()
     modes: Counter[str] = Counter()
     longest_notice = (0.0, 0)
@@ -483,7 +484,7 @@ def test_sigkilled_sweepers_never_split_a_move_from_its_audit_row(engine: Engine
     try:
         for index in range(KILLS):
             application = f"fault-sweeper-{index}"
-            url = engine.url
+            url = database.url
             if backend == "postgresql":
                 url = url.update_query_dict({"application_name": application})
             kill = _kill_a_sweeper(
@@ -513,18 +514,18 @@ def test_sigkilled_sweepers_never_split_a_move_from_its_audit_row(engine: Engine
             if kill.mode == "held":
                 assert in_flight and steps and committed == 0, f"{where}: the held transaction was committed"
             places[_place(in_flight, steps, committed)] += 1
-        final = Lifecycle(engine, clock=ManualClock(T2)).sweep(
+        final = Lifecycle(database, clock=ManualClock(T2)).sweep(
             as_of=T2, batch_size=500, actor=System(FINAL_SWEEPER)
         )
         with checker.connect() as connection:
             moves = _sweep_moves(connection)
         _assert_consistent(checker, f"seed {SEED}, after the final sweep")
         # And the engine's own verifier: every audit chain intact, every history replayable.
-        verified = Lifecycle(engine, clock=ManualClock(T2)).verify_audit(System())
+        verified = Lifecycle(database, clock=ManualClock(T2)).verify_audit(System())
         assert verified.clean, verified.problems[:5]
     finally:
         checker.dispose()
-    assert Lifecycle(engine, clock=ManualClock(T2)).due_counts(as_of=T2) == dict.fromkeys(
+    assert Lifecycle(database, clock=ManualClock(T2)).due_counts(as_of=T2) == dict.fromkeys(
         ("upload_timeout", "planned_freeze", "planned_delete", "recycle_bin_purge"), 0
     )
     assert set(moves) == set(due.items()), "every due asset moved, by the move its rule makes"
@@ -575,14 +576,14 @@ class _Cut:
 
     def __init__(
         self,
-        engine: Engine,
+        database: Engine,
         *,
         mode: str | None = None,
         transaction: int = 1,
         statement: int = 0,
         killer: Any = None,
     ) -> None:
-        self.engine = engine
+        self.database = database
         self.mode = mode
         self.transaction = transaction
         self.statement = statement
@@ -594,13 +595,13 @@ class _Cut:
         self._connection: Connection | None = None
 
     def __enter__(self) -> _Cut:
-        event.listen(self.engine, "before_cursor_execute", self._before_statement)
-        event.listen(self.engine, "commit", self._before_commit)
+        event.listen(self.database, "before_cursor_execute", self._before_statement)
+        event.listen(self.database, "commit", self._before_commit)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before_statement)
-        event.remove(self.engine, "commit", self._before_commit)
+        event.remove(self.database, "before_cursor_execute", self._before_statement)
+        event.remove(self.database, "commit", self._before_commit)
         if self._interrupted is not None:
             self._interrupted.set_progress_handler(None, 0)
 
@@ -655,20 +656,20 @@ def _label(statement: str) -> str:
 
 
 @pytest.fixture
-def killer(engine: Engine) -> Iterator[Any]:
+def killer(database: Engine) -> Iterator[Any]:
     """PostgreSQL: a second connection, autocommitting, to terminate the engine's backends from."""
-    if engine.dialect.name != "postgresql":
+    if database.dialect.name != "postgresql":
         yield None
         return
     import psycopg
 
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as connection:
         yield connection
 
 
 def _cut_everywhere(
-    engine: Engine,
+    database: Engine,
     killer: Any,
     name: str,
     prepare: Callable[[str], Callable[[], Any]],
@@ -677,21 +678,21 @@ def _cut_everywhere(
     """Run ``prepare(tag)()`` once to learn its write transaction's steps, then, for every cut
     mode and every step, on fresh assets: cut there, expect ``StoreUnavailable`` and nothing
     written, and the same call again to succeed."""
-    checker = _checker(engine)
+    checker = _checker(database)
     try:
         operation = prepare("dry")
-        with _Cut(engine) as recorder:
+        with _Cut(database) as recorder:
             succeeded(operation())
         assert recorder.writes == 1, recorder.steps
         steps = recorder.steps[0]
         assert steps[-1] == COMMIT, steps
-        for mode in CUT_MODES[engine.dialect.name]:
+        for mode in CUT_MODES[database.dialect.name]:
             for index, label in enumerate(steps, start=1):
                 where = f"{name}: {mode} before step {index} of {steps}"
                 operation = prepare(f"{mode}-{index}")
                 before = _snapshot(checker)
                 with (
-                    _Cut(engine, mode=mode, statement=index, killer=killer) as cut,
+                    _Cut(database, mode=mode, statement=index, killer=killer) as cut,
                     pytest.raises(StoreUnavailable) as raised,
                 ):
                     operation()
@@ -702,9 +703,9 @@ def _cut_everywhere(
                 _assert_consistent(checker, where)
     finally:
         checker.dispose()
-    modes = CUT_MODES[engine.dialect.name]
+    modes = CUT_MODES[database.dialect.name]
     print(
-        f"{name} ({engine.dialect.name}): {len(steps) * len(modes)} cuts,", "/".join(modes), "before", steps
+        f"{name} ({database.dialect.name}): {len(steps) * len(modes)} cuts,", "/".join(modes), "before", steps
     )
 
 
@@ -729,7 +730,7 @@ def _uploaded(lifecycle: Lifecycle, tenant: Tenant) -> str:
 
 @pytest.mark.parametrize("move", ["freeze", "delete", "delete_force"])
 def test_a_connection_lost_during_a_move_leaves_nothing_and_the_move_then_succeeds(
-    engine: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any, move: str
+    database: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any, move: str
 ) -> None:
     expected = {
         "freeze": AssetState.BLOCK,
@@ -760,11 +761,11 @@ def test_a_connection_lost_during_a_move_leaves_nothing_and_the_move_then_succee
             (application,) = lifecycle.list_unfreeze_applications(platform, project_id=result.project_id)
             assert application.state is ApplicationState.REJECTED
 
-    _cut_everywhere(engine, killer, move, prepare, succeeded)
+    _cut_everywhere(database, killer, move, prepare, succeeded)
 
 
 def test_a_connection_lost_during_confirm_upload_leaves_nothing_and_it_then_succeeds(
-    engine: Engine, lifecycle: Lifecycle, killer: Any
+    database: Engine, lifecycle: Lifecycle, killer: Any
 ) -> None:
     def prepare(tag: str) -> Callable[[], Any]:
         tenant = Tenant(f"cut-upload-{tag}")
@@ -778,11 +779,11 @@ def test_a_connection_lost_during_confirm_upload_leaves_nothing_and_it_then_succ
         assert result.transition is not None and result.transition.to_state is AssetState.UNACTIVED
         assert not result.transition.replayed
 
-    _cut_everywhere(engine, killer, "confirm_upload", prepare, succeeded)
+    _cut_everywhere(database, killer, "confirm_upload", prepare, succeeded)
 
 
 def test_a_connection_lost_during_a_tenant_wide_freeze_leaves_nothing_and_it_then_succeeds(
-    engine: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any
+    database: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any
 ) -> None:
     def prepare(tag: str) -> Callable[[], Any]:
         tenant = Tenant(f"cut-tenant-{tag}")
@@ -794,11 +795,11 @@ def test_a_connection_lost_during_a_tenant_wide_freeze_leaves_nothing_and_it_the
         assert [moved.to_state for moved in result.moved] == [AssetState.BLOCK] * 3
         assert result.skipped == ()
 
-    _cut_everywhere(engine, killer, "freeze_tenant", prepare, succeeded)
+    _cut_everywhere(database, killer, "freeze_tenant", prepare, succeeded)
 
 
 def test_a_connection_lost_during_an_unfreeze_approval_leaves_nothing_and_it_then_succeeds(
-    engine: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any
+    database: Engine, lifecycle: Lifecycle, platform: Platform, killer: Any
 ) -> None:
     def prepare(tag: str) -> Callable[[], Any]:
         tenant = Tenant(f"cut-approve-{tag}")
@@ -814,7 +815,7 @@ def test_a_connection_lost_during_an_unfreeze_approval_leaves_nothing_and_it_the
         (application,) = lifecycle.list_unfreeze_applications(platform, project_id=result.project_id)
         assert application.state is ApplicationState.APPROVED
 
-    _cut_everywhere(engine, killer, "approve_unfreeze", prepare, succeeded)
+    _cut_everywhere(database, killer, "approve_unfreeze", prepare, succeeded)
 
 
 class _Batches(SweepListener):
@@ -830,15 +831,15 @@ class _Batches(SweepListener):
 
 
 def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_whole_and_it_nothing(
-    engine: Engine, lifecycle: Lifecycle, clock: ManualClock, killer: Any
+    database: Engine, lifecycle: Lifecycle, clock: ManualClock, killer: Any
 ) -> None:
     batch, due = 4, 10
-    checker = _checker(engine)
+    checker = _checker(database)
 
     def seed(tag: str) -> list[str]:
         created = clock.now() - WINDOW - timedelta(hours=1)
         return seed_creating(
-            engine, due, created_at=created, upload_window=WINDOW, project_id=f"cut-sweep-{tag}"
+            database, due, created_at=created, upload_window=WINDOW, project_id=f"cut-sweep-{tag}"
         )
 
     def timeouts(ids: list[str]) -> Counter[str]:
@@ -853,18 +854,18 @@ def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_who
 
     try:
         ids = seed("dry")
-        with _Cut(engine) as recorder:
+        with _Cut(database) as recorder:
             assert lifecycle.sweep(batch_size=batch).moved == due
         assert recorder.writes == 3, recorder.steps
         steps = recorder.steps[1]
-        for mode in CUT_MODES[engine.dialect.name]:
+        for mode in CUT_MODES[database.dialect.name]:
             for index, label in enumerate(steps, start=1):
                 where = f"sweep: {mode} before step {index} of batch 2's {steps}"
                 ids = seed(f"{mode}-{index}")
                 before = _snapshot(checker)
                 batches = _Batches()
                 with (
-                    _Cut(engine, mode=mode, transaction=2, statement=index, killer=killer) as cut,
+                    _Cut(database, mode=mode, transaction=2, statement=index, killer=killer) as cut,
                     pytest.raises(StoreUnavailable) as raised,
                 ):
                     lifecycle.sweep(batch_size=batch, listener=batches)
@@ -880,9 +881,9 @@ def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_who
                 assert report.moved == due - batch, where
                 assert timeouts(ids) == Counter(ids), f"{where}: not every due asset timed out once"
                 _assert_consistent(checker, where)
-        modes = CUT_MODES[engine.dialect.name]
+        modes = CUT_MODES[database.dialect.name]
         print(
-            f"sweep ({engine.dialect.name}): {len(steps) * len(modes)} cuts,",
+            f"sweep ({database.dialect.name}): {len(steps) * len(modes)} cuts,",
             "/".join(modes),
             "before",
             steps,
@@ -911,7 +912,7 @@ def test_pooled_connections_whose_backends_died_while_idle_are_replaced_unseen(
     import psycopg
 
     url = postgres_engine.url.render_as_string(hide_password=False)
-    pooled = open_engine(url, pool_size=4, max_overflow=0)
+    pooled = open_database(url, pool_size=4, max_overflow=0)
     try:
         lifecycle = Lifecycle(pooled, clock=ManualClock(START))
         tenant = Tenant("killed-while-idle")

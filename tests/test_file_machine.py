@@ -81,14 +81,12 @@ def test_the_file_states_no_move_uses_are_named() -> None:
 
 
 def test_the_engines_file_moves_are_read_from_the_table() -> None:
-    from lifecycle import moves
-
     expected = {
         edge.cause: edge.dest
         for edge in FILE_TRANSITIONS
         if edge.files is FileScope.MAIN and isinstance(edge.cause, Event)
     }
-    assert expected == moves._MAIN_FILE_AFTER
+    assert expected == DEFINITION.main_file_after
     for result in UploadResult:
         for declared in Declared:
             edge = DEFINITION.confirmation(result, declared)

@@ -11,15 +11,16 @@ from sqlalchemy import func, select
 from lifecycle.actors import Platform, Tenant
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, BatchAction, Event, UploadResult
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import Conflict, InvalidParameter
 from lifecycle.moves import MoveRequest, plan_move
+from lifecycle.settings import Settings
 from lifecycle.store.repository import audit
 from tests.conftest import new_asset
 
 
 def _audit_rows(lifecycle: Lifecycle) -> int:
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         return connection.execute(select(func.count()).select_from(audit)).scalar_one()
 
 
@@ -33,24 +34,23 @@ def test_the_guarded_write_refuses_a_move_planned_from_a_stale_read(
     lifecycle: Lifecycle, tenant: Tenant
 ) -> None:
     asset_id = _uploaded(lifecycle, tenant)
-    repository = lifecycle._repo
-    with lifecycle.engine.connect() as connection:
+    repository = lifecycle.context.repository
+    with lifecycle.database.connect() as connection:
         stale = repository.read_row(connection, asset_id)
     assert stale is not None
     lifecycle.activate(tenant, asset_id)  # the asset moves on after the read
     move = plan_move(
-        stale, Event.ACTIVATE, tenant, MoveRequest(), lifecycle.clock.now(), upload_window=timedelta(1)
+        stale,
+        Event.ACTIVATE,
+        tenant,
+        MoveRequest(),
+        lifecycle.clock.now(),
+        upload_window=timedelta(1),
+        definition=lifecycle.definition,
     )
     before = _audit_rows(lifecycle)
-    with lifecycle.engine.begin() as connection:
-        written = repository.write_move(
-            connection,
-            move,
-            actor_kind=tenant.role,
-            actor_id=tenant.actor_id,
-            request_id=None,
-            now=lifecycle.clock.now(),
-        )
+    with lifecycle.database.begin() as connection:
+        written = repository.write_move(connection, move)
     assert written is False
     assert _audit_rows(lifecycle) == before
     assert lifecycle.get_asset(tenant, asset_id).version == 3
@@ -60,8 +60,8 @@ def test_a_change_between_read_and_write_is_a_conflict_and_writes_nothing(
     lifecycle: Lifecycle, tenant: Tenant, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asset_id = _uploaded(lifecycle, tenant)
-    repository = lifecycle._repo
-    with lifecycle.engine.connect() as connection:
+    repository = lifecycle.context.repository
+    with lifecycle.database.connect() as connection:
         stale = repository.read_row(connection, asset_id)
     lifecycle.freeze(platform, asset_id)
     monkeypatch.setattr(repository, "read_row", lambda _connection, _asset_id, _project=None, **_lock: stale)
@@ -109,7 +109,7 @@ def test_a_naive_clock_is_refused_before_anything_is_written(lifecycle: Lifecycl
         def now(self) -> datetime:
             return datetime(2026, 1, 1)  # noqa: DTZ001 - the mistake under test
 
-    naive = Lifecycle(lifecycle.engine, clock=NaiveClock())
+    naive = Lifecycle(lifecycle.database, clock=NaiveClock())
     with pytest.raises(InvalidParameter, match="timezone-aware"):
         naive.create_asset(tenant, new_asset())
     assert _audit_rows(lifecycle) == 0

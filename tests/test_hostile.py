@@ -68,7 +68,7 @@ from lifecycle.errors import (
 )
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
 from lifecycle.results import Asset
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import applications, assets, audit, files
 from lifecycle.sweeps import SweepListener
 from tests.conftest import MD5, START, TABLES, new_asset
@@ -469,10 +469,10 @@ def seed(lifecycle: Lifecycle) -> World:
 Snapshot = tuple[tuple[int, ...], tuple[Any, ...]]
 
 
-def snapshot(engine: Engine, asset_ids: Sequence[str]) -> Snapshot:
+def snapshot(database: Engine, asset_ids: Sequence[str]) -> Snapshot:
     """The row count of each of the four tables, and every row of the given assets in each."""
     tables = (assets, files, audit, applications)
-    with engine.connect() as connection:
+    with database.connect() as connection:
         counts = tuple(
             int(connection.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables
         )
@@ -491,9 +491,9 @@ class Arena:
     """A seeded world, seeded again only after an example changed it. (Not a dataclass: Hypothesis
     would print every asset of the world with each failing example.)"""
 
-    def __init__(self, lifecycle: Lifecycle, engine: Engine) -> None:
+    def __init__(self, lifecycle: Lifecycle, database: Engine) -> None:
         self.lifecycle = lifecycle
-        self.engine = engine
+        self.database = database
         self._world: World | None = None
 
     def __repr__(self) -> str:
@@ -505,11 +505,11 @@ class Arena:
         return self._world
 
     def before(self) -> Snapshot:
-        return snapshot(self.engine, self.world().asset_ids)
+        return snapshot(self.database, self.world().asset_ids)
 
     def after(self, before: Snapshot, *, refused: str | None) -> None:
         """A refusal wrote nothing; a move of the world's assets has the next example seed afresh."""
-        now = snapshot(self.engine, self.world().asset_ids)
+        now = snapshot(self.database, self.world().asset_ids)
         if refused is not None:
             assert now == before, f"refused ({refused}) but something was written"
         elif now[1] != before[1]:
@@ -556,7 +556,7 @@ class Outcome:
 
 @pytest.fixture
 def arena(lifecycle: Lifecycle) -> Arena:
-    return Arena(lifecycle, lifecycle.engine)
+    return Arena(lifecycle, lifecycle.database)
 
 
 # Creation: every field of NewAsset and NewFile ----------------------------------------------------
@@ -830,7 +830,7 @@ def test_create_asset_stores_every_field_exactly_or_refuses_it(arena: Arena, dat
 
 def _create(arena: Arena, actor: Any, new: Any, request_id: object) -> None:
     problems = creation_problems(actor, new, request_id)
-    replay = not problems and request_id is not None and _created_by(arena.engine, actor, request_id)
+    replay = not problems and request_id is not None and _created_by(arena.database, actor, request_id)
     outcome = arena.attempt(partial(arena.lifecycle.create_asset, actor, new, request_id=request_id))
     outcome.expect(problems)
     if problems == {"role"}:
@@ -842,9 +842,9 @@ def _create(arena: Arena, actor: Any, new: Any, request_id: object) -> None:
             assert_stored_as_given(stored, new, actor)
 
 
-def _created_by(engine: Engine, actor: Tenant, request_id: object) -> bool:
+def _created_by(database: Engine, actor: Tenant, request_id: object) -> bool:
     """Whether this request id created an asset of this tenant already (a retry is answered)."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         found = connection.execute(
             select(func.count())
             .select_from(audit)
@@ -956,7 +956,7 @@ def test_a_name_full_of_sql_and_wildcards_changes_no_table_and_no_listing(lifecy
         page = lifecycle.list_assets(tenant)
         assert page.total == 1
         assert [(a.project_id, a.asset_name) for a in page.items] == [(tenant.project_id, name)]
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         for table in TABLES:
             connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
     with pytest.raises(InvalidParameter, match="project_id"):
@@ -1603,7 +1603,7 @@ def both_backends(
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
     path = tmp_path / "same.db"
     path.write_bytes(sqlite_template.read_bytes())
-    sqlite = open_engine(f"sqlite:///{path}")
+    sqlite = open_database(f"sqlite:///{path}")
     yield [Lifecycle(sqlite, clock=ManualClock(START)), Lifecycle(postgres, clock=ManualClock(START))]
     sqlite.dispose()
 
@@ -1711,7 +1711,7 @@ class Script:
 @pytest.fixture
 def script(database_url: str) -> Iterator[Script]:  # noqa: F811 - the fixture imported above
     lifecycle = Lifecycle(database_url)
-    yield Script(database_url, Arena(lifecycle, lifecycle.engine))
+    yield Script(database_url, Arena(lifecycle, lifecycle.database))
     lifecycle.close()
 
 

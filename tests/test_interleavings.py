@@ -27,9 +27,10 @@ from lifecycle.actors import Platform, Tenant
 from lifecycle.billing import StoragePolicy
 from lifecycle.clock import ManualClock
 from lifecycle.definition import FileCategory, UploadResult
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import Conflict, LifecycleError, TransitionNotAllowed
-from lifecycle.store.database import open_engine
+from lifecycle.settings import Settings
+from lifecycle.store.database import open_database
 from lifecycle.store.models import applications, assets, audit, files
 from tests.conftest import POSTGRES_URL, START, TABLES, new_asset
 
@@ -183,8 +184,8 @@ class Interleaver:
     def __init__(self, url: str, checker: Engine, settings: Settings | None = None) -> None:
         self.checker = checker
         self.settings = settings or Settings()
-        self.engine_a = open_engine(url, connect_args={"application_name": "interleave-a"})
-        self.engine_b = open_engine(url, connect_args={"application_name": "interleave-b"})
+        self.engine_a = open_database(url, connect_args={"application_name": "interleave-a"})
+        self.engine_b = open_database(url, connect_args={"application_name": "interleave-b"})
 
     def close(self) -> None:
         self.engine_a.dispose()

@@ -58,7 +58,7 @@ TENANT_OPERATIONS: dict[str, Operation] = {
 
 
 def _snapshot(lifecycle: Lifecycle) -> tuple[Any, ...]:
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         return tuple(
             tuple(connection.execute(select(table).order_by(*table.primary_key.columns)).all())
             for table in (assets, files, audit, applications)
@@ -174,7 +174,7 @@ def test_the_platform_and_the_system_see_every_tenants_assets(
     asset_id = lifecycle.create_asset(OWNER, new_asset()).asset_id
     assert lifecycle.get_asset(platform, asset_id).project_id == "owner"
     assert lifecycle.get_asset(system, asset_id).project_id == "owner"
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         assert connection.execute(select(func.count()).select_from(audit)).scalar_one() == 1
 
 

@@ -46,7 +46,7 @@ def _filled(character: str, size: int) -> dict[str, Any]:
 
 
 def _count(lifecycle: Lifecycle) -> int:
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         return connection.execute(select(func.count()).select_from(assets)).scalar_one()
 
 

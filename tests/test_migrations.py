@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import assets
 
 ASSETS = "lifecycle_assets"
@@ -113,47 +113,47 @@ RETENTION = {
 }
 
 
-def _at_revision(engine: Engine, tmp_path: Path, revision: str) -> Iterator[Engine]:
+def _at_revision(database: Engine, tmp_path: Path, revision: str) -> Iterator[Engine]:
     """A database at ``revision``: a fresh SQLite file, or the shared PostgreSQL database rebuilt
     (and left at head afterwards, whatever happened, for the tests that share it)."""
-    if engine.dialect.name == "sqlite":
-        fresh = open_engine(f"sqlite:///{tmp_path / f'at-{revision}.db'}")
+    if database.dialect.name == "sqlite":
+        fresh = open_database(f"sqlite:///{tmp_path / f'at-{revision}.db'}")
         schema.upgrade(fresh, revision)
         yield fresh
         fresh.dispose()
         return
-    schema.drop(engine)
-    schema.upgrade(engine, revision)
+    schema.drop(database)
+    schema.upgrade(database, revision)
     try:
-        yield engine
+        yield database
     finally:
-        schema.drop(engine)
-        schema.upgrade(engine)
+        schema.drop(database)
+        schema.upgrade(database)
 
 
 @pytest.fixture
-def engine_at_0001(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    yield from _at_revision(engine, tmp_path, "0001")
+def engine_at_0001(database: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(database, tmp_path, "0001")
 
 
-def _indexes(engine: Engine) -> dict[str, list[str]]:
-    return {index["name"]: list(index["column_names"]) for index in inspect(engine).get_indexes(ASSETS)}
+def _indexes(database: Engine) -> dict[str, list[str]]:
+    return {index["name"]: list(index["column_names"]) for index in inspect(database).get_indexes(ASSETS)}
 
 
-def _columns(engine: Engine) -> set[str]:
-    return {column["name"] for column in inspect(engine).get_columns(ASSETS)}
+def _columns(database: Engine) -> set[str]:
+    return {column["name"] for column in inspect(database).get_columns(ASSETS)}
 
 
-def _reflected_rows(engine: Engine) -> dict[str, dict[str, Any]]:
+def _reflected_rows(database: Engine) -> dict[str, dict[str, Any]]:
     """Every row as the database gives it back, read through the table as it is now."""
-    table = Table(ASSETS, MetaData(), autoload_with=engine)
-    with engine.connect() as connection:
+    table = Table(ASSETS, MetaData(), autoload_with=database)
+    with database.connect() as connection:
         return {row["asset_id"]: dict(row) for row in connection.execute(select(table)).mappings()}
 
 
-def _retention(engine: Engine) -> dict[str, datetime | None]:
+def _retention(database: Engine) -> dict[str, datetime | None]:
     """``retention_started_at`` read through the models, so both backends answer in aware UTC."""
-    with engine.connect() as connection:
+    with database.connect() as connection:
         result = connection.execute(select(assets.c.asset_id, assets.c.retention_started_at))
         return {row.asset_id: row.retention_started_at for row in result}
 
@@ -161,40 +161,40 @@ def _retention(engine: Engine) -> dict[str, datetime | None]:
 def test_migration_0002_fills_the_retention_clock_swaps_the_indexes_and_downgrades(
     engine_at_0001: Engine,
 ) -> None:
-    engine = engine_at_0001
-    assert schema.current_revision(engine) == "0001"
-    assert "retention_started_at" not in _columns(engine)
-    table = Table(ASSETS, MetaData(), autoload_with=engine)
-    audit_table = Table("lifecycle_audit", MetaData(), autoload_with=engine)
-    with engine.begin() as connection:
+    database = engine_at_0001
+    assert schema.current_revision(database) == "0001"
+    assert "retention_started_at" not in _columns(database)
+    table = Table(ASSETS, MetaData(), autoload_with=database)
+    audit_table = Table("lifecycle_audit", MetaData(), autoload_with=database)
+    with database.begin() as connection:
         connection.execute(table.insert(), ROWS)
         connection.execute(audit_table.insert(), AUDIT_ROWS)
-    at_0001 = _reflected_rows(engine)
+    at_0001 = _reflected_rows(database)
     assert set(at_0001) == set(RETENTION)
 
-    schema.upgrade(engine, "0002")
-    assert schema.current_revision(engine) == "0002"
-    assert _retention(engine) == RETENTION
-    indexes = _indexes(engine)
+    schema.upgrade(database, "0002")
+    assert schema.current_revision(database) == "0002"
+    assert _retention(database) == RETENTION
+    indexes = _indexes(database)
     for name, columns in NEW_INDEXES.items():
         assert indexes.get(name) == columns, name
     assert "ix_lifecycle_assets_asset_state_state_changed_at" not in indexes
     assert "ix_lifecycle_assets_planned_operation_time" not in indexes
     assert indexes["ix_lifecycle_assets_asset_state_upload_deadline"] == ["asset_state", "upload_deadline"]
 
-    schema.downgrade(engine, "0001")
-    assert schema.current_revision(engine) == "0001"
-    assert "retention_started_at" not in _columns(engine)
-    indexes = _indexes(engine)
+    schema.downgrade(database, "0001")
+    assert schema.current_revision(database) == "0001"
+    assert "retention_started_at" not in _columns(database)
+    indexes = _indexes(database)
     for name, columns in OLD_INDEXES.items():
         assert indexes.get(name) == columns, name
     assert not set(NEW_INDEXES) & set(indexes)
-    assert _reflected_rows(engine) == at_0001
+    assert _reflected_rows(database) == at_0001
 
-    schema.upgrade(engine)
-    assert schema.current_revision(engine) == schema.head_revision()
-    assert _retention(engine) == RETENTION
-    assert set(NEW_INDEXES) <= set(_indexes(engine))
+    schema.upgrade(database)
+    assert schema.current_revision(database) == schema.head_revision()
+    assert _retention(database) == RETENTION
+    assert set(NEW_INDEXES) <= set(_indexes(database))
 
 
 # Migration 0004: when each file's bytes began to take storage ---------------------------------------
@@ -257,40 +257,40 @@ STORED_AT = {
 
 
 @pytest.fixture
-def engine_at_0003(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    yield from _at_revision(engine, tmp_path, "0003")
+def engine_at_0003(database: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(database, tmp_path, "0003")
 
 
-def _stored_at(engine: Engine) -> dict[str, datetime | None]:
+def _stored_at(database: Engine) -> dict[str, datetime | None]:
     from lifecycle.store.models import files
 
-    with engine.connect() as connection:
+    with database.connect() as connection:
         return {row.file_id: row.stored_at for row in connection.execute(select(files))}
 
 
 def test_migration_0004_says_when_each_stored_file_was_stored_and_downgrades(engine_at_0003: Engine) -> None:
-    engine = engine_at_0003
+    database = engine_at_0003
     names = (ASSETS, FILES, "lifecycle_audit")
-    tables = {name: Table(name, MetaData(), autoload_with=engine) for name in names}
-    with engine.begin() as connection:
+    tables = {name: Table(name, MetaData(), autoload_with=database) for name in names}
+    with database.begin() as connection:
         connection.execute(tables[ASSETS].insert(), STORAGE_ASSETS)
         connection.execute(tables[FILES].insert(), STORAGE_FILES)
         connection.execute(tables["lifecycle_audit"].insert(), STORAGE_AUDIT)
-    files_at_0003 = Table(FILES, MetaData(), autoload_with=engine)
+    files_at_0003 = Table(FILES, MetaData(), autoload_with=database)
     assert "stored_at" not in files_at_0003.c
 
-    schema.upgrade(engine, "0004")
-    assert _stored_at(engine) == STORED_AT
-    with engine.connect() as connection:
+    schema.upgrade(database, "0004")
+    assert _stored_at(database) == STORED_AT
+    with database.connect() as connection:
         assert set(connection.execute(select(assets.c.customized)).scalars()) == {False}
 
-    schema.downgrade(engine, "0003")
-    columns = {column["name"] for column in inspect(engine).get_columns(FILES)}
+    schema.downgrade(database, "0003")
+    columns = {column["name"] for column in inspect(database).get_columns(FILES)}
     assert {"stored_at", "timbre_model"}.isdisjoint(columns)
-    assert "customized" not in _columns(engine)
+    assert "customized" not in _columns(database)
 
-    schema.upgrade(engine)
-    assert _stored_at(engine) == STORED_AT
+    schema.upgrade(database)
+    assert _stored_at(database) == STORED_AT
 
 
 # Migration 0005: creation requests, and a database that already holds duplicates --------------------
@@ -309,8 +309,8 @@ DUPLICATED_AUDIT = [
 
 
 @pytest.fixture
-def engine_at_0004(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    yield from _at_revision(engine, tmp_path, "0004")
+def engine_at_0004(database: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(database, tmp_path, "0004")
 
 
 def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_duplicates(
@@ -323,15 +323,15 @@ def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_dupl
     from lifecycle.store.models import creation_requests
     from tests.conftest import new_asset
 
-    engine = engine_at_0004
-    tables = {name: Table(name, MetaData(), autoload_with=engine) for name in (ASSETS, "lifecycle_audit")}
-    with engine.begin() as connection:
+    database = engine_at_0004
+    tables = {name: Table(name, MetaData(), autoload_with=database) for name in (ASSETS, "lifecycle_audit")}
+    with database.begin() as connection:
         connection.execute(tables[ASSETS].insert(), DUPLICATED)
         connection.execute(tables["lifecycle_audit"].insert(), DUPLICATED_AUDIT)
 
     with caplog.at_level("WARNING", logger="lifecycle.migrations"):
-        schema.upgrade(engine)
-    with engine.connect() as connection:
+        schema.upgrade(database)
+    with database.connect() as connection:
         claimed = {
             row.request_id: row.asset_id for row in connection.execute(select(creation_requests))
         }
@@ -342,11 +342,11 @@ def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_dupl
     assert warning.startswith("2 assets were created by a retry of a request")
     assert "kept first, also made second" in warning and "kept first, also made third" in warning
 
-    retried = Lifecycle(engine).create_asset(Tenant("tenant-m"), new_asset(), request_id="r1")
+    retried = Lifecycle(database).create_asset(Tenant("tenant-m"), new_asset(), request_id="r1")
     assert retried.asset_id == "first"
 
-    schema.downgrade(engine, "0004")
-    assert "lifecycle_creation_requests" not in inspect(engine).get_table_names()
+    schema.downgrade(database, "0004")
+    assert "lifecycle_creation_requests" not in inspect(database).get_table_names()
     assert {"block_scope", "block_reason_code", "declared"}.isdisjoint(
-        column["name"] for column in inspect(engine).get_columns("lifecycle_audit")
+        column["name"] for column in inspect(database).get_columns("lifecycle_audit")
     )

@@ -29,7 +29,7 @@ from lifecycle.engine import Lifecycle
 from lifecycle.errors import LifecycleError
 from lifecycle.results import Transitioned
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import assets, audit
 from tests.conftest import POSTGRES_URL, START, new_asset
 from tests.test_interleavings import Interleaver, Subject
@@ -54,8 +54,8 @@ def _race(calls: list[Callable[[], T]]) -> list[T | LifecycleError]:
         return list(pool.map(run, calls))
 
 
-def _count(engine: Engine, table: Any, *where: Any) -> int:
-    with engine.connect() as connection:
+def _count(database: Engine, table: Any, *where: Any) -> int:
+    with database.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
@@ -63,7 +63,7 @@ def _count(engine: Engine, table: Any, *where: Any) -> int:
 
 
 def test_racing_retries_of_one_creation_make_one_asset_and_all_get_it(
-    lifecycle: Lifecycle, engine: Engine
+    lifecycle: Lifecycle, database: Engine
 ) -> None:
     for round_ in range(25):
         request_id = f"create-{round_}"
@@ -72,11 +72,13 @@ def test_racing_retries_of_one_creation_make_one_asset_and_all_get_it(
         answers = _race(calls)
         assert not [a for a in answers if isinstance(a, LifecycleError)], answers
         assert len({a.asset_id for a in answers if not isinstance(a, LifecycleError)}) == 1, request_id
-    assert _count(engine, assets) == 25
+    assert _count(database, assets) == 25
     assert lifecycle.verify_audit(System()).clean
 
 
-def test_the_same_request_id_of_two_tenants_makes_an_asset_each(lifecycle: Lifecycle, engine: Engine) -> None:
+def test_the_same_request_id_of_two_tenants_makes_an_asset_each(
+    lifecycle: Lifecycle, database: Engine
+) -> None:
     answers = _race(
         [
             lambda: lifecycle.create_asset(TENANT, new_asset(), request_id="shared"),
@@ -84,25 +86,25 @@ def test_the_same_request_id_of_two_tenants_makes_an_asset_each(lifecycle: Lifec
         ]
     )
     assert len({a.asset_id for a in answers if not isinstance(a, LifecycleError)}) == 2
-    assert _count(engine, assets) == 2
+    assert _count(database, assets) == 2
 
 
 def test_a_creation_retried_after_a_refusal_past_the_allowance_is_not_stuck(
-    lifecycle: Lifecycle, engine: Engine, clock: ManualClock
+    lifecycle: Lifecycle, database: Engine, clock: ManualClock
 ) -> None:
     """A refused creation writes nothing, its request claim included: the retry is decided anew."""
     from lifecycle.billing import StoragePolicy
-    from lifecycle.engine import Settings
     from lifecycle.errors import StorageAllowanceExceeded
+    from lifecycle.settings import Settings
 
     strict = Lifecycle(
-        engine,
+        database,
         clock=clock,
         settings=Settings(storage=StoragePolicy(free_bytes=1, refuse_uploads_over_allowance=True)),
     )
     with pytest.raises(StorageAllowanceExceeded):
         strict.create_asset(TENANT, new_asset(), request_id="too-big")
-    assert _count(engine, assets) == 0
+    assert _count(database, assets) == 0
     created = lifecycle.create_asset(TENANT, new_asset(), request_id="too-big")
     assert lifecycle.create_asset(TENANT, new_asset(), request_id="too-big").asset_id == created.asset_id
 
@@ -116,7 +118,9 @@ def _uploaded(lifecycle: Lifecycle) -> str:
     return asset.asset_id
 
 
-def test_a_retry_racing_its_call_answers_with_the_first_outcome(lifecycle: Lifecycle, engine: Engine) -> None:
+def test_a_retry_racing_its_call_answers_with_the_first_outcome(
+    lifecycle: Lifecycle, database: Engine
+) -> None:
     for round_ in range(40):
         asset_id = _uploaded(lifecycle)
         request_id = f"activate-{round_}"
@@ -125,11 +129,11 @@ def test_a_retry_racing_its_call_answers_with_the_first_outcome(lifecycle: Lifec
         assert len(moves) == 2, answers
         assert sorted(move.replayed for move in moves) == [False, True]
         assert moves[0].version == moves[1].version == 3
-        assert _count(engine, audit, audit.c.asset_id == asset_id, audit.c.event == Event.ACTIVATE) == 1
+        assert _count(database, audit, audit.c.asset_id == asset_id, audit.c.event == Event.ACTIVATE) == 1
 
 
 def test_a_racing_call_with_another_request_id_still_loses_with_conflict(
-    lifecycle: Lifecycle, engine: Engine
+    lifecycle: Lifecycle, database: Engine
 ) -> None:
     """Only the same request is answered as replayed: a different one that lost is a lost race,
     or a refusal by the table, as before."""
@@ -180,32 +184,32 @@ PROCESSES = 4
 
 
 def _upgrade_when_released(url: str, barrier: Any, answers: Any) -> None:
-    engine = open_engine(url)
+    database = open_database(url)
     try:
         barrier.wait()
-        schema.upgrade(engine)
+        schema.upgrade(database)
         answers.put("upgraded")
     except LifecycleError as error:
         answers.put(f"{type(error).__name__}: {error}")
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 @pytest.fixture
-def fresh_database_url(engine: Engine, tmp_path: Path) -> Iterator[str]:
+def fresh_database_url(database: Engine, tmp_path: Path) -> Iterator[str]:
     """A database with nothing in it: a new SQLite file, or a new PostgreSQL schema."""
-    if engine.dialect.name == "sqlite":
+    if database.dialect.name == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     assert POSTGRES_URL is not None
     name = f"upgrade_race_{uuid.uuid4().hex[:8]}"
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {name}"))
     separator = "&" if "?" in POSTGRES_URL else "?"
     try:
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{name}"
     finally:
-        with engine.begin() as connection:
+        with database.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
 
 
@@ -223,11 +227,11 @@ def test_processes_upgrading_a_fresh_database_at_once_all_succeed(fresh_database
     for process in processes:
         process.join(timeout=60)
     assert results == ["upgraded"] * PROCESSES
-    engine = open_engine(fresh_database_url)
+    database = open_database(fresh_database_url)
     try:
-        assert schema.current_revision(engine) == schema.head_revision()
-        with Lifecycle(engine, clock=ManualClock(START)) as lifecycle:
+        assert schema.current_revision(database) == schema.head_revision()
+        with Lifecycle(database, clock=ManualClock(START)) as lifecycle:
             lifecycle.create_asset(TENANT, new_asset())
             lifecycle.freeze(Platform("ops"), lifecycle.list_assets(TENANT).items[0].asset_id)
     finally:
-        engine.dispose()
+        database.dispose()

@@ -44,7 +44,7 @@ from lifecycle.errors import (
 )
 from lifecycle.results import Asset, TenantOperation, Transitioned
 from lifecycle.retry import Retries, RetryPolicy
-from lifecycle.store.database import WRITE, open_engine, transient_code, translated_errors
+from lifecycle.store.database import WRITE, open_database, transient_code, translated_errors
 from lifecycle.sweeps import SweepReport
 from tests.conftest import MD5, POSTGRES_URL, TABLES, new_asset
 
@@ -78,10 +78,10 @@ def never_sleep(seconds: float) -> None:
     raise AssertionError(f"retried (would wait {seconds} s), but nothing transient happened")
 
 
-def row_counts(engine: Engine) -> dict[str, int]:
+def row_counts(database: Engine) -> dict[str, int]:
     """Rows in every table of the schema (whatever tables it has by now)."""
-    names = [name for name in inspect(engine).get_table_names() if name != "alembic_version"]
-    with engine.connect() as connection:
+    names = [name for name in inspect(database).get_table_names() if name != "alembic_version"]
+    with database.connect() as connection:
         return {
             name: int(connection.execute(select(func.count()).select_from(table(name))).scalar_one())
             for name in names
@@ -96,11 +96,11 @@ class WriteBegins:
     """Counts the write transactions an engine begins, those SQLite refuses included: on SQLite
     the ``BEGIN IMMEDIATE`` statements sent, on PostgreSQL the begins of write transactions."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine) -> None:
+        self.database = database
         self.count = 0
-        self._event = "before_cursor_execute" if engine.dialect.name == "sqlite" else "begin"
-        event.listen(engine, self._event, self._seen)
+        self._event = "before_cursor_execute" if database.dialect.name == "sqlite" else "begin"
+        event.listen(database, self._event, self._seen)
 
     def _seen(self, connection: Connection, _cursor: object = None, statement: str = "", *_: object) -> None:
         if statement == "BEGIN IMMEDIATE" or (
@@ -109,7 +109,7 @@ class WriteBegins:
             self.count += 1
 
     def remove(self) -> None:
-        event.remove(self.engine, self._event, self._seen)
+        event.remove(self.database, self._event, self._seen)
 
 
 # The operations retried, each with what a success writes ------------------------------------------
@@ -218,9 +218,9 @@ def test_the_engine_takes_only_a_retry_policy() -> None:
     with pytest.raises(InvalidParameter, match="retry"):
         Lifecycle("sqlite://", retry=5)  # type: ignore[arg-type]
     custom = RetryPolicy(attempts=2)
-    with Lifecycle("sqlite://", retry=custom) as engine:
-        assert engine.retry is custom
-        assert engine.transaction_retries == 0
+    with Lifecycle("sqlite://", retry=custom) as database:
+        assert database.retry is custom
+        assert database.transaction_retries == 0
 
 
 # Classifying driver errors --------------------------------------------------------------------------
@@ -300,11 +300,14 @@ def test_retries_are_counted_across_threads() -> None:
         start.wait()
         for _ in range(50):
             failed = 0
-            for attempt in retries():
-                with attempt:
-                    if failed < failures:
-                        failed += 1
-                        raise StoreBusy("40001", "injected")
+
+            def attempt() -> None:
+                nonlocal failed
+                if failed < failures:
+                    failed += 1
+                    raise StoreBusy("40001", "injected")
+
+            retries.run(attempt)
 
     threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
@@ -323,10 +326,10 @@ class _Silent:
 
 
 def test_refusals_conflicts_replays_and_missing_assets_are_not_retried(
-    engine: Engine, clock: ManualClock
+    database: Engine, clock: ManualClock
 ) -> None:
-    service = Lifecycle(engine, clock=clock, retry=policy(never_sleep))
-    writes = WriteBegins(engine)
+    service = Lifecycle(database, clock=clock, retry=policy(never_sleep))
+    writes = WriteBegins(database)
     try:
         asset = service.create_asset(TENANT, new_asset())
         writes.count = 0
@@ -345,11 +348,11 @@ def test_refusals_conflicts_replays_and_missing_assets_are_not_retried(
         writes.remove()
 
 
-def test_a_database_error_that_is_not_contention_is_not_retried(engine: Engine, clock: ManualClock) -> None:
-    service = Lifecycle(engine, clock=clock, retry=policy(never_sleep))
-    before = row_counts(engine)
-    writes = WriteBegins(engine)
-    if engine.dialect.name == "sqlite":
+def test_a_database_error_that_is_not_contention_is_not_retried(database: Engine, clock: ManualClock) -> None:
+    service = Lifecycle(database, clock=clock, retry=policy(never_sleep))
+    before = row_counts(database)
+    writes = WriteBegins(database)
+    if database.dialect.name == "sqlite":
         install = [
             "CREATE TRIGGER retry_test_refuse BEFORE INSERT ON lifecycle_audit"
             " BEGIN SELECT RAISE(ABORT, 'refused by test_retries'); END"
@@ -363,14 +366,14 @@ def test_a_database_error_that_is_not_contention_is_not_retried(engine: Engine, 
             " FOR EACH ROW EXECUTE FUNCTION retry_test_refuse()",
         ]
         remove = ["DROP TRIGGER retry_test_refuse ON lifecycle_audit", "DROP FUNCTION retry_test_refuse()"]
-    with engine.begin() as connection:
+    with database.begin() as connection:
         for statement in install:
             connection.exec_driver_sql(statement)
     try:
         with pytest.raises(StoreUnavailable) as raised:
             service.create_asset(TENANT, new_asset())
     finally:
-        with engine.begin() as connection:
+        with database.begin() as connection:
             for statement in remove:
                 connection.exec_driver_sql(statement)
         writes.remove()
@@ -378,7 +381,7 @@ def test_a_database_error_that_is_not_contention_is_not_retried(engine: Engine, 
     assert type(raised.value) is StoreUnavailable, "not StoreBusy"
     assert writes.count == 1
     assert service.transaction_retries == 0
-    assert row_counts(engine) == before
+    assert row_counts(database) == before
 
 
 # SQLite: a write lock held by another connection -----------------------------------------------------
@@ -394,9 +397,9 @@ def sqlite_path(tmp_path: Path, sqlite_template: Path) -> Path:
 @pytest.fixture
 def busy_engine(sqlite_path: Path) -> Iterator[Engine]:
     """An engine that gives up on a lock after 10 ms (instead of 10 s) on each attempt."""
-    engine = open_engine(f"sqlite:///{sqlite_path}", connect_args={"timeout": 0.01})
-    yield engine
-    engine.dispose()
+    database = open_database(f"sqlite:///{sqlite_path}", connect_args={"timeout": 0.01})
+    yield database
+    database.dispose()
 
 
 class WriteLock:
@@ -559,12 +562,12 @@ class Faults:
     The calls are counted by a sequence: ``nextval`` is not undone by the rollback it causes.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Engine) -> None:
+        self.database = database
 
     def install(self, sqlstate: str, first: int, action: str | None = None) -> None:
         action = action or f"RAISE EXCEPTION 'injected by test_retries' USING ERRCODE = '{sqlstate}'"
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.exec_driver_sql("CREATE SEQUENCE retry_test_calls")
             connection.exec_driver_sql(
                 f"""
@@ -584,7 +587,7 @@ class Faults:
 
     @property
     def calls(self) -> int:
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             return int(
                 connection.exec_driver_sql(
                     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM retry_test_calls"
@@ -592,7 +595,7 @@ class Faults:
             )
 
     def remove(self) -> None:
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.exec_driver_sql("DROP TRIGGER IF EXISTS retry_test_fault ON lifecycle_audit")
             connection.exec_driver_sql("DROP FUNCTION IF EXISTS retry_test_fault()")
             connection.exec_driver_sql("DROP SEQUENCE IF EXISTS retry_test_calls")
@@ -703,9 +706,9 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
     transaction holds the audit table (SHARE) and wants one of those rows. PostgreSQL aborts the
     engine's side (its deadlock_timeout is the short one, and it starts waiting last); the freeze
     is run again once the test transaction commits."""
-    engine = open_engine(postgres_url, connect_args={"options": "-c deadlock_timeout=100"})
+    database = open_database(postgres_url, connect_args={"options": "-c deadlock_timeout=100"})
     sleeper = Sleeper()
-    service = Lifecycle(engine, clock=clock, retry=policy(sleeper))
+    service = Lifecycle(database, clock=clock, retry=policy(sleeper))
     asset_ids = sorted(service.create_asset(TENANT, new_asset(name)).asset_id for name in ("first", "second"))
     rows_locked = threading.Event()
     hooked: list[str] = []
@@ -724,7 +727,7 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
             while not _waiting(watcher, other_pid):
                 assert time.monotonic() < deadline, "the test transaction never waited for the row"
 
-    event.listen(engine, "after_cursor_execute", after_locking)
+    event.listen(database, "after_cursor_execute", after_locking)
     outcome: dict[str, object] = {}
 
     def freeze_tenant() -> None:
@@ -750,8 +753,8 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
         assert not freezer.is_alive()
     finally:
         other.close()
-        event.remove(engine, "after_cursor_execute", after_locking)
-        engine.dispose()
+        event.remove(database, "after_cursor_execute", after_locking)
+        database.dispose()
     assert "error" not in outcome, outcome.get("error")
     result = outcome["result"]
     assert isinstance(result, TenantOperation)
@@ -765,9 +768,9 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
 def test_postgresql_a_lock_timeout_is_retried_once_the_lock_is_free(
     pg: Engine, postgres_url: str, clock: ManualClock
 ) -> None:
-    engine = open_engine(postgres_url, connect_args={"options": "-c lock_timeout=50"})
+    database = open_database(postgres_url, connect_args={"options": "-c lock_timeout=50"})
     sleeper = Sleeper()
-    service = Lifecycle(engine, clock=clock, retry=policy(sleeper))
+    service = Lifecycle(database, clock=clock, retry=policy(sleeper))
     asset_id = service.create_asset(TENANT, new_asset()).asset_id
     other = pg.connect()
     other_transaction = other.begin()
@@ -780,7 +783,7 @@ def test_postgresql_a_lock_timeout_is_retried_once_the_lock_is_free(
             moved = service.freeze(PLATFORM, asset_id)
     finally:
         other.close()
-        engine.dispose()
+        database.dispose()
     assert moved.version == 2
     assert [(e["attempt"], e["db_code"]) for e in retry_events(logs)] == [(1, "55P03")]
     assert service.transaction_retries == 1

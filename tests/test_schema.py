@@ -14,13 +14,13 @@ from lifecycle.actors import Tenant
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import SchemaOutOfDate, StoreUnavailable
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.store.models import PREFIX, Base
 from tests.conftest import new_asset
 
 
-def test_a_migrated_database_matches_the_models(engine: Engine) -> None:
-    with engine.connect() as connection:
+def test_a_migrated_database_matches_the_models(database: Engine) -> None:
+    with database.connect() as connection:
         context = MigrationContext.configure(
             connection,
             opts={
@@ -31,11 +31,11 @@ def test_a_migrated_database_matches_the_models(engine: Engine) -> None:
             },
         )
         assert compare_metadata(context, Base.metadata) == []
-    assert schema.current_revision(engine) == schema.head_revision()
+    assert schema.current_revision(database) == schema.head_revision()
 
 
-def test_every_table_shares_the_prefix(engine: Engine) -> None:
-    tables = [name for name in inspect(engine).get_table_names() if name.startswith(PREFIX)]
+def test_every_table_shares_the_prefix(database: Engine) -> None:
+    tables = [name for name in inspect(database).get_table_names() if name.startswith(PREFIX)]
     assert sorted(tables) == sorted([*Base.metadata.tables, schema.VERSION_TABLE])
     assert all(name.startswith(PREFIX) for name in Base.metadata.tables)
     assert schema.VERSION_TABLE.startswith(PREFIX), "a host service's own alembic_version is left alone"
@@ -46,7 +46,7 @@ def test_upgrade_from_empty_then_again_is_a_no_op(tmp_path: Path) -> None:
     with Lifecycle(url) as lifecycle:
         lifecycle.upgrade()
         lifecycle.upgrade()
-        assert schema.current_revision(lifecycle.engine) == schema.head_revision()
+        assert schema.current_revision(lifecycle.database) == schema.head_revision()
         lifecycle.create_asset(Tenant("t"), new_asset())
 
 
@@ -76,12 +76,12 @@ def test_check_schema_names_the_revision_to_upgrade_to(tmp_path: Path) -> None:
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
-    schema.upgrade(engine)  # creates the file
-    with engine.connect() as connection:
+    database = open_database(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    schema.upgrade(database)  # creates the file
+    with database.connect() as connection:
         pragmas = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
         }
-    engine.dispose()
+    database.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": 1}

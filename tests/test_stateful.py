@@ -33,7 +33,7 @@ from lifecycle.engine import Lifecycle
 from lifecycle.errors import LifecycleError, PermissionDenied
 from lifecycle.explore import role_for
 from lifecycle.store import schema
-from lifecycle.store.database import open_engine
+from lifecycle.store.database import open_database
 from lifecycle.strategies import EventSequence, LifecycleStateMachine, event_sequences
 from lifecycle.testing import AssetFactory
 from tests.conftest import START
@@ -60,15 +60,15 @@ OPERATORS: dict[str, Actor] = {"platform": READER, "system": System()}
 def _shared_engine() -> Engine:
     """One migrated SQLite file for the whole run, removed when the interpreter exits."""
     directory = Path(tempfile.mkdtemp(prefix="lifecycle-stateful-"))
-    engine = open_engine(f"sqlite:///{directory / 'lifecycle.db'}")
-    schema.upgrade(engine)
+    database = open_database(f"sqlite:///{directory / 'lifecycle.db'}")
+    schema.upgrade(database)
 
     def _remove() -> None:
-        engine.dispose()
+        database.dispose()
         shutil.rmtree(directory, ignore_errors=True)
 
     atexit.register(_remove)
-    return engine
+    return database
 
 
 def _value(state: AssetState | None) -> str | None:

@@ -17,7 +17,8 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import invariant, run_state_machine_as_test
 from hypothesis.vendor.pretty import pretty
 
-import lifecycle.engine
+import lifecycle.applications
+import lifecycle.manager
 import lifecycle.moves
 from lifecycle.actors import Tenant
 from lifecycle.clock import ManualClock
@@ -285,13 +286,16 @@ def _forget_pre_delete_when_frozen_in_the_bin(monkeypatch: pytest.MonkeyPatch) -
 
     def forgetful(*args: Any, **kwargs: Any) -> Move:
         move = decide(*args, **kwargs)
-        return replace(move, pre_delete=None) if move.pre_freeze is AssetState.DELETING else move
+        if move.pre_freeze is not AssetState.DELETING:
+            return move
+        return replace(move, record=replace(move.record, pre_delete_state=None))
 
-    monkeypatch.setattr(lifecycle.engine, "plan_move", forgetful)
+    monkeypatch.setattr(lifecycle.manager, "plan_move", forgetful)
 
 
 def _let_every_role_do_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lifecycle.engine, "check_role", lambda *_args: None)
+    for module in (lifecycle.manager, lifecycle.applications):
+        monkeypatch.setattr(module, "check_role", lambda *_args: None)
 
 
 @pytest.mark.parametrize(

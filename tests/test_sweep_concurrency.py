@@ -18,7 +18,8 @@ from sqlalchemy import Engine, select
 
 from lifecycle.clock import ManualClock
 from lifecycle.definition import Event
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
+from lifecycle.settings import Settings
 from lifecycle.store.models import audit
 from tests.conftest import START
 from tests.seeding import seed_creating
@@ -86,8 +87,8 @@ def _run_threads(url: str, as_of: datetime) -> list[tuple[str, Any]]:
     return outcomes
 
 
-def _timeouts(engine: Engine) -> Counter[str]:
-    with engine.connect() as connection:
+def _timeouts(database: Engine) -> Counter[str]:
+    with database.connect() as connection:
         return Counter(
             connection.execute(
                 select(audit.c.asset_id).where(audit.c.event == Event.TIME_OUT_UPLOAD)
@@ -95,18 +96,22 @@ def _timeouts(engine: Engine) -> Counter[str]:
         )
 
 
-def test_four_sweepers_move_every_due_asset_exactly_once_and_nothing_else(engine: Engine) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-    run = _run_processes if engine.dialect.name == "postgresql" else _run_threads
+def test_four_sweepers_move_every_due_asset_exactly_once_and_nothing_else(database: Engine) -> None:
+    url = database.url.render_as_string(hide_password=False)
+    run = _run_processes if database.dialect.name == "postgresql" else _run_threads
     carried_over: list[str] = []
     for round_number in range(ROUNDS):
         as_of = START + timedelta(days=10 * (round_number + 1))
         due = seed_creating(
-            engine, DUE, created_at=as_of - WINDOW - timedelta(hours=1), upload_window=WINDOW, project_id="t"
+            database,
+            DUE,
+            created_at=as_of - WINDOW - timedelta(hours=1),
+            upload_window=WINDOW,
+            project_id="t",
         )
         # Due one microsecond after this sweep: the next round's sweep must move them.
         inside = seed_creating(
-            engine,
+            database,
             INSIDE_HORIZON,
             created_at=as_of - WINDOW + timedelta(microseconds=1),
             upload_window=WINDOW,
@@ -117,7 +122,7 @@ def test_four_sweepers_move_every_due_asset_exactly_once_and_nothing_else(engine
         assert errors == []
         assert len(outcomes) == SWEEPERS
         expected = set(due) | set(carried_over)
-        timeouts = _timeouts(engine)
+        timeouts = _timeouts(database)
         moved_now = {asset_id for asset_id in expected if timeouts[asset_id] == 1}
         missing = len(expected - moved_now)
         assert moved_now == expected, f"round {round_number}: {missing} due assets not moved"

@@ -24,9 +24,10 @@ from lifecycle.definition import (
     TimeRule,
     UploadResult,
 )
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, PermissionDenied, TransitionNotAllowed
 from lifecycle.inputs import AutoOperation
+from lifecycle.settings import Settings
 from lifecycle.store.models import audit
 from lifecycle.sweeps import SweepListener
 from tests.conftest import START, new_asset
@@ -165,14 +166,14 @@ def test_the_recycle_bin_empties_itself_after_the_retention(
 
 
 def test_the_retention_is_a_setting_read_when_the_sweep_runs(
-    engine: Engine, clock: ManualClock, tenant: Tenant
+    database: Engine, clock: ManualClock, tenant: Tenant
 ) -> None:
-    seven_days = Lifecycle(engine, clock=clock)
+    seven_days = Lifecycle(database, clock=clock)
     asset_id = _uploaded(seven_days, tenant)
     seven_days.delete(tenant, asset_id)
     clock.advance(2 * DAY)
     assert seven_days.sweep().moved == 0
-    two_days = Lifecycle(engine, clock=clock, settings=Settings(recycle_retention=2 * DAY))
+    two_days = Lifecycle(database, clock=clock, settings=Settings(recycle_retention=2 * DAY))
     assert two_days.sweep().moved == 1, "assets already in the bin follow the new retention"
 
 
@@ -319,13 +320,13 @@ def test_one_sweep_after_downtime_makes_the_moves_in_the_order_they_fell_due(
 
 
 def test_a_restarted_engine_catches_up_in_batches_with_nothing_kept_in_memory(
-    engine: Engine, clock: ManualClock, tenant: Tenant
+    database: Engine, clock: ManualClock, tenant: Tenant
 ) -> None:
-    before = Lifecycle(engine, clock=clock)
+    before = Lifecycle(database, clock=clock)
     ids = [_created(before, tenant) for _ in range(10)]
     before.close()
     clock.advance(3 * DAY)
-    after = Lifecycle(engine, clock=clock)
+    after = Lifecycle(database, clock=clock)
     assert after.due_counts() == {
         "upload_timeout": 10,
         "planned_freeze": 0,
@@ -339,25 +340,25 @@ def test_a_restarted_engine_catches_up_in_batches_with_nothing_kept_in_memory(
 
 
 def test_a_clock_set_back_after_a_sweep_moves_nothing_twice(
-    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, engine: Engine
+    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, database: Engine
 ) -> None:
     created = [_created(lifecycle, tenant) for _ in range(3)]
     deleted = _uploaded(lifecycle, tenant)
     lifecycle.delete(tenant, deleted)
     clock.advance(10 * DAY)
     assert lifecycle.sweep().moved == 4
-    rows = _audit_rows(engine)
+    rows = _audit_rows(database)
     for back in (DAY, 5 * DAY, 9 * DAY):
         clock.set(START + 10 * DAY - back)
         assert lifecycle.sweep().moved == 0
     clock.set(START + 10 * DAY)
     assert lifecycle.sweep().moved == 0
-    assert _audit_rows(engine) == rows
+    assert _audit_rows(database) == rows
     assert {_state(lifecycle, tenant, asset_id) for asset_id in created} == {AssetState.FAILED}
 
 
-def _audit_rows(engine: Engine) -> int:
-    with engine.connect() as connection:
+def _audit_rows(database: Engine) -> int:
+    with database.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(audit)).scalar_one())
 
 

@@ -4,12 +4,11 @@ states derived from the table, documented, and their SQL clause in step with its
 from __future__ import annotations
 
 import re
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import structlog
 from sqlalchemy import select
 
 from lifecycle.actors import Tenant
@@ -20,6 +19,7 @@ from lifecycle.definition import (
     TIME_RULES,
     TRANSITIONS,
     AssetState,
+    Delay,
     Event,
     FailType,
     PlannedOperation,
@@ -29,12 +29,12 @@ from lifecycle.definition import (
     build_definition,
 )
 from lifecycle.docs import render_into
-from lifecycle.engine import Lifecycle, Settings
+from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidDefinition
 from lifecycle.explore import Step, role_for, situations
 from lifecycle.inputs import AutoOperation
 from lifecycle.moves import AssetRow
-from lifecycle.store.database import open_engine
+from lifecycle.settings import Settings
 from lifecycle.store.models import assets
 from lifecycle.sweeps import Sweeper
 from tests.conftest import ACTORS, START, new_asset
@@ -120,42 +120,25 @@ def test_every_problem_is_named_at_once() -> None:
 # Delays are settings -------------------------------------------------------------------------------
 
 
-def test_every_delay_names_a_timedelta_setting() -> None:
+def test_every_delay_is_a_duration_of_the_settings() -> None:
     delays = [rule.delay for rule in DEFINITION.time_rules if rule.delay is not None]
     assert delays, "no rule has a delay: nothing checked"
-    timedeltas = {f.name for f in fields(Settings) if isinstance(getattr(Settings(), f.name), timedelta)}
-    assert set(delays) <= timedeltas
-    assert RULES["recycle_bin_purge"].delay == "recycle_retention"
+    settings = Settings(upload_window=timedelta(hours=3), recycle_retention=timedelta(days=30))
+    assert {delay: settings.duration(delay) for delay in Delay} == {
+        Delay.UPLOAD_WINDOW: timedelta(hours=3),
+        Delay.RECYCLE_RETENTION: timedelta(days=30),
+    }
+    assert RULES["recycle_bin_purge"].delay is Delay.RECYCLE_RETENTION
 
 
-@pytest.mark.parametrize(
-    ("delay", "problem"),
-    [
-        ("no_such_setting", "time rule recycle_bin_purge: Settings has no timedelta 'no_such_setting'"),
-        ("activate_on_upload", "time rule recycle_bin_purge: Settings has no timedelta 'activate_on_upload'"),
-    ],
-)
-def test_a_delay_that_is_not_a_timedelta_setting_is_refused_when_the_engine_is_built(
-    tmp_path: Path, delay: str, problem: str
+@pytest.mark.parametrize("delay", ["recycle_retention", "no_such_setting", timedelta(days=1)])
+def test_a_delay_that_is_not_a_delay_of_the_settings_is_refused_when_the_table_is_built(
+    delay: object,
 ) -> None:
     purge = replace(RULES["recycle_bin_purge"], delay=delay)
-    definition = build_definition(time_rules=[*_without("recycle_bin_purge"), purge])
-    engine = open_engine(f"sqlite:///{tmp_path / 'delays.db'}")
-    try:
-        shipped = Lifecycle(engine, clock=ManualClock(START))  # the shipped definition is fine here
-        with pytest.raises(InvalidDefinition, match=re.escape(problem)):
-            Sweeper(
-                engine,
-                shipped._repo,
-                clock=shipped.clock,
-                settings=Settings(),
-                definition=definition,
-                logger=structlog.get_logger("test"),
-            )
-        with pytest.raises(InvalidDefinition, match=re.escape(problem)):
-            Lifecycle(engine, clock=ManualClock(START), definition=definition)
-    finally:
-        engine.dispose()
+    problem = "time rule recycle_bin_purge: its delay must be a Delay"
+    with pytest.raises(InvalidDefinition, match=re.escape(problem)):
+        build_definition(time_rules=[*_without("recycle_bin_purge"), purge])
 
 
 # The states a rule looks at ------------------------------------------------------------------------
@@ -275,9 +258,9 @@ def test_the_due_clause_and_its_python_mirror_agree_on_every_situation(
         for index, path in enumerate(paths)
         for copy in (0, 1)
     ]
-    sweeper = lifecycle._sweeper
-    with lifecycle.engine.connect() as connection:
-        read = [lifecycle._repo.read_row(connection, asset_id) for asset_id in asset_ids]
+    sweeper = Sweeper(lifecycle.context)
+    with lifecycle.database.connect() as connection:
+        read = [lifecycle.context.repository.read_row(connection, asset_id) for asset_id in asset_ids]
     rows = [row for row in read if row is not None]
     assert len(rows) == len(asset_ids) == 2 * len(paths)
     assert {row.planned_operation for row in rows} == {None, *plans}
@@ -290,7 +273,7 @@ def test_the_due_clause_and_its_python_mirror_agree_on_every_situation(
     assert all(as_of <= clock.now() for as_of in as_ofs)
 
     matched: dict[tuple[str, datetime], set[str]] = {}
-    with lifecycle.engine.connect() as connection:
+    with lifecycle.database.connect() as connection:
         for as_of in as_ofs:
             for rule in DEFINITION.time_rules:
                 query = select(assets.c.asset_id).where(sweeper.due_clause(rule, as_of))

@@ -104,10 +104,10 @@ ASSET_TAMPERINGS: list[tuple[str, str, object]] = [
     ("subject", "column", "value"), ASSET_TAMPERINGS, ids=[f"{s}.{c}" for s, c, _ in ASSET_TAMPERINGS]
 )
 def test_an_edited_asset_column_is_reported_on_that_asset_alone(
-    lifecycle: Lifecycle, engine: Engine, subjects: Assets, subject: str, column: str, value: object
+    lifecycle: Lifecycle, database: Engine, subjects: Assets, subject: str, column: str, value: object
 ) -> None:
     asset_id = getattr(subjects, subject)
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(update(assets).where(assets.c.asset_id == asset_id).values({column: value}))
     problems = lifecycle.verify_audit(System()).problems
     assert {problem.asset_id for problem in problems} == {asset_id}
@@ -116,9 +116,9 @@ def test_an_edited_asset_column_is_reported_on_that_asset_alone(
 
 
 def test_an_asset_handed_to_another_tenant_is_reported_even_for_its_new_tenant(
-    lifecycle: Lifecycle, engine: Engine, subjects: Assets
+    lifecycle: Lifecycle, database: Engine, subjects: Assets
 ) -> None:
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             update(assets).where(assets.c.asset_id == subjects.customized).values(project_id="tenant-c")
         )
@@ -147,14 +147,14 @@ FILE_TAMPERINGS: list[tuple[FileCategory, str, object]] = [
 )
 def test_an_edited_file_column_is_reported_on_its_asset(
     lifecycle: Lifecycle,
-    engine: Engine,
+    database: Engine,
     subjects: Assets,
     category: FileCategory,
     column: str,
     value: object,
 ) -> None:
     asset_id = subjects.customized
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             update(files)
             .where(files.c.asset_id == asset_id, files.c.asset_file_category == category)
@@ -168,9 +168,9 @@ def test_an_edited_file_column_is_reported_on_its_asset(
 
 
 def test_a_file_added_or_removed_behind_the_engines_back_is_reported(
-    lifecycle: Lifecycle, engine: Engine, subjects: Assets
+    lifecycle: Lifecycle, database: Engine, subjects: Assets
 ) -> None:
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             update(files)
             .where(files.c.asset_id == subjects.planned, files.c.asset_file_category == FileCategory.COVER)

@@ -68,7 +68,7 @@ PYSQLITE_OPTIONS = frozenset(
 SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 
 
-def open_engine(url: str, **engine_options: Any) -> Engine:
+def open_database(url: str, **engine_options: Any) -> Engine:
     """An engine for ``url``, configured for the engine's transactions.
 
     ``InvalidParameter`` for a URL that is not one of ``SUPPORTED_DATABASES``;
@@ -114,15 +114,17 @@ def _sqlite_engine(url: URL, engine_options: dict[str, Any]) -> Engine:
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     if file is None:
         engine_options.setdefault("poolclass", StaticPool)
-    engine = create_engine(url, connect_args=connect_args, **engine_options)
+    database = create_engine(url, connect_args=connect_args, **engine_options)
     if file is not None:
 
-        @event.listens_for(engine, "do_connect")
+        @event.listens_for(database, "do_connect")
         def _connect(_dialect: Any, _record: Any, _args: Any, driver_options: dict[str, Any]) -> Any:
             return file.connect(driver_options)
 
-    prepare_sqlite(engine, wal=file is not None, busy_timeout_ms=round(float(connect_args["timeout"]) * 1000))
-    return engine
+    prepare_sqlite(
+        database, wal=file is not None, busy_timeout_ms=round(float(connect_args["timeout"]) * 1000)
+    )
+    return database
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +204,12 @@ class SqliteFile:
         return connection
 
 
-def create_missing_database(engine: Engine) -> None:
-    """Create the SQLite file ``engine`` names when there is none (``schema.upgrade`` does this
+def create_missing_database(database: Engine) -> None:
+    """Create the SQLite file ``database`` names when there is none (``schema.upgrade`` does this
     first, and nothing else does); any other database is left alone."""
-    if engine.dialect.name != "sqlite":
+    if database.dialect.name != "sqlite":
         return
-    file = SqliteFile.from_url(engine.url)
+    file = SqliteFile.from_url(database.url)
     if file is None or file.read_only or file.path.exists():
         return
     try:
@@ -242,15 +244,15 @@ def copy_sqlite(source: Engine, target: Engine) -> None:
 
 
 def prepare_sqlite(
-    engine: Engine, *, wal: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    database: Engine, *, wal: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> None:
     """Take over pysqlite's transaction handling so that writes can ``BEGIN IMMEDIATE``.
 
     ``busy_timeout_ms``: how long a statement waits for a lock before SQLite answers SQLITE_BUSY
-    (``open_engine`` passes the ``timeout`` of its ``connect_args``, so that one setting rules).
+    (``open_database`` passes the ``timeout`` of its ``connect_args``, so that one setting rules).
     """
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(database, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -261,7 +263,7 @@ def prepare_sqlite(
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(database, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN"
         connection.exec_driver_sql(mode)
@@ -294,9 +296,9 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
 
 
 @contextlib.contextmanager
-def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def transaction(database: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction on its own connection; ``write`` ones take SQLite's write lock up front."""
-    with translated_errors(engine), engine.connect() as connection:
+    with translated_errors(database), database.connect() as connection:
         if write:
             connection.execution_options(**{WRITE: True})
         committing = False
@@ -308,36 +310,36 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             if committing and write and error.connection_invalidated:
                 # Lost while committing: the server may have committed before it went, so this is
                 # no "nothing was written" (and, like every lost connection, it is not retried).
-                database = display_url(engine.url)
+                name = display_url(database.url)
                 raise StoreUnavailable(
-                    f"the connection to the database {database} was lost while committing"
+                    f"the connection to the database {name} was lost while committing"
                     f" ({_first_line(error)}): the transaction may or may not have been written",
-                    database=database,
+                    database=name,
                     detail=_first_line(error),
                 ) from error
             raise
 
 
 @contextlib.contextmanager
-def translated_errors(engine: Engine | None = None) -> Iterator[None]:
+def translated_errors(database: Engine | None = None) -> Iterator[None]:
     """Driver errors become ``StoreUnavailable`` (the original kept as ``__cause__``), naming
-    ``engine``'s database; contention the database rolled back (``transient_code``) becomes its
+    ``database``; contention the database rolled back (``transient_code``) becomes its
     subclass ``StoreBusy``, and a write the database may not take ``DatabaseReadOnly``."""
     try:
         yield
     except LifecycleError:
         raise
     except exc.SQLAlchemyError as error:
-        database = None if engine is None else display_url(engine.url)
+        name = None if database is None else display_url(database.url)
         detail = _first_line(error)
         code = transient_code(error)
         if code is not None:
-            raise StoreBusy(code, detail, database=database) from error
+            raise StoreBusy(code, detail, database=name) from error
         if _refused_as_read_only(error):
-            raise DatabaseReadOnly(database=database, detail=detail) from error
-        named = f"{database} " if database else ""
+            raise DatabaseReadOnly(database=name, detail=detail) from error
+        named = f"{name} " if name else ""
         raise StoreUnavailable(
-            f"the database {named}failed: {detail}; nothing was written", database=database, detail=detail
+            f"the database {named}failed: {detail}; nothing was written", database=name, detail=detail
         ) from error
 
 

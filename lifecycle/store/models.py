@@ -41,6 +41,7 @@ from lifecycle.definition import (
     FileState,
     PlannedOperation,
     Role,
+    UnknownValue,
 )
 
 PREFIX = "lifecycle_"
@@ -72,20 +73,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class UnknownValue(str):
-    """A stored value the enum does not know (a row written behind the engine's back).
-
-    Reads hand it on instead of failing inside the driver layer, so that the engine can say
-    which asset holds it (``CorruptRecord``) and a sweep can pass over that one row.
-    """
-
-    __slots__ = ()
-
-    @property
-    def value(self) -> str:
-        return str(self)
 
 
 class StoredEnum(Enum):

@@ -44,8 +44,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from lifecycle.chain import GENESIS, HASHED_COLUMNS, RECORDED_COLUMNS, chain_hash
 from lifecycle.definition import (
-    DEFINITION,
     STORED_FILE_STATES,
     ApplicationState,
     AssetFacts,
@@ -55,18 +55,11 @@ from lifecycle.definition import (
     Event,
     FileCategory,
     FileState,
-    Role,
 )
 from lifecycle.errors import CorruptRecord
-from lifecycle.integrity import (
-    GENESIS,
-    HASHED_COLUMNS,
-    RECORDED_COLUMNS,
-    chain_hash,
-    check_known,
-    check_stored_state,
-)
+from lifecycle.integrity import check_known, check_stored_state
 from lifecycle.moves import AssetRow, Move
+from lifecycle.records import TransitionRecord
 from lifecycle.store import models
 
 assets = cast(Table, models.assets)
@@ -169,19 +162,21 @@ _ROW_VALUE = {
 """How to read each moved column's current value from an ``AssetRow``."""
 
 
-def _move_params(
-    move: Move, actor_kind: Role, actor_id: str, request_id: str | None, now: datetime
-) -> dict[str, Any]:
-    """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit row."""
-    params = {
-        "b_asset_id": move.asset_id,
-        "b_project_id": move.project_id,
-        "b_source": move.source,
+def _move_params(move: Move) -> dict[str, Any]:
+    """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit
+    row (the move's record, ``TransitionRecord.audit_values``, chained to the asset's head)."""
+    record = move.record
+    audit_values = {name: value for name, value in record.audit_values().items() if name != "declared"}
+    head = chain_hash(move.previous_hash, audit_values)
+    return {
+        "b_asset_id": record.asset_id,
+        "b_project_id": record.project_id,
+        "b_source": record.from_state,
         "b_expected_version": move.expected_version,
-        "n_asset_state": move.dest,
-        "n_version": move.version,
-        "n_pre_freeze_state": move.pre_freeze,
-        "n_pre_delete_state": move.pre_delete,
+        "n_asset_state": record.to_state,
+        "n_version": record.version,
+        "n_pre_freeze_state": record.pre_freeze_state,
+        "n_pre_delete_state": record.pre_delete_state,
         "n_fail_type": move.fail_type,
         "n_reason": move.reason,
         "n_block_reason_code": move.block_reason_code,
@@ -191,29 +186,12 @@ def _move_params(
         "n_retention_started_at": move.retention_started_at,
         "n_planned_operation": move.planned_operation,
         "n_planned_operation_time": move.planned_operation_time,
-        "n_update_time": now,
+        "n_update_time": record.occurred_at,
         "n_state_changed_at": move.state_changed_at,
-        "a_asset_id": move.asset_id,
-        "a_project_id": move.project_id,
-        "a_seq": move.version,
-        "a_event": move.event,
-        "a_from_state": move.source,
-        "a_to_state": move.dest,
-        "a_actor_kind": actor_kind,
-        "a_actor_id": actor_id,
-        "a_reason": move.request_reason,
-        "a_fail_type": move.fail_type if move.event is Event.REJECT_REVIEW else None,
-        "a_request_id": request_id,
-        "a_occurred_at": now,
-        "a_pre_freeze_state": move.pre_freeze,
-        "a_pre_delete_state": move.pre_delete,
-        "a_block_scope": move.block_scope if move.event is Event.FREEZE else None,
-        "a_block_reason_code": move.block_reason_code if move.event is Event.FREEZE else None,
+        "n_audit_head": head,
+        **{f"a_{name}": value for name, value in audit_values.items()},
+        "a_chain_hash": head,
     }
-    params["a_chain_hash"] = params["n_audit_head"] = chain_hash(
-        move.previous_hash, {name: params[f"a_{name}"] for name in (*HASHED_COLUMNS, *_MOVE_RECORDED)}
-    )
-    return params
 
 
 _Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  # type: ignore[misc]
@@ -228,7 +206,7 @@ def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
     return [seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values]
 
 
-def check_asset_record(record: Any, definition: Definition = DEFINITION) -> None:
+def check_asset_record(record: Any, definition: Definition) -> None:
     """``CorruptRecord`` unless the asset's own columns (a decision row or the full row) hold only
     what a legal history can."""
     check_stored_state(
@@ -249,7 +227,7 @@ def _check_file_record(row: Any) -> None:
     check_known(row.asset_id, {"file_state": row.state, "file_category": row.asset_file_category})
 
 
-def row_from(record: Any, definition: Definition = DEFINITION) -> AssetRow:
+def row_from(record: Any, definition: Definition) -> AssetRow:
     """The decision's view of a row; ``CorruptRecord`` if it holds what no legal history can."""
     check_asset_record(record, definition)
     check_known(record.asset_id, {"main_file_state": record.main_file_state})
@@ -417,7 +395,7 @@ class BulkWrite:
 class Repository:
     """The statements for one dialect, built once."""
 
-    def __init__(self, dialect: Dialect, definition: Definition = DEFINITION) -> None:
+    def __init__(self, dialect: Dialect, definition: Definition) -> None:
         self._definition = definition
         dialect_name = dialect.name
         self.dialect_name = dialect_name
@@ -542,18 +520,9 @@ class Repository:
 
     # The guarded write ---------------------------------------------------------------------
 
-    def write_move(
-        self,
-        connection: Connection,
-        move: Move,
-        *,
-        actor_kind: Role,
-        actor_id: str,
-        request_id: str | None,
-        now: datetime,
-    ) -> bool:
+    def write_move(self, connection: Connection, move: Move) -> bool:
         """Apply ``move`` if the asset is still as read; False (nothing written) if not."""
-        params = _move_params(move, actor_kind, actor_id, request_id, now)
+        params = _move_params(move)
         if self._moved_and_audited is not None:
             if connection.execute(self._moved_and_audited, params).first() is None:
                 return False
@@ -561,18 +530,10 @@ class Repository:
             if connection.execute(self._guarded_update, params).rowcount != 1:
                 return False
             connection.execute(self._audit_insert, params)
-        self._follow_moves(connection, [move], actor_id, now)
+        self._follow_moves(connection, [move])
         return True
 
-    def write_moves(
-        self,
-        connection: Connection,
-        moves: Sequence[tuple[AssetRow, Move]],
-        *,
-        actor_kind: Role,
-        actor_id: str,
-        now: datetime,
-    ) -> BulkWrite:
+    def write_moves(self, connection: Connection, moves: Sequence[tuple[AssetRow, Move]]) -> BulkWrite:
         """Apply many moves, each planned from the row given with it.
 
         Each move is guarded exactly as in ``write_move`` (asset, tenant, expected state and
@@ -587,7 +548,7 @@ class Repository:
         """
         if not moves:
             return BulkWrite(set(), 0)
-        params = [_move_params(move, actor_kind, actor_id, None, now) for _, move in moves]
+        params = [_move_params(move) for _, move in moves]
         changed = tuple(
             name
             for name in _MOVED_COLUMNS
@@ -605,7 +566,7 @@ class Repository:
         else:
             written = statement.execute(connection, params)
             self._bulk_audit.execute(connection, [p for p in params if p["a_asset_id"] in written])
-        self._follow_moves(connection, [move for _, move in moves if move.asset_id in written], actor_id, now)
+        self._follow_moves(connection, [move for _, move in moves if move.asset_id in written])
         return BulkWrite(written, busy)
 
     def _bulk_update(self, columns: tuple[str, ...]) -> _UnnestStatement | _ValuesStatement:
@@ -619,10 +580,13 @@ class Repository:
             self._bulk_updates[columns] = statement
         return statement
 
-    def _follow_moves(
-        self, connection: Connection, moves: Sequence[Move], actor_id: str, now: datetime
-    ) -> None:
-        """What moves do beyond the asset row: its files, and pending unfreeze applications."""
+    def _follow_moves(self, connection: Connection, moves: Sequence[Move]) -> None:
+        """What moves do beyond the asset row: its files, and pending unfreeze applications.
+
+        The moves of one call share their actor and time (one request, or one sweep's batch)."""
+        if not moves:
+            return
+        actor_id, now = moves[0].record.actor_id, moves[0].record.occurred_at
         by_main_file_state: dict[FileState, list[str]] = {}
         for move in moves:
             if move.main_file_state is not None:
@@ -642,7 +606,7 @@ class Repository:
         for move in moves:
             if move.event is Event.UNFREEZE:
                 self._close_pending(
-                    connection, [move.asset_id], ApplicationState.APPROVED, actor_id, move.request_reason, now
+                    connection, [move.asset_id], ApplicationState.APPROVED, actor_id, move.record.reason, now
                 )
 
     # Creation ------------------------------------------------------------------------------
@@ -652,15 +616,14 @@ class Repository:
         connection: Connection,
         asset: dict[str, Any],
         asset_files: Sequence[dict[str, Any]],
-        creation_audit: dict[str, Any],
+        creation: TransitionRecord,
     ) -> None:
         """Insert a new asset, its files and its creation's audit row, the first of its chain."""
+        creation_audit = creation.audit_values()
         head = chain_hash(GENESIS, creation_audit)
-        asset = {**asset, "audit_head": head}
-        creation_audit = {**creation_audit, "chain_hash": head}
-        connection.execute(insert(assets), asset)
+        connection.execute(insert(assets), {**asset, "audit_head": head})
         connection.execute(insert(files), list(asset_files))
-        connection.execute(insert(audit), creation_audit)
+        connection.execute(insert(audit), {**creation_audit, "chain_hash": head})
 
     def set_file_state(
         self,

@@ -33,8 +33,8 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
-    with translated_errors(engine), engine.connect() as connection:
+def current_revision(database: Engine) -> str | None:
+    with translated_errors(database), database.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
@@ -43,7 +43,7 @@ MIGRATION_LOCK = 0x6C69666563796331
 """PostgreSQL advisory lock key ("lifecyc1") that serializes migrations across processes."""
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(database: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision``, in one transaction where the database allows.
 
     The one call that creates a missing SQLite file. Safe from any number of processes at once:
@@ -51,34 +51,34 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     write lock, taken by ``BEGIN IMMEDIATE``), so the first brings the schema up to date and the
     others then find it so and do nothing.
     """
-    create_missing_database(engine)
-    _migrate(engine, lambda config: command.upgrade(config, revision))
+    create_missing_database(database)
+    _migrate(database, lambda config: command.upgrade(config, revision))
 
 
-def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+def _migrate(database: Engine, run: Callable[[Config], None]) -> None:
     config = alembic_config()
-    with translated_errors(engine), engine.connect() as connection:
+    with translated_errors(database), database.connect() as connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():  # Alembic joins this transaction: the lock is held until it commits
-            if engine.dialect.name == "postgresql":
+            if database.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             run(config)
 
 
-def drop(engine: Engine) -> None:
+def drop(database: Engine) -> None:
     """Drop every lifecycle table and the version table, whatever revision they are at.
 
     For disposable databases (tests, benchmarks): it destroys the data.
     """
-    cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
+    cascade = " CASCADE" if database.dialect.name == "postgresql" else ""
     names = [table.name for table in reversed(Base.metadata.sorted_tables)] + [VERSION_TABLE]
-    with translated_errors(engine), engine.begin() as connection:
+    with translated_errors(database), database.begin() as connection:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
-        if engine.dialect.name == "postgresql":
+        if database.dialect.name == "postgresql":
             connection.execute(text(f"DROP FUNCTION IF EXISTS {AUDIT_APPEND_ONLY}() CASCADE"))
 
 
-def downgrade(engine: Engine, revision: str = "base") -> None:
-    _migrate(engine, lambda config: command.downgrade(config, revision))
+def downgrade(database: Engine, revision: str = "base") -> None:
+    _migrate(database, lambda config: command.downgrade(config, revision))

@@ -42,7 +42,7 @@ from lifecycle.billing import (
     StoragePolicy,
     billed_if_created_before,
 )
-from lifecycle.definition import AssetState, AssetType
+from lifecycle.definition import AssetState, AssetType, Definition
 from lifecycle.errors import CorruptRecord
 from lifecycle.store import models
 from lifecycle.store.repository import check_asset_record
@@ -185,7 +185,9 @@ def tenants(connection: Connection, moment: Moment) -> list[str]:
     return list(connection.execute(statement).scalars())
 
 
-def buckets(connection: Connection, moment: Moment, project_ids: Sequence[str]) -> list[Bucket]:
+def buckets(
+    connection: Connection, moment: Moment, project_ids: Sequence[str], definition: Definition
+) -> list[Bucket]:
     """The report's sums for these tenants, grouped by tenant, asset type and state, in one
     statement: the assets counted, and their stored files summed, each by a plain GROUP BY the
     database can hash (counting distinct assets over the join would sort it), over the assets at
@@ -225,7 +227,7 @@ def buckets(connection: Connection, moment: Moment, project_ids: Sequence[str]) 
     for project_id, type_value, state_value, *sums in connection.execute(statement):
         asset_type, state = _ASSET_TYPES.get(type_value), _STATES.get(state_value)
         if asset_type is None or state is None:
-            raise _corrupt(connection, project_id, asset_type or type_value, state or state_value)
+            raise _corrupt(connection, project_id, asset_type or type_value, state or state_value, definition)
         found.append(Bucket(project_id, asset_type, state, *(int(n) for n in sums)))
     return sorted(found, key=lambda bucket: bucket.project_id)
 
@@ -234,7 +236,9 @@ _ASSET_TYPES = {member.value: member for member in AssetType}
 _STATES = {member.value: member for member in AssetState}
 
 
-def _corrupt(connection: Connection, project_id: str, asset_type: object, state: object) -> CorruptRecord:
+def _corrupt(
+    connection: Connection, project_id: str, asset_type: object, state: object, definition: Definition
+) -> CorruptRecord:
     """Name an asset holding a value no report can place (written past the CHECK constraints),
     with the problem every other read of it reports (raised here, from its record, where the
     asset row holds it; else returned, for the audit row that does)."""
@@ -245,7 +249,7 @@ def _corrupt(connection: Connection, project_id: str, asset_type: object, state:
         found = select(assets).where(assets.c.project_id == project_id, where).limit(1)
         record = connection.execute(found).first()
         if record is not None:
-            check_asset_record(record)
+            check_asset_record(record, definition)
     # The asset row is sound: the state came from its audit trail, as of a past moment.
     to_state = audit.c.to_state
     where = to_state.is_(None) if state is None else type_coerce(to_state, String) == str(state)

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from lifecycle.integrity import GENESIS, HASHED_COLUMNS, chain_hash
+from lifecycle.chain import GENESIS, HASHED_COLUMNS, chain_hash
 from lifecycle.store.models import UTCDateTime
 
 revision = "0003"
