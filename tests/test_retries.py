@@ -74,6 +74,10 @@ def policy(sleeper: Callable[[float], None], attempts: int = 5) -> RetryPolicy:
     )
 
 
+def _assert_set(event: threading.Event) -> None:
+    assert event.wait(30), "the event was never set"
+
+
 def never_sleep(seconds: float) -> None:
     raise AssertionError(f"retried (would wait {seconds} s), but nothing transient happened")
 
@@ -707,7 +711,10 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
     engine's side (its deadlock_timeout is the short one, and it starts waiting last); the freeze
     is run again once the test transaction commits."""
     database = open_database(postgres_url, connect_args={"options": "-c deadlock_timeout=100"})
-    sleeper = Sleeper()
+    committed = threading.Event()
+    # The retry waits for the test transaction to commit: run at once, it could lock the first row
+    # again before the test's UPDATE takes it, and deadlock a second time.
+    sleeper = Sleeper(actions=[lambda: _assert_set(committed)])
     service = Lifecycle(database, clock=clock, retry=policy(sleeper))
     asset_ids = sorted(service.create_asset(TENANT, new_asset(name)).asset_id for name in ("first", "second"))
     rows_locked = threading.Event()
@@ -749,6 +756,7 @@ def test_postgresql_a_genuine_deadlock_is_retried_and_the_tenant_frozen(
                 {"id": asset_ids[0]},
             )  # waits for the engine's row lock: the deadlock, until the engine's side is aborted
             other_transaction.commit()
+            committed.set()
             freezer.join(30)
         assert not freezer.is_alive()
     finally:
