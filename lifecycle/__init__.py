@@ -47,8 +47,6 @@ if TYPE_CHECKING:
         UploadResult,
     )
     from lifecycle.engine import Lifecycle
-    from lifecycle.records import TransitionRecord
-    from lifecycle.settings import Settings
     from lifecycle.errors import (
         ApplicationNotFound,
         ApplicationNotPending,
@@ -72,6 +70,7 @@ if TYPE_CHECKING:
         UnfreezeAlreadyPending,
     )
     from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+    from lifecycle.records import TransitionRecord
     from lifecycle.results import (
         Asset,
         AssetFile,
@@ -84,6 +83,7 @@ if TYPE_CHECKING:
         UploadConfirmed,
     )
     from lifecycle.retry import RetryPolicy
+    from lifecycle.settings import Settings
     from lifecycle.sweeps import RuleReport, SweepListener, SweepReport
 
 _MODULES: dict[str, str] = {

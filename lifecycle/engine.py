@@ -1,21 +1,9 @@
 """The facade a service embeds: ``Lifecycle``, the engine.
 
-It builds its collaborators once, over one shared ``Context`` (docs/architecture.md), and hands
-each call to one of them:
-
-- ``AssetManager`` (lifecycle.manager): creations, moves, uploads, tenant-wide freezes, batches;
-- ``UnfreezeApplications`` (lifecycle.applications): applying for an unfreeze, and deciding;
-- ``Reader`` (lifecycle.reader): assets, listings, audit trails, allowed events;
-- ``Storage`` (lifecycle.storage): storage reports, and the allowance check of uploads;
-- ``Auditor`` (lifecycle.auditor): verifying the audit trail;
-- ``Sweeper`` (lifecycle.sweeps): the moves time makes.
-
-A move follows one path: the inputs and the actor's role are checked (nothing touched yet); one
-transaction reads the asset, decides with the pure ``plan_move`` and writes the guarded update
-plus its audit row (``Context.run``, run again whole when the database refused it for
-contention); after the commit the transition's record is logged and handed to the caller as its
-result. A refusal writes nothing; a lost race is a ``Conflict``; a database failure is
-``StoreUnavailable``.
+It builds its collaborators once, over one shared ``Context``, and hands each call to one of
+them: ``AssetManager`` (creations, moves, uploads, tenant-wide freezes, batches),
+``UnfreezeApplications``, ``Reader``, ``Storage``, ``Auditor`` and ``Sweeper``. How a move flows
+from here to its audit row and its log event: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -24,7 +12,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypedDict, Unpack
+from typing import Unpack
 
 from sqlalchemy import Engine
 
@@ -45,11 +33,11 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import LifecycleError, SchemaOutOfDate
-from lifecycle.inputs import MAX_BATCH, MAX_OFFSET, MAX_PAGE, ORDER_COLUMNS, NewAsset, check_flag
+from lifecycle.inputs import NewAsset, check_flag
 from lifecycle.integrity import AuditReport
 from lifecycle.logs import EventLogger
 from lifecycle.manager import AssetManager
-from lifecycle.moves import MoveRequest
+from lifecycle.moves import MoveOptions, MoveRequest
 from lifecycle.reader import Reader
 from lifecycle.results import (
     Asset,
@@ -67,28 +55,6 @@ from lifecycle.storage import Storage
 from lifecycle.store import schema
 from lifecycle.store.database import open_database
 from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport
-
-__all__ = [
-    "DEFAULT_DATABASE_URL",
-    "DEFAULT_STORAGE_PAGE",
-    "MAX_BATCH",
-    "MAX_OFFSET",
-    "MAX_PAGE",
-    "ORDER_COLUMNS",
-    "Lifecycle",
-    "MoveOptions",
-    "Settings",
-]
-
-
-class MoveOptions(TypedDict, total=False):
-    """What every move accepts besides its actor and asset."""
-
-    reason: str | None
-    request_id: str | None
-    """The caller's id for this request: in the audit trail, and what makes a retry safe."""
-    expected_version: int | None
-    """Apply only if the asset is still at this version (else ``Conflict``)."""
 
 
 class Lifecycle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from lifecycle.actors import Actor
 from lifecycle.definition import (
@@ -81,6 +82,16 @@ class MoveRequest:
     block_scope: BlockScope = BlockScope.ASSET
     request_id: str | None = None
     """The caller's id for this request: in the audit trail, and what makes a retry safe."""
+
+
+class MoveOptions(TypedDict, total=False):
+    """What every move accepts besides its actor and asset (``Lifecycle.activate(..., **options)``)."""
+
+    reason: str | None
+    request_id: str | None
+    """The caller's id for this request: in the audit trail, and what makes a retry safe."""
+    expected_version: int | None
+    """Apply only if the asset is still at this version (else ``Conflict``)."""
 
 
 @dataclass(frozen=True, slots=True)
