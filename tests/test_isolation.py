@@ -25,7 +25,7 @@ from lifecycle.errors import AssetNotFound, LifecycleError, PermissionDenied
 from lifecycle.results import Asset, BatchResult
 from lifecycle.store.repository import applications, assets, audit, files
 from tests.conftest import new_asset
-from tests.hostile.test_admin_script import leaf_commands
+from tests.hostile.script import leaf_commands
 from tests.test_cli import ADMIN_SCRIPT, _restore_logging, database_url  # noqa: F401 - fixtures by name
 
 OWNER = Tenant("owner")
