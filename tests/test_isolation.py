@@ -25,8 +25,8 @@ from lifecycle.errors import AssetNotFound, LifecycleError, PermissionDenied
 from lifecycle.results import Asset, BatchResult
 from lifecycle.store.repository import applications, assets, audit, files
 from tests.conftest import new_asset
+from tests.hostile.script import leaf_commands
 from tests.test_cli import ADMIN_SCRIPT, _restore_logging, database_url  # noqa: F401 - fixtures by name
-from tests.test_hostile import leaf_commands
 
 OWNER = Tenant("owner")
 INTRUDER = Tenant("intruder")
