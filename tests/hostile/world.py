@@ -156,7 +156,7 @@ class Arena:
         self._world: World | None = None
 
     def __repr__(self) -> str:
-        return f"Arena({self.engine.url.get_backend_name()}, {self._world!r})"
+        return f"Arena({self.database.url.get_backend_name()}, {self._world!r})"
 
     def world(self) -> World:
         if self._world is None:
