@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -221,13 +221,13 @@ class AssetManager:
         if not isinstance(event, Event) or event is Event.CREATE:
             raise InvalidParameter("event", "must be an Event other than create (use create_asset)")
         check_role(actor, event, self._ctx.definition)
-        checked = MoveRequest(
-            reason=check_reason(request.reason),
-            fail_type=check_fail_type(request.fail_type),
-            block_reason_code=check_block_reason_code(request.block_reason_code),
+        reason = check_reason(request.reason)
+        fail_type = check_fail_type(request.fail_type)
+        block_reason_code = check_block_reason_code(request.block_reason_code)
+        check_request(event, fail_type, block_reason_code)
+        request = MoveRequest(
+            reason, fail_type, block_reason_code, request_id=check_request_id(request.request_id)
         )
-        check_request(event, checked)
-        request = replace(checked, request_id=check_request_id(request.request_id))
         check_version(expected_version)
 
         def move(connection: Connection) -> Outcome:

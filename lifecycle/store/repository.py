@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from lifecycle.chain import GENESIS, HASHED_COLUMNS, RECORDED_COLUMNS, chain_hash
+from lifecycle.chain import GENESIS, HASHED_COLUMNS, RECORDED_COLUMNS
 from lifecycle.definition import (
     STORED_FILE_STATES,
     ApplicationState,
@@ -61,6 +61,7 @@ from lifecycle.integrity import check_known, check_stored_state
 from lifecycle.moves import AssetRow, Move
 from lifecycle.records import TransitionRecord
 from lifecycle.store import models
+from lifecycle.store.prepared import Prepared, converted_row, result_processors
 
 assets = cast(Table, models.assets)
 files = cast(Table, models.files)
@@ -166,8 +167,7 @@ def _move_params(move: Move) -> dict[str, Any]:
     """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit
     row (the move's record, ``TransitionRecord.audit_values``, chained to the asset's head)."""
     record = move.record
-    audit_values = {name: value for name, value in record.audit_values().items() if name != "declared"}
-    head = chain_hash(move.previous_hash, audit_values)
+    head = record.chain_hash(move.previous_hash)
     return {
         "b_asset_id": record.asset_id,
         "b_project_id": record.project_id,
@@ -189,12 +189,28 @@ def _move_params(move: Move) -> dict[str, Any]:
         "n_update_time": record.occurred_at,
         "n_state_changed_at": move.state_changed_at,
         "n_audit_head": head,
-        **{f"a_{name}": value for name, value in audit_values.items()},
+        "a_asset_id": record.asset_id,
+        "a_project_id": record.project_id,
+        "a_seq": record.version,
+        "a_event": record.event,
+        "a_from_state": record.from_state,
+        "a_to_state": record.to_state,
+        "a_actor_kind": record.actor_kind,
+        "a_actor_id": record.actor_id,
+        "a_reason": record.reason,
+        "a_fail_type": record.fail_type,
+        "a_request_id": record.request_id,
+        "a_occurred_at": record.occurred_at,
+        "a_pre_freeze_state": record.pre_freeze_state,
+        "a_pre_delete_state": record.pre_delete_state,
+        "a_block_scope": record.block_scope,
+        "a_block_reason_code": record.block_reason_code,
         "a_chain_hash": head,
     }
 
 
 _Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  # type: ignore[misc]
+_PROJECT_ID = _Record._fields.index("project_id")
 
 
 def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
@@ -434,6 +450,14 @@ class Repository:
         self._claim_request = (
             upsert(creation_requests).on_conflict_do_nothing().returning(creation_requests.c.asset_id)
         )
+        self._prepared_read = Prepared(self._read, dialect)
+        self._prepared_read_locked = Prepared(self._read_locked, dialect)
+        self._read_processors = result_processors([column.type for column in _DECISION_COLUMNS], dialect)
+        self._prepared_guarded_update = Prepared(self._guarded_update, dialect)
+        self._prepared_audit_insert = Prepared(self._audit_insert, dialect)
+        self._prepared_moved_and_audited = (
+            None if self._moved_and_audited is None else Prepared(self._moved_and_audited, dialect)
+        )
         self._dialect = dialect
         self._find_processors = [
             (column.type._cached_result_processor(dialect, None), isinstance(column.type, Enum))
@@ -475,12 +499,15 @@ class Repository:
         guarded move does not cover (an unfreeze application, a file's upload), so that no move
         of the asset commits in between. (SQLite's write transactions hold the database's lock.)
         """
-        records = connection.execute(self._read_locked if lock else self._read, {"asset_id": asset_id}).all()
-        if not records or (project_id is not None and records[0].project_id != project_id):
+        read = self._prepared_read_locked if lock else self._prepared_read
+        cursor = read.run(connection, {"asset_id": asset_id})
+        found = cursor.fetchall()
+        cursor.close()
+        if not found or (project_id is not None and found[0][_PROJECT_ID] != project_id):
             return None
-        if len(records) > 1:
-            raise _too_many_main_files(asset_id, len(records))
-        return row_from(records[0], self._definition)
+        if len(found) > 1:
+            raise _too_many_main_files(asset_id, len(found))
+        return row_from(_Record(*converted_row(found[0], self._read_processors)), self._definition)
 
     def claim_creation(
         self, connection: Connection, project_id: str, request_id: str, asset_id: str
@@ -523,13 +550,19 @@ class Repository:
     def write_move(self, connection: Connection, move: Move) -> bool:
         """Apply ``move`` if the asset is still as read; False (nothing written) if not."""
         params = _move_params(move)
-        if self._moved_and_audited is not None:
-            if connection.execute(self._moved_and_audited, params).first() is None:
+        if self._prepared_moved_and_audited is not None:
+            cursor = self._prepared_moved_and_audited.run(connection, params)
+            moved = cursor.fetchone()
+            cursor.close()
+            if moved is None:
                 return False
         else:
-            if connection.execute(self._guarded_update, params).rowcount != 1:
+            cursor = self._prepared_guarded_update.run(connection, params)
+            updated = cursor.rowcount
+            cursor.close()
+            if updated != 1:
                 return False
-            connection.execute(self._audit_insert, params)
+            self._prepared_audit_insert.run(connection, params).close()
         self._follow_moves(connection, [move])
         return True
 
@@ -620,7 +653,7 @@ class Repository:
     ) -> None:
         """Insert a new asset, its files and its creation's audit row, the first of its chain."""
         creation_audit = creation.audit_values()
-        head = chain_hash(GENESIS, creation_audit)
+        head = creation.chain_hash(GENESIS)
         connection.execute(insert(assets), {**asset, "audit_head": head})
         connection.execute(insert(files), list(asset_files))
         connection.execute(insert(audit), {**creation_audit, "chain_hash": head})
