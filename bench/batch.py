@@ -170,7 +170,12 @@ def measure(database: Engine, rounds: int, tenant_assets: int) -> dict[str, Any]
         single_s.append(timed(lambda move=move: [move(tenant, asset_id) for asset_id in singles], BATCH))
         answers: list[Any] = []
         batch_s.append(
-            timed(lambda action=action: answers.extend(lifecycle.batch(tenant, action, batched)), BATCH)
+            timed(
+                lambda action=action, answers=answers: answers.extend(
+                    lifecycle.batch(tenant, action, batched)
+                ),
+                BATCH,
+            )
         )
         assert all(answer.succeeded for answer in answers), answers[:3]
 
@@ -205,7 +210,8 @@ def measure(database: Engine, rounds: int, tenant_assets: int) -> dict[str, Any]
         print(f"  {name}: {speedup:.1f}x faster per asset than one call each (target >= {TARGET}x) {verdict}")
     print(
         f"  batch {result['batch_us_per_asset']:.0f} µs/asset vs {result['single_us_per_asset']:.0f};"
-        f" tenant-wide {result['tenant_wide_us_per_asset']:.0f} µs/asset vs {result['single_freeze_us_per_asset']:.0f}"
+        f" tenant-wide {result['tenant_wide_us_per_asset']:.0f} µs/asset"
+        f" vs {result['single_freeze_us_per_asset']:.0f}"
     )
     return result
 

@@ -23,6 +23,7 @@ from typing import Any
 from lifecycle.definition import AssetState, BlockScope, Event, FailType, Role
 from lifecycle.results import Transitioned, audit_time
 
+
 @functools.lru_cache(maxsize=64)
 def _canonical_time(moment: datetime) -> str:
     """A time as the chain hashes it; a sweep's batch shares one, so it is written once."""
