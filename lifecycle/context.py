@@ -8,6 +8,7 @@ clock, the settings, the definition, the loggers and the retry policy; it runs e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,9 +112,11 @@ class Context:
     def applied(self, records: Sequence[TransitionRecord], *, log: bool = True) -> None:
         """Transitions just committed: each logged as ``transition_applied`` (unless ``log`` is
         off: a sweep sums its batches up instead)."""
-        if log:
+        logger = self.logs.transitions
+        enabled = getattr(logger, "enabled", None)
+        if log and (enabled is None or enabled(logging.INFO)):
             for record in records:
-                self.logs.transitions.info("transition_applied", **record.log_fields())
+                logger.info("transition_applied", **record.log_fields())
 
     # Who may see what ------------------------------------------------------------------------------
 

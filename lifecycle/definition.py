@@ -26,7 +26,15 @@ from transitions import Machine
 from lifecycle.errors import InvalidDefinition
 
 
-class AssetState(enum.Enum):
+class Named(enum.Enum):
+    """An enum whose members hash by identity. Each member is a singleton, equal only to itself, so
+    this agrees with equality; ``Enum``'s own hash is Python code, and the engine looks members up
+    in dictionaries and sets many times per move (the table's index, a sweep's rules)."""
+
+    __hash__ = object.__hash__
+
+
+class AssetState(Named):
     """``asset_state``, spelled as the platform spells it."""
 
     CREATING = "CREATING"
@@ -38,7 +46,7 @@ class AssetState(enum.Enum):
     BLOCK = "BLOCK"
 
 
-class Event(enum.Enum):
+class Event(Named):
     """What moves an asset. Imperative verbs; ``create`` brings an asset into being."""
 
     CREATE = "create"
@@ -59,7 +67,7 @@ class Event(enum.Enum):
     UNFREEZE = "unfreeze"
 
 
-class Role(enum.Enum):
+class Role(Named):
     """Who may ask for a move (domain.md, "Tenancy, roles, errors")."""
 
     TENANT = "tenant"
@@ -67,7 +75,7 @@ class Role(enum.Enum):
     SYSTEM = "system"
 
 
-class Memory(enum.Enum):
+class Memory(Named):
     """What a move does to the remembered states (beyond dropping what no longer applies)."""
 
     PRE_FREEZE = "pre_freeze := from"
@@ -79,12 +87,12 @@ class Memory(enum.Enum):
     where the freeze found it."""
 
 
-class FailType(enum.Enum):
+class FailType(Named):
     AUTOMATIC_REVIEW_REJECT = "AUTOMATIC_REVIEW_REJECT"
     MANUAL_REVIEW_REJECT = "MANUAL_REVIEW_REJECT"
 
 
-class AssetType(enum.Enum):
+class AssetType(Named):
     VOICE_MODEL = "VOICE_MODEL"
     VIDEO = "VIDEO"
     IMAGE = "IMAGE"
@@ -101,7 +109,7 @@ class AssetType(enum.Enum):
     NORMAL_MODEL = "NORMAL_MODEL"
 
 
-class FileCategory(enum.Enum):
+class FileCategory(Named):
     MAIN = "MAIN"
     COVER = "COVER"
     PAGE = "PAGE"
@@ -111,7 +119,7 @@ class FileCategory(enum.Enum):
     USER_MODIFIED_MODEL = "USER_MODIFIED_MODEL"
 
 
-class FileState(enum.Enum):
+class FileState(Named):
     CREATING = "CREATING"
     UPLOADED = "UPLOADED"
     REVIEW = "REVIEW"
@@ -123,7 +131,7 @@ class FileState(enum.Enum):
     BLOCK = "BLOCK"
 
 
-class UploadResult(enum.Enum):
+class UploadResult(Named):
     """What a confirm-upload call reports."""
 
     CREATED = "CREATED"
@@ -131,21 +139,21 @@ class UploadResult(enum.Enum):
     CANCELLED = "CANCELLED"
 
 
-class PlannedOperation(enum.Enum):
+class PlannedOperation(Named):
     """``auto_operation_config.operation``: what the system does at ``operation_time``."""
 
     BLOCK = "BLOCK"
     DELETE = "DELETE"
 
 
-class BlockScope(enum.Enum):
+class BlockScope(Named):
     """Whether a freeze targeted the asset or its whole tenant (tenant unfreeze undoes only the latter)."""
 
     ASSET = "ASSET"
     TENANT = "TENANT"
 
 
-class BatchAction(enum.Enum):
+class BatchAction(Named):
     """The platform's batch actions and the event each one fires."""
 
     DELETE = "DELETE"
@@ -168,7 +176,7 @@ _BATCH_EVENTS = {
 }
 
 
-class ApplicationState(enum.Enum):
+class ApplicationState(Named):
     """An application for unfreezing, made by the tenant and decided by the platform."""
 
     PENDING = "PENDING"
@@ -451,7 +459,7 @@ TRANSITIONS: tuple[Transition, ...] = (
 UPLOAD_TIMEOUT_REASON = "MAIN file not uploaded within the upload window"
 
 
-class TimeBasis(enum.Enum):
+class TimeBasis(Named):
     """The stored moment a time rule counts from: a column of the asset row.
 
     A NULL basis means the clock is stopped (frozen, or the rule does not apply), so the rule
@@ -467,7 +475,7 @@ class TimeBasis(enum.Enum):
     """``auto_operation_config.operation_time``."""
 
 
-class Delay(enum.Enum):
+class Delay(Named):
     """A duration of the engine's ``Settings`` that a time rule waits after its basis."""
 
     UPLOAD_WINDOW = "upload_window"
@@ -525,7 +533,7 @@ TIME_RULES: tuple[TimeRule, ...] = (
 such as an upload timeout followed by a planned delete)."""
 
 
-class FileScope(enum.Enum):
+class FileScope(Named):
     """Which of an asset's files a file transition moves."""
 
     MAIN = "MAIN"
@@ -536,7 +544,7 @@ class FileScope(enum.Enum):
     """Every file of the asset."""
 
 
-class Declared(enum.Enum):
+class Declared(Named):
     """How a file reported uploaded compares with its declaration (size, MD5, name)."""
 
     MATCHES = "matches its declaration"

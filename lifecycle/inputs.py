@@ -136,8 +136,26 @@ class CheckedAsset:
     customized: bool
 
 
+_VALID_ACTORS: dict[Actor, None] = {}
+"""Actors already checked (they are frozen): a service asks for the same few over and over."""
+_MAX_VALID_ACTORS = 4096
+
+
 def check_actor(actor: object) -> Actor:
     """An actor the engine can put in its audit trail, or ``InvalidParameter``."""
+    try:
+        if actor in _VALID_ACTORS:
+            return actor
+    except TypeError:  # unhashable: a field holds what no actor may; checked below
+        pass
+    checked = _checked_actor(actor)
+    if len(_VALID_ACTORS) >= _MAX_VALID_ACTORS:
+        _VALID_ACTORS.clear()
+    _VALID_ACTORS[checked] = None
+    return checked
+
+
+def _checked_actor(actor: object) -> Actor:
     if isinstance(actor, Tenant):
         check_id(actor.project_id, "project_id")
         check_app_user_id(actor.app_user_id)

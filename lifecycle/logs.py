@@ -43,11 +43,13 @@ class EventLogger(Protocol):
 class EventLog:
     """The library's events under one logger name, routed to structlog or ``logging``."""
 
-    __slots__ = ("_stdlib", "name")
+    __slots__ = ("_stdlib", "_structlog", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._stdlib = logging.getLogger(name)
+        # A lazy proxy: it reads structlog's configuration when used, so it follows a change.
+        self._structlog = structlog.get_logger(name)
 
     def debug(self, event: str, **fields: Any) -> None:
         self._emit(logging.DEBUG, "debug", event, fields)
@@ -68,7 +70,7 @@ class EventLog:
 
     def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
         if structlog.is_configured():
-            getattr(structlog.get_logger(self.name), method)(event, **fields)
+            getattr(self._structlog, method)(event, **fields)
         elif self._stdlib.isEnabledFor(level):
             self._stdlib.log(level, "%s", _rendered(event, fields), extra=_record_fields(event, fields))
 

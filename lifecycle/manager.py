@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -39,6 +39,7 @@ from lifecycle.errors import (
     InvalidParameter,
     LifecycleError,
     PermissionDenied,
+    StoreUnavailable,
     TransitionNotAllowed,
 )
 from lifecycle.inputs import (
@@ -221,13 +222,13 @@ class AssetManager:
         if not isinstance(event, Event) or event is Event.CREATE:
             raise InvalidParameter("event", "must be an Event other than create (use create_asset)")
         check_role(actor, event, self._ctx.definition)
-        checked = MoveRequest(
-            reason=check_reason(request.reason),
-            fail_type=check_fail_type(request.fail_type),
-            block_reason_code=check_block_reason_code(request.block_reason_code),
+        reason = check_reason(request.reason)
+        fail_type = check_fail_type(request.fail_type)
+        block_reason_code = check_block_reason_code(request.block_reason_code)
+        check_request(event, fail_type, block_reason_code)
+        request = MoveRequest(
+            reason, fail_type, block_reason_code, request_id=check_request_id(request.request_id)
         )
-        check_request(event, checked)
-        request = replace(checked, request_id=check_request_id(request.request_id))
         check_version(expected_version)
 
         def move(connection: Connection) -> Outcome:
@@ -257,17 +258,7 @@ class AssetManager:
                 definition=ctx.definition,
             )
         except TransitionNotAllowed as refusal:
-            ctx.logs.transitions.info(
-                "transition_refused",
-                asset_id=row.asset_id,
-                project_id=row.project_id,
-                event_name=event.value,
-                state=row.state.value,
-                allowed=[e.value for e in refusal.allowed],
-                actor_kind=actor.role.value,
-                actor_id=actor.actor_id,
-                request_id=request.request_id,
-            )
+            self._refused(row, event, actor, refusal, request.request_id)
             raise
         if self._repo.write_move(connection, move):
             return Outcome(move.record)
@@ -275,6 +266,61 @@ class AssetManager:
         if won is None:
             raise Conflict(row.asset_id, event, row.state, row.version)
         return won
+
+    def _refused(
+        self, row: AssetRow, event: Event, actor: Actor, refusal: TransitionNotAllowed, request_id: str | None
+    ) -> None:
+        self._ctx.logs.transitions.info(
+            "transition_refused",
+            asset_id=row.asset_id,
+            project_id=row.project_id,
+            event_name=event.value,
+            state=row.state.value,
+            allowed=[e.value for e in refusal.allowed],
+            actor_kind=actor.role.value,
+            actor_id=actor.actor_id,
+            request_id=request_id,
+        )
+
+    def _apply_all(
+        self,
+        connection: Connection,
+        rows: Sequence[AssetRow],
+        actor: Actor,
+        event: Event,
+        request: MoveRequest,
+    ) -> dict[str, Outcome | LifecycleError]:
+        """Decide ``event`` for each row, and write every move the table allows in bulk (one
+        guarded statement for all, ``Repository.write_moves``), in the caller's transaction, which
+        holds the rows: each asset's outcome, or why it did not move."""
+        ctx = self._ctx
+        now = ctx.now()
+        answers: dict[str, Outcome | LifecycleError] = {}
+        planned: list[tuple[AssetRow, Move]] = []
+        for row in rows:
+            try:
+                move = plan_move(
+                    row,
+                    event,
+                    actor,
+                    request,
+                    now,
+                    upload_window=ctx.settings.upload_window,
+                    definition=ctx.definition,
+                )
+            except TransitionNotAllowed as refusal:
+                self._refused(row, event, actor, refusal, request.request_id)
+                answers[row.asset_id] = refusal
+            else:
+                planned.append((row, move))
+        written = self._repo.write_moves(connection, planned).written
+        for row, move in planned:
+            answers[row.asset_id] = (
+                Outcome(move.record)
+                if move.asset_id in written
+                else Conflict(row.asset_id, event, row.state, row.version)
+            )
+        return answers
 
     def replayed(
         self, connection: Connection, row: AssetRow, event: Event, request_id: str | None
@@ -434,22 +480,29 @@ class AssetManager:
         request: MoveRequest,
     ) -> TenantOperation:
         def operate(connection: Connection) -> tuple[list[Outcome], list[tuple[str, str]]]:
-            outcomes: list[Outcome] = []
-            skipped: list[tuple[str, str]] = []
-            for row in self._repo.lock_tenant_rows(connection, project_id, states):
+            skipped: dict[str, str] = {}
+            moving: list[AssetRow] = []
+            rows = self._repo.lock_tenant_rows(connection, project_id, states)
+            for row in rows:
                 if event is Event.FREEZE and row.state is AssetState.BLOCK:
-                    skipped.append((row.asset_id, "already frozen"))
-                    continue
-                if event is Event.UNFREEZE and not row.facts.is_frozen:
+                    skipped[row.asset_id] = "already frozen"
+                elif event is Event.UNFREEZE and not row.facts.is_frozen:
                     continue  # in the recycle bin, but not frozen
-                if event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
-                    skipped.append((row.asset_id, "frozen on its own, not by the tenant-wide freeze"))
-                    continue
-                try:
-                    outcomes.append(self.apply(connection, row, actor, event, request))
-                except TransitionNotAllowed as refusal:
-                    skipped.append((row.asset_id, refusal.message))
-            return outcomes, skipped
+                elif event is Event.UNFREEZE and row.block_scope is not BlockScope.TENANT:
+                    skipped[row.asset_id] = "frozen on its own, not by the tenant-wide freeze"
+                else:
+                    moving.append(row)
+            answers = self._apply_all(connection, moving, actor, event, request)
+            outcomes: list[Outcome] = []
+            for row in rows:  # in the rows' order: by asset id
+                answer = answers.get(row.asset_id)
+                if isinstance(answer, Outcome):
+                    outcomes.append(answer)
+                elif answer is not None:
+                    skipped[row.asset_id] = answer.message
+            return outcomes, [
+                (row.asset_id, skipped[row.asset_id]) for row in rows if row.asset_id in skipped
+            ]
 
         outcomes, skipped = self._ctx.run(operate, write=True)
         moved = tuple(self._after(outcome) for outcome in outcomes)
@@ -469,7 +522,8 @@ class AssetManager:
     def batch(
         self, actor: Actor, action: BatchAction, asset_ids: Sequence[str], request_id: str | None
     ) -> list[BatchResult]:
-        """One action over many assets, each in its own transaction: SUCCESS or FAILED per asset."""
+        """One action over many assets: SUCCESS or FAILED per asset, in the order given, one asset's
+        failure never another's. One transaction decides every asset and writes the moves in bulk."""
         if not isinstance(action, BatchAction):
             raise InvalidParameter("action", "must be DELETE, DELETE_FORCE, RESTORE, ACTIVE or UNACTIVE")
         asset_ids = check_members(asset_ids, str, "asset_ids", maximum=MAX_BATCH)
@@ -479,23 +533,78 @@ class AssetManager:
             check_id(asset_id, f"asset_ids[{index}]")
         check_role(actor, action.event, self._ctx.definition)
         request = MoveRequest(request_id=check_request_id(request_id))
+        event = action.event
+        first = list(dict.fromkeys(asset_ids))  # a repeated id is answered after, as its own call
+        answers: dict[str, Outcome | Transitioned | LifecycleError]
+        try:
+            answers = dict(
+                self._ctx.run(lambda c: self._batch_in(c, actor, first, event, request), write=True)
+            )
+        except StoreUnavailable:
+            # The bulk write failed as a whole: each asset in its own transaction then, so that one
+            # asset's failure is its own.
+            answers = {asset_id: self._fire_alone(actor, asset_id, event, request) for asset_id in first}
+        else:
+            self._ctx.applied(
+                [a.record for a in answers.values() if isinstance(a, Outcome) and not a.replayed]
+            )
         results: list[BatchResult] = []
+        seen: set[str] = set()
         for asset_id in asset_ids:
-            try:
-                transition = self.fire(actor, asset_id, action.event, request, None)
-            except LifecycleError as error:
-                results.append(
-                    BatchResult(
-                        str(asset_id),
-                        "FAILED",
-                        error_code=error.code,
-                        error_msg=error.client_message,
-                        error=error,
-                    )
-                )
-            else:
-                results.append(BatchResult(asset_id, "SUCCESS", transition=transition))
+            answer = (
+                answers[asset_id]
+                if asset_id not in seen
+                else self._fire_alone(actor, asset_id, event, request)
+            )
+            seen.add(asset_id)
+            results.append(_batch_result(asset_id, answer))
         return results
+
+    def _batch_in(
+        self,
+        connection: Connection,
+        actor: Actor,
+        asset_ids: Sequence[str],
+        event: Event,
+        request: MoveRequest,
+    ) -> dict[str, Outcome | LifecycleError]:
+        """The batch in one transaction: the assets read and locked, retries answered, the rest
+        decided and written in bulk; each asset's outcome, or why it did not move."""
+        tenant = actor.project_id if isinstance(actor, Tenant) else None
+        rows = self._repo.read_rows(connection, asset_ids, tenant, lock=True)
+        answers: dict[str, Outcome | LifecycleError] = {}
+        earlier = {} if request.request_id is None else self._repo.last_audits(connection, list(rows))
+        moving: list[AssetRow] = []
+        for asset_id in asset_ids:
+            row = rows.get(asset_id)
+            last = earlier.get(asset_id)
+            if row is None:
+                answers[asset_id] = AssetNotFound(asset_id)
+            elif isinstance(row, CorruptRecord):
+                answers[asset_id] = row
+            elif last is not None and last.request_id == request.request_id and last.event is event:
+                answers[asset_id] = Outcome(TransitionRecord.from_audit_row(last), replayed=True)
+            else:
+                moving.append(row)
+        answers.update(self._apply_all(connection, moving, actor, event, request))
+        return answers
+
+    def _fire_alone(
+        self, actor: Actor, asset_id: str, event: Event, request: MoveRequest
+    ) -> Transitioned | LifecycleError:
+        try:
+            return self.fire(actor, asset_id, event, request, None)
+        except LifecycleError as error:
+            return error
+
+
+def _batch_result(asset_id: str, answer: Outcome | Transitioned | LifecycleError) -> BatchResult:
+    if isinstance(answer, LifecycleError):
+        return BatchResult(
+            asset_id, "FAILED", error_code=answer.code, error_msg=answer.client_message, error=answer
+        )
+    transition = answer.result() if isinstance(answer, Outcome) else answer
+    return BatchResult(asset_id, "SUCCESS", transition=transition)
 
 
 def _creating_for(actor: object, project_id: object) -> str:

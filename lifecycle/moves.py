@@ -160,14 +160,16 @@ def check_role(actor: Actor, event: Event, definition: Definition) -> None:
         )
 
 
-def check_request(event: Event, request: MoveRequest) -> None:
-    if event is Event.REJECT_REVIEW and request.fail_type is None:
+def check_request(event: Event, fail_type: FailType | None, block_reason_code: str | None) -> None:
+    """The inputs only some events take: a fail type (a review rejection), a block reason code (a
+    freeze)."""
+    if event is Event.REJECT_REVIEW and fail_type is None:
         raise InvalidParameter(
             "fail_type", "a review rejection needs AUTOMATIC_REVIEW_REJECT or MANUAL_REVIEW_REJECT"
         )
-    if event is not Event.REJECT_REVIEW and request.fail_type is not None:
+    if event is not Event.REJECT_REVIEW and fail_type is not None:
         raise InvalidParameter("fail_type", f"only a review rejection takes a fail type, not '{event.value}'")
-    if request.block_reason_code is not None and event is not Event.FREEZE:
+    if block_reason_code is not None and event is not Event.FREEZE:
         raise InvalidParameter(
             "block_reason_code", f"only a freeze takes a block reason code, not '{event.value}'"
         )

@@ -12,13 +12,26 @@ record, never assembled again from other inputs:
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from lifecycle.definition import AssetState, BlockScope, Event, FailType, Role
 from lifecycle.results import Transitioned, audit_time
+
+
+@functools.lru_cache(maxsize=64)
+def _canonical_time(moment: datetime) -> str:
+    """A time as the chain hashes it; a sweep's batch shares one, so it is written once."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+"""The chain's canonical JSON (as ``lifecycle.chain.chain_hash`` writes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,40 @@ class TransitionRecord:
             "block_reason_code": self.block_reason_code,
             "declared": self.declared,
         }
+
+    def chain_hash(self, previous: str) -> str:
+        """The audit row's hash, chained to the asset's ``previous`` one: ``lifecycle.chain.chain_hash``
+        of ``audit_values()``, spelled out for the one case every move takes (the test suite holds
+        the two equal)."""
+        # ``_value_`` rather than ``value``: the same text, read without Enum's descriptor.
+        content: list[Any] = [
+            previous,
+            self.asset_id,
+            self.project_id,
+            self.version,
+            self.event._value_,
+            None if self.from_state is None else self.from_state._value_,
+            self.to_state._value_,
+            self.actor_kind._value_,
+            self.actor_id,
+            self.reason,
+            None if self.fail_type is None else self.fail_type._value_,
+            self.request_id,
+            _canonical_time(self.occurred_at),
+            None if self.pre_freeze_state is None else self.pre_freeze_state._value_,
+            None if self.pre_delete_state is None else self.pre_delete_state._value_,
+        ]
+        recorded: dict[str, Any] = {}
+        if self.block_scope is not None:
+            recorded["block_scope"] = self.block_scope._value_
+        if self.block_reason_code is not None:
+            recorded["block_reason_code"] = self.block_reason_code
+        if self.declared is not None:
+            recorded["declared"] = self.declared
+        if recorded:
+            content.append(recorded)
+        encoded = _ENCODER.encode(content).encode("ascii")
+        return hashlib.sha256(encoded).hexdigest()
 
     @classmethod
     def from_audit_row(cls, row: Any) -> TransitionRecord:

@@ -7,23 +7,26 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, exc, func, select, text, update
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.chain import GENESIS, HASHED_COLUMNS, chain_hash
 from lifecycle.cli import ExitCode, main
 from lifecycle.clock import ManualClock
-from lifecycle.definition import AssetState, UploadResult
+from lifecycle.definition import AssetState, BlockScope, Event, FailType, Role, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, PermissionDenied
 from lifecycle.integrity import ProblemKind
+from lifecycle.records import TransitionRecord
 from lifecycle.store import schema
 from lifecycle.store.models import assets, audit
 from tests.conftest import POSTGRES_URL, TABLES, new_asset
@@ -335,3 +338,66 @@ def test_audit_verify_exits_0_when_clean_and_10_listing_each_problem(
     assert (
         table.exit_code == 10 and "chain_broken" in table.stdout and "1 assets with problems" in table.stdout
     )
+
+
+# One hash, two spellings -----------------------------------------------------------------------
+
+_TEXT = st.one_of(st.none(), st.text(max_size=40))
+
+
+@given(
+    previous=st.text(alphabet="0123456789abcdef", min_size=0, max_size=64),
+    event=st.sampled_from(Event),
+    from_state=st.one_of(st.none(), st.sampled_from(AssetState)),
+    to_state=st.sampled_from(AssetState),
+    pre_freeze=st.one_of(st.none(), st.sampled_from(AssetState)),
+    pre_delete=st.one_of(st.none(), st.sampled_from(AssetState)),
+    actor_kind=st.sampled_from(Role),
+    reason=_TEXT,
+    fail_type=st.one_of(st.none(), st.sampled_from(FailType)),
+    request_id=_TEXT,
+    block_scope=st.one_of(st.none(), st.sampled_from(BlockScope)),
+    block_reason_code=_TEXT,
+    declared=_TEXT,
+    occurred_at=st.datetimes(timezones=st.just(UTC)),
+    version=st.integers(min_value=1, max_value=2**31),
+)
+def test_a_records_own_hash_is_the_chains_hash_of_its_audit_row(
+    previous: str,
+    event: Event,
+    from_state: AssetState | None,
+    to_state: AssetState,
+    pre_freeze: AssetState | None,
+    pre_delete: AssetState | None,
+    actor_kind: Role,
+    reason: str | None,
+    fail_type: FailType | None,
+    request_id: str | None,
+    block_scope: BlockScope | None,
+    block_reason_code: str | None,
+    declared: str | None,
+    occurred_at: datetime,
+    version: int,
+) -> None:
+    """``TransitionRecord.chain_hash`` spells the chain's hash out for speed; ``chain_hash`` over
+    the audit row is what verify recomputes: they must never differ."""
+    record = TransitionRecord(
+        asset_id="a-1",
+        project_id="tenant-é",
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        version=version,
+        actor_kind=actor_kind,
+        actor_id="actor-✓",
+        occurred_at=occurred_at,
+        reason=reason,
+        fail_type=fail_type,
+        request_id=request_id,
+        pre_freeze_state=pre_freeze,
+        pre_delete_state=pre_delete,
+        block_scope=block_scope,
+        block_reason_code=block_reason_code,
+        declared=declared,
+    )
+    assert record.chain_hash(previous) == chain_hash(previous, record.audit_values())

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from lifecycle.chain import GENESIS, HASHED_COLUMNS, RECORDED_COLUMNS, chain_hash
+from lifecycle.chain import GENESIS, HASHED_COLUMNS, RECORDED_COLUMNS
 from lifecycle.definition import (
     STORED_FILE_STATES,
     ApplicationState,
@@ -61,6 +61,7 @@ from lifecycle.integrity import check_known, check_stored_state
 from lifecycle.moves import AssetRow, Move
 from lifecycle.records import TransitionRecord
 from lifecycle.store import models
+from lifecycle.store.prepared import Prepared, converted_row, result_processors
 
 assets = cast(Table, models.assets)
 files = cast(Table, models.files)
@@ -149,6 +150,7 @@ def _guard_sql(table: str, value: dict[str, str]) -> str:
     """The guard in SQL text, ``table``'s columns against the expressions in ``value``."""
     return " AND ".join(f"{table}.{column.name} = {value[name]}" for name, column in _GUARD_COLUMNS.items())
 
+
 _ALWAYS_SET = frozenset({"asset_state", "version", "update_time", "state_changed_at", "audit_head"})
 
 _ROW_ATTRIBUTE = {
@@ -166,8 +168,7 @@ def _move_params(move: Move) -> dict[str, Any]:
     """The guarded write's parameters: ``b_`` the guard, ``n_`` the new columns, ``a_`` the audit
     row (the move's record, ``TransitionRecord.audit_values``, chained to the asset's head)."""
     record = move.record
-    audit_values = {name: value for name, value in record.audit_values().items() if name != "declared"}
-    head = chain_hash(move.previous_hash, audit_values)
+    head = record.chain_hash(move.previous_hash)
     return {
         "b_asset_id": record.asset_id,
         "b_project_id": record.project_id,
@@ -189,12 +190,28 @@ def _move_params(move: Move) -> dict[str, Any]:
         "n_update_time": record.occurred_at,
         "n_state_changed_at": move.state_changed_at,
         "n_audit_head": head,
-        **{f"a_{name}": value for name, value in audit_values.items()},
+        "a_asset_id": record.asset_id,
+        "a_project_id": record.project_id,
+        "a_seq": record.version,
+        "a_event": record.event,
+        "a_from_state": record.from_state,
+        "a_to_state": record.to_state,
+        "a_actor_kind": record.actor_kind,
+        "a_actor_id": record.actor_id,
+        "a_reason": record.reason,
+        "a_fail_type": record.fail_type,
+        "a_request_id": record.request_id,
+        "a_occurred_at": record.occurred_at,
+        "a_pre_freeze_state": record.pre_freeze_state,
+        "a_pre_delete_state": record.pre_delete_state,
+        "a_block_scope": record.block_scope,
+        "a_block_reason_code": record.block_reason_code,
         "a_chain_hash": head,
     }
 
 
 _Record = namedtuple("_Record", [column.name for column in _DECISION_COLUMNS])  # type: ignore[misc]
+_PROJECT_ID = _Record._fields.index("project_id")
 
 
 def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
@@ -203,12 +220,44 @@ def _converted(values: Sequence[Any], process: Any, *, memo: bool) -> list[Any]:
     if not memo:
         return [None if value is None else process(value) for value in values]
     seen: dict[Any, Any] = {None: None}
-    return [seen[v] if v in seen else seen.setdefault(v, process(v)) for v in values]
+    converted = []
+    for value in values:
+        done = seen.get(value, _UNSEEN)
+        if done is _UNSEEN:
+            done = seen[value] = process(value)
+        converted.append(done)
+    return converted
+
+
+_UNSEEN = object()
 
 
 def check_asset_record(record: Any, definition: Definition) -> None:
     """``CorruptRecord`` unless the asset's own columns (a decision row or the full row) hold only
-    what a legal history can."""
+    what a legal history can. The combinations found sound are few, and remembered."""
+    key = (
+        id(definition),
+        record.asset_state,
+        record.pre_freeze_state,
+        record.pre_delete_state,
+        record.asset_type,
+        record.fail_type,
+        record.block_scope,
+        record.planned_operation,
+    )
+    if key in _SOUND:
+        return
+    _check_asset_record(record, definition)
+    if len(_SOUND) < _MAX_SOUND:
+        _SOUND[key] = definition
+
+
+_SOUND: dict[tuple[Any, ...], Definition] = {}
+"""Column combinations already checked, by definition (held, so that its id is not reused)."""
+_MAX_SOUND = 10_000
+
+
+def _check_asset_record(record: Any, definition: Definition) -> None:
     check_stored_state(
         record.asset_id, record.asset_state, record.pre_freeze_state, record.pre_delete_state, definition
     )
@@ -256,6 +305,14 @@ def row_from(record: Any, definition: Definition) -> AssetRow:
         state_changed_at=record.state_changed_at,
         audit_head=record.audit_head,
     )
+
+
+IN_LIST_CHUNK = 10_000
+"""Ids per ``IN`` list: well within SQLite's limit on a statement's parameters (32,766)."""
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[start : start + IN_LIST_CHUNK]) for start in range(0, len(ids), IN_LIST_CHUNK)]
 
 
 def _repeated(records: Iterable[Any]) -> dict[str, int]:
@@ -434,6 +491,14 @@ class Repository:
         self._claim_request = (
             upsert(creation_requests).on_conflict_do_nothing().returning(creation_requests.c.asset_id)
         )
+        self._prepared_read = Prepared(self._read, dialect)
+        self._prepared_read_locked = Prepared(self._read_locked, dialect)
+        self._read_processors = result_processors([column.type for column in _DECISION_COLUMNS], dialect)
+        self._prepared_guarded_update = Prepared(self._guarded_update, dialect)
+        self._prepared_audit_insert = Prepared(self._audit_insert, dialect)
+        self._prepared_moved_and_audited = (
+            None if self._moved_and_audited is None else Prepared(self._moved_and_audited, dialect)
+        )
         self._dialect = dialect
         self._find_processors = [
             (column.type._cached_result_processor(dialect, None), isinstance(column.type, Enum))
@@ -475,12 +540,39 @@ class Repository:
         guarded move does not cover (an unfreeze application, a file's upload), so that no move
         of the asset commits in between. (SQLite's write transactions hold the database's lock.)
         """
-        records = connection.execute(self._read_locked if lock else self._read, {"asset_id": asset_id}).all()
-        if not records or (project_id is not None and records[0].project_id != project_id):
+        read = self._prepared_read_locked if lock else self._prepared_read
+        cursor = read.run(connection, {"asset_id": asset_id})
+        found = cursor.fetchall()
+        cursor.close()
+        if not found or (project_id is not None and found[0][_PROJECT_ID] != project_id):
             return None
-        if len(records) > 1:
-            raise _too_many_main_files(asset_id, len(records))
-        return row_from(records[0], self._definition)
+        if len(found) > 1:
+            raise _too_many_main_files(asset_id, len(found))
+        return row_from(_Record(*converted_row(found[0], self._read_processors)), self._definition)
+
+    def read_rows(
+        self, connection: Connection, asset_ids: Sequence[str], project_id: str | None, *, lock: bool
+    ) -> dict[str, AssetRow | CorruptRecord]:
+        """The decision rows of ``asset_ids`` (those of ``project_id``, where given), in one statement,
+        locked in id order (``lock``, where rows can be locked); a corrupt row as its error."""
+        statement = decision_select().where(assets.c.asset_id.in_(list(asset_ids)))
+        if project_id is not None:
+            statement = statement.where(assets.c.project_id == project_id)
+        statement = statement.order_by(assets.c.asset_id)
+        if lock and self.dialect_name == "postgresql":
+            statement = statement.with_for_update(of=assets)
+        return self._decision_rows(connection, statement)
+
+    def last_audits(self, connection: Connection, asset_ids: Sequence[str]) -> dict[str, Row[Any]]:
+        """Each asset's latest audit row (the one its version names), in one statement."""
+        if not asset_ids:
+            return {}
+        statement = (
+            select(audit)
+            .join(assets, and_(assets.c.asset_id == audit.c.asset_id, assets.c.version == audit.c.seq))
+            .where(assets.c.asset_id.in_(list(asset_ids)))
+        )
+        return {row.asset_id: row for row in connection.execute(statement)}
 
     def claim_creation(
         self, connection: Connection, project_id: str, request_id: str, asset_id: str
@@ -523,13 +615,19 @@ class Repository:
     def write_move(self, connection: Connection, move: Move) -> bool:
         """Apply ``move`` if the asset is still as read; False (nothing written) if not."""
         params = _move_params(move)
-        if self._moved_and_audited is not None:
-            if connection.execute(self._moved_and_audited, params).first() is None:
+        if self._prepared_moved_and_audited is not None:
+            cursor = self._prepared_moved_and_audited.run(connection, params)
+            moved = cursor.fetchone()
+            cursor.close()
+            if moved is None:
                 return False
         else:
-            if connection.execute(self._guarded_update, params).rowcount != 1:
+            cursor = self._prepared_guarded_update.run(connection, params)
+            updated = cursor.rowcount
+            cursor.close()
+            if updated != 1:
                 return False
-            connection.execute(self._audit_insert, params)
+            self._prepared_audit_insert.run(connection, params).close()
         self._follow_moves(connection, [move])
         return True
 
@@ -554,8 +652,7 @@ class Repository:
             for name in _MOVED_COLUMNS
             if name in _ALWAYS_SET
             or any(
-                new[f"n_{name}"] != _ROW_VALUE[name](row)
-                for new, (row, _) in zip(params, moves, strict=True)
+                new[f"n_{name}"] != _ROW_VALUE[name](row) for new, (row, _) in zip(params, moves, strict=True)
             )
         )
         statement = self._bulk_update(changed)
@@ -593,21 +690,24 @@ class Repository:
                 by_main_file_state.setdefault(move.main_file_state, []).append(move.asset_id)
         for state, asset_ids in by_main_file_state.items():
             stored_at = now if state in STORED_FILE_STATES else None
-            connection.execute(
-                self._main_file_update,
-                {"f_asset_ids": asset_ids, "f_state": state, "f_now": now, "f_stored_at": stored_at},
-            )
+            for chunk in _chunks(asset_ids):
+                connection.execute(
+                    self._main_file_update,
+                    {"f_asset_ids": chunk, "f_state": state, "f_now": now, "f_stored_at": stored_at},
+                )
         deleted = [move.asset_id for move in moves if move.files_deleted]
         if deleted:
-            connection.execute(self._files_deleted, {"f_asset_ids": deleted, "f_now": now})
+            for chunk in _chunks(deleted):
+                connection.execute(self._files_deleted, {"f_asset_ids": chunk, "f_now": now})
             self._close_pending(
                 connection, deleted, ApplicationState.REJECTED, actor_id, "the asset was deleted", now
             )
+        unfrozen: dict[str | None, list[str]] = {}
         for move in moves:
             if move.event is Event.UNFREEZE:
-                self._close_pending(
-                    connection, [move.asset_id], ApplicationState.APPROVED, actor_id, move.record.reason, now
-                )
+                unfrozen.setdefault(move.record.reason, []).append(move.asset_id)
+        for reason, asset_ids in unfrozen.items():
+            self._close_pending(connection, asset_ids, ApplicationState.APPROVED, actor_id, reason, now)
 
     # Creation ------------------------------------------------------------------------------
 
@@ -620,7 +720,7 @@ class Repository:
     ) -> None:
         """Insert a new asset, its files and its creation's audit row, the first of its chain."""
         creation_audit = creation.audit_values()
-        head = chain_hash(GENESIS, creation_audit)
+        head = creation.chain_hash(GENESIS)
         connection.execute(insert(assets), {**asset, "audit_head": head})
         connection.execute(insert(files), list(asset_files))
         connection.execute(insert(audit), {**creation_audit, "chain_hash": head})
@@ -737,10 +837,12 @@ class Repository:
         )
         if self.dialect_name == "postgresql":
             statement = statement.with_for_update(of=assets)
-        records = list(connection.execute(statement))
-        for asset_id, count in _repeated(records).items():
-            raise _too_many_main_files(asset_id, count)
-        return [row_from(record, self._definition) for record in records]
+        rows = []
+        for found in self._decision_rows(connection, statement).values():
+            if isinstance(found, CorruptRecord):
+                raise found
+            rows.append(found)
+        return rows
 
     # Sweeps -------------------------------------------------------------------------------------
 
@@ -762,26 +864,46 @@ class Repository:
         statement = decision_select().where(due)
         if exclude:
             statement = statement.where(assets.c.asset_id.not_in(list(exclude)))
-        result = connection.execute(statement.order_by(order).limit(limit))
-        processors = self._find_processors
+        rows: list[AssetRow] = []
+        corrupt: list[CorruptRecord] = []
+        for found in self._decision_rows(connection, statement.order_by(order).limit(limit)).values():
+            (corrupt if isinstance(found, CorruptRecord) else rows).append(found)  # type: ignore[arg-type]
+        return rows, corrupt
+
+    def _decision_rows(
+        self, connection: Connection, statement: Select[Any]
+    ) -> dict[str, AssetRow | CorruptRecord]:
+        """The decision rows a statement reads, in its order, by asset; a corrupt row as its error.
+
+        Rows are read in bulk, so the columns are converted with their result processors applied
+        to the driver's rows directly, each enum value once per batch, instead of building a
+        SQLAlchemy ``Row`` per asset.
+        """
+        result = connection.execute(statement)
         records = result.cursor.fetchall()
         result.close()
-        columns = [
-            values if process is None else _converted(values, process, memo=memo)
-            for values, (process, memo) in zip(zip(*records, strict=True), processors, strict=True)
-        ] if records else []
-        rows: list[AssetRow] = []
+        columns = (
+            [
+                values if process is None else _converted(values, process, memo=memo)
+                for values, (process, memo) in zip(
+                    zip(*records, strict=True), self._find_processors, strict=True
+                )
+            ]
+            if records
+            else []
+        )
         found: list[Any] = [_Record(*record) for record in zip(*columns, strict=True)]
         repeated = _repeated(found)
-        corrupt = [_too_many_main_files(asset_id, count) for asset_id, count in repeated.items()]
+        rows: dict[str, AssetRow | CorruptRecord] = {}
         for record in found:
             if record.asset_id in repeated:
+                rows[record.asset_id] = _too_many_main_files(record.asset_id, repeated[record.asset_id])
                 continue
             try:
-                rows.append(row_from(record, self._definition))
+                rows[record.asset_id] = row_from(record, self._definition)
             except CorruptRecord as error:
-                corrupt.append(error)
-        return rows, corrupt
+                rows[record.asset_id] = error
+        return rows
 
     # Verifying the audit trail ------------------------------------------------------------------
 
@@ -895,14 +1017,15 @@ class Repository:
         reason: str | None,
         now: datetime,
     ) -> None:
-        connection.execute(
-            update(applications)
-            .where(
-                applications.c.asset_id.in_(list(asset_ids)),
-                applications.c.state == ApplicationState.PENDING,
+        for chunk in _chunks(asset_ids):
+            connection.execute(
+                update(applications)
+                .where(
+                    applications.c.asset_id.in_(chunk),
+                    applications.c.state == ApplicationState.PENDING,
+                )
+                .values(state=state, decided_by=decided_by, decided_at=now, decision_reason=reason)
             )
-            .values(state=state, decided_by=decided_by, decided_at=now, decision_reason=reason)
-        )
 
     def list_applications(
         self,
