@@ -31,6 +31,7 @@ START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TABLES = (
     "lifecycle_audit",
     "lifecycle_creation_requests",
+    "lifecycle_feed_consumers",
     "lifecycle_unfreeze_applications",
     "lifecycle_asset_files",
     "lifecycle_assets",

@@ -142,6 +142,9 @@ class AssetRecord(Base):
     """The ``chain_hash`` of the asset's latest audit row: the head of its hash chain."""
     customized: Mapped[bool] = mapped_column(Boolean, server_default=false())
     """Made by the platform to the tenant's order (docs/billing.md): storage rules differ."""
+    feed_head: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """PostgreSQL: the change-feed position of the asset's latest audit row (lifecycle.feed), which
+    its next row's never goes below; 0 on SQLite, where the row id orders the feed."""
 
     __table_args__ = (
         Index(None, "project_id", "asset_state"),
@@ -221,11 +224,16 @@ class AuditRecord(Base):
     settings, its upload deadline and planned operation, its files' declarations), as canonical
     JSON (``lifecycle.integrity.declared_json``); NULL on every other row."""
     chain_hash: Mapped[str] = mapped_column(String(64))
+    feed_txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """The row's place in the change feed, with ``id`` (lifecycle.feed): on PostgreSQL the writing
+    transaction's id, raised to the asset's previous row's; 0 on SQLite and for rows written
+    before revision 0006. Not hashed: it says where the row sits, not what happened."""
 
     __table_args__ = (
         UniqueConstraint("asset_id", "seq"),
         Index(None, "project_id", "occurred_at"),
         Index(None, "project_id", "request_id"),
+        Index(None, "feed_txid", "id"),
     )
 
 
@@ -240,6 +248,18 @@ class CreationRequestRecord(Base):
     # No foreign key: the request is claimed before its asset is inserted, so that a losing
     # retry has written nothing; ``verify_audit`` reports a request whose asset does not exist.
     asset_id: Mapped[str] = mapped_column(String(64))
+
+
+class FeedConsumerRecord(Base):
+    """A named consumer of the change feed and where it has read to (lifecycle.feed)."""
+
+    __tablename__ = f"{PREFIX}feed_consumers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position_txid: Mapped[int] = mapped_column(BigInteger)
+    position_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class UnfreezeApplicationRecord(Base):
@@ -274,3 +294,4 @@ files = FileRecord.__table__
 audit = AuditRecord.__table__
 applications = UnfreezeApplicationRecord.__table__
 creation_requests = CreationRequestRecord.__table__
+feed_consumers = FeedConsumerRecord.__table__

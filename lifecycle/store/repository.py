@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -70,6 +71,16 @@ applications = cast(Table, models.applications)
 creation_requests = cast(Table, models.creation_requests)
 
 _MAIN_FILE = files.alias("main_file")
+
+TRANSACTION_ID = "pg_current_xact_id()::text::bigint"
+"""PostgreSQL: the writing transaction's id, the base of its rows' places in the change feed."""
+
+
+def FEED_PLACE(table: str) -> str:  # noqa: N802 - an SQL expression, spelled like the constant above
+    """PostgreSQL: a move's place in the change feed: its transaction's id, never below the asset's
+    previous place, so that an asset's rows are in the feed in the order they were written
+    (lifecycle.feed explains why this never skips a row)."""
+    return f"GREATEST({table}.feed_head, {TRANSACTION_ID})"
 
 _DECISION_COLUMNS = (
     assets.c.asset_id,
@@ -419,7 +430,7 @@ class _UnnestStatement:
         arrays = ", ".join(
             f"CAST(:{name} AS {column.type.compile(dialect=dialect)}[])" for name, column in sources.items()
         )
-        sets = ", ".join(f"{name} = v.n_{name}" for name in moved_columns)
+        sets = ", ".join([*(f"{name} = v.n_{name}" for name in moved_columns), f"feed_head = {FEED_PLACE('a')}"])
         # Only the table's own column and table names are spliced in; every value is a parameter.
         self.statement = text(
             f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(sources)})),"  # noqa: S608
@@ -428,9 +439,9 @@ class _UnnestStatement:
             f" moved AS (UPDATE {assets.name} AS a SET {sets}"
             " FROM v WHERE a.asset_id = ANY(ARRAY(SELECT asset_id FROM locked))"
             f" AND {_guard_sql('a', {name: f'v.{name}' for name in _GUARD_COLUMNS})}"
-            " RETURNING a.asset_id),"
-            f" audited AS (INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)})"
-            f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}"
+            " RETURNING a.asset_id, a.feed_head),"
+            f" audited AS (INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)}, feed_txid)"
+            f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}, moved.feed_head"
             " FROM v JOIN moved ON moved.asset_id = v.b_asset_id"
             " RETURNING asset_id)"
             " SELECT (SELECT count(*) FROM locked) AS locked, ARRAY(SELECT asset_id FROM audited) AS moved"
@@ -471,7 +482,11 @@ class Repository:
         )
         self._moved_and_audited: Insert | None = None
         if dialect_name == "postgresql":
-            moved = guarded.returning(assets.c.asset_id).cte("moved")
+            moved = (
+                guarded.values(feed_head=literal_column(FEED_PLACE(assets.name)))
+                .returning(assets.c.asset_id, assets.c.feed_head)
+                .cte("moved")
+            )
             # PostgreSQL cannot infer the type of a bare parameter in a SELECT list: cast each.
             audit_values = [
                 moved.c.asset_id
@@ -482,11 +497,16 @@ class Repository:
             self._moved_and_audited = (
                 insert(audit)
                 .from_select(
-                    list(_AUDIT_COLUMNS),
-                    select(*audit_values).select_from(moved),
+                    [*_AUDIT_COLUMNS, "feed_txid"],
+                    select(*audit_values, moved.c.feed_head).select_from(moved),
                 )
                 .returning(audit.c.seq)
             )
+        self._insert_asset: Insert = insert(assets)
+        self._insert_creation: Insert = insert(audit)
+        if dialect_name == "postgresql":  # the creation's place in the change feed: its transaction's id
+            self._insert_asset = self._insert_asset.values(feed_head=literal_column(TRANSACTION_ID))
+            self._insert_creation = self._insert_creation.values(feed_txid=literal_column(TRANSACTION_ID))
         upsert = postgresql_insert if dialect_name == "postgresql" else sqlite_insert
         self._claim_request = (
             upsert(creation_requests).on_conflict_do_nothing().returning(creation_requests.c.asset_id)
@@ -721,9 +741,9 @@ class Repository:
         """Insert a new asset, its files and its creation's audit row, the first of its chain."""
         creation_audit = creation.audit_values()
         head = creation.chain_hash(GENESIS)
-        connection.execute(insert(assets), {**asset, "audit_head": head})
+        connection.execute(self._insert_asset, {**asset, "audit_head": head})
         connection.execute(insert(files), list(asset_files))
-        connection.execute(insert(audit), {**creation_audit, "chain_hash": head})
+        connection.execute(self._insert_creation, {**creation_audit, "chain_hash": head})
 
     def set_file_state(
         self,

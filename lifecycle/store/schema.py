@@ -17,6 +17,8 @@ from lifecycle.store.models import Base
 VERSION_TABLE = "lifecycle_alembic_version"
 AUDIT_APPEND_ONLY = "lifecycle_audit_append_only"
 """PostgreSQL: the trigger function that refuses UPDATE and DELETE on the audit table."""
+FEED_NOTIFY = "lifecycle_feed_notify"
+"""PostgreSQL: the trigger function that notifies the change feed's consumers of new audit rows."""
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -77,7 +79,8 @@ def drop(database: Engine) -> None:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))
         if database.dialect.name == "postgresql":
-            connection.execute(text(f"DROP FUNCTION IF EXISTS {AUDIT_APPEND_ONLY}() CASCADE"))
+            for function in (AUDIT_APPEND_ONLY, FEED_NOTIFY):
+                connection.execute(text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
 
 
 def downgrade(database: Engine, revision: str = "base") -> None:
