@@ -72,7 +72,10 @@ class EventLog:
         if structlog.is_configured():
             getattr(self._structlog, method)(event, **fields)
         elif self._stdlib.isEnabledFor(level):
-            self._stdlib.log(level, "%s", _rendered(event, fields), extra=_record_fields(event, fields))
+            exc_info = fields.pop("exc_info", None)  # a traceback, as logging and structlog take it
+            self._stdlib.log(
+                level, "%s", _rendered(event, fields), extra=_record_fields(event, fields), exc_info=exc_info
+            )
 
     def __repr__(self) -> str:
         return f"EventLog({self.name!r})"

@@ -430,7 +430,8 @@ class _UnnestStatement:
         arrays = ", ".join(
             f"CAST(:{name} AS {column.type.compile(dialect=dialect)}[])" for name, column in sources.items()
         )
-        sets = ", ".join([*(f"{name} = v.n_{name}" for name in moved_columns), f"feed_head = {FEED_PLACE('a')}"])
+        sets = ", ".join(f"{name} = v.n_{name}" for name in moved_columns)
+        sets += f", feed_head = {FEED_PLACE('a')}"
         # Only the table's own column and table names are spliced in; every value is a parameter.
         self.statement = text(
             f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(sources)})),"  # noqa: S608
