@@ -21,6 +21,7 @@ from lifecycle.clock import EARLIEST_TIME, Clock, as_utc, read_clock
 from lifecycle.definition import Definition, Role
 from lifecycle.errors import AssetNotFound, InvalidParameter, PermissionDenied
 from lifecycle.inputs import check_actor, check_id
+from lifecycle.listeners import Listeners
 from lifecycle.logs import EventLog, EventLogger
 from lifecycle.moves import AssetRow
 from lifecycle.records import TransitionRecord
@@ -42,6 +43,8 @@ class Logs:
     sweeps: EventLogger
     retry: EventLogger
     scheduler: EventLogger
+    events: EventLogger
+    feed: EventLogger
 
     @classmethod
     def named(cls) -> Logs:
@@ -76,6 +79,7 @@ class Context:
         self.definition = definition
         self.logs = logs
         self.retries = Retries(retry, logs.retry)
+        self.listeners = Listeners(logs.events)
 
     # Transactions ----------------------------------------------------------------------------------
 
@@ -111,12 +115,15 @@ class Context:
 
     def applied(self, records: Sequence[TransitionRecord], *, log: bool = True) -> None:
         """Transitions just committed: each logged as ``transition_applied`` (unless ``log`` is
-        off: a sweep sums its batches up instead)."""
+        off: a sweep sums its batches up, a creation is ``asset_created``), then told to the
+        listeners."""
         logger = self.logs.transitions
         enabled = getattr(logger, "enabled", None)
         if log and (enabled is None or enabled(logging.INFO)):
             for record in records:
                 logger.info("transition_applied", **record.log_fields())
+        if self.listeners.active and records:
+            self.listeners.publish(records)
 
     # Who may see what ------------------------------------------------------------------------------
 

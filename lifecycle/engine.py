@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Unpack
+from typing import Any, Unpack
 
 from sqlalchemy import Engine
 
@@ -33,8 +33,10 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import LifecycleError, SchemaOutOfDate
+from lifecycle.feed import Consumer, Feed, Handler
 from lifecycle.inputs import NewAsset, check_flag
 from lifecycle.integrity import AuditReport
+from lifecycle.listeners import Listener, Subscription
 from lifecycle.logs import EventLogger
 from lifecycle.manager import AssetManager
 from lifecycle.moves import MoveOptions, MoveRequest
@@ -91,6 +93,7 @@ class Lifecycle:
             self._applications = UnfreezeApplications(self.context, self._manager)
             self._auditor = Auditor(self.context)
             self._sweeper = Sweeper(self.context)
+            self._feed = Feed(self.context)
         except LifecycleError:
             self.close()
             raise
@@ -340,6 +343,31 @@ class Lifecycle:
     def due_counts(self, *, as_of: datetime | None = None) -> dict[str, int]:
         """How many assets each time rule would move now (or as of ``as_of``)."""
         return self._sweeper.due_counts(as_of)
+
+    # Transition events ----------------------------------------------------------------------------
+
+    def listen(
+        self,
+        listener: Listener,
+        *,
+        events: Iterable[Event] | None = None,
+        to_states: Iterable[AssetState] | None = None,
+        project_id: str | None = None,
+    ) -> Subscription:
+        """Call ``listener`` with each ``TransitionRecord`` this engine applies, after its commit
+        (filtered by event, destination state, tenant); ``close()`` the subscription to stop."""
+        return self.context.listeners.add(listener, events=events, to_states=to_states, project_id=project_id)
+
+    def consumer(self, name: str, handler: Handler, **options: Any) -> Consumer:
+        """A named consumer of the durable change feed (``lifecycle.feed``): every move of every
+        process, handed to ``handler(events, connection)`` in feed order; options: ``batch_size``,
+        ``start`` ('beginning' or 'end'), ``poll_interval``."""
+        return Consumer(self.context, name, handler, **options)
+
+    @property
+    def feed(self) -> Feed:
+        """The change feed itself, for operators: ``read``, ``end``, ``consumers``, ``seek``."""
+        return self._feed
 
     # Storage -------------------------------------------------------------------------------------
 

@@ -207,6 +207,7 @@ class AssetManager:
             actor_id=actor.actor_id,
             request_id=request_id,
         )
+        ctx.applied([creation], log=False)
         return self._reader.get_asset(actor, asset_id)
 
     # Moves ----------------------------------------------------------------------------------------

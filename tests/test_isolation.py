@@ -398,6 +398,9 @@ NOT_TENANT_FACING = {
     "sweep": "the System's alone (a tenant is refused, below); its report counts every tenant",
     "due_counts": "takes no actor and counts every tenant: the operator's figure (`due` has no --tenant)",
     "verify_audit": "the platform's or the System's (a tenant is refused, below); reports to the operator",
+    "listen": "the service's own in-process hook: it takes no actor, and a tenant never registers one",
+    "consumer": "the service's own reader of the change feed, taking no actor; the feed's operator view"
+    " (Lifecycle.feed) refuses a tenant (tests/test_feed.py)",
 }
 
 
