@@ -528,7 +528,7 @@ def measure(database: Engine, args: argparse.Namespace) -> dict[str, Any]:
             "engine_over_raw": round(ratio, 3),
         }
         print(
-            f"  {callers:>3} callers: "
+            f"  {_callers(callers):>10}: "
             + "   ".join(
                 f"{name} {m.per_s:>7,.0f} moves/s ({sum(r.lost for r in m.rounds)} lost,"
                 f" {sum(r.refused for r in m.rounds)} refused)"
@@ -572,6 +572,10 @@ def verify(lifecycle: Lifecycle, pool: Pool) -> dict[str, Any]:
     return {"assets": report.assets, "rows": report.rows, "moves": report.rows - 2 * len(pool.ids)}
 
 
+def _callers(count: int | str) -> str:
+    return f"{count} caller{'' if int(count) == 1 else 's'}"
+
+
 def targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for callers, figures in result["callers"].items():
@@ -579,7 +583,7 @@ def targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
             {"at_least": TARGET_RATIO} if backend == "postgresql" and int(callers) == TARGET_CALLERS else {}
         )
         found.append(
-            target(f"{callers} callers: engine / raw moves/s", backend, figures["engine_over_raw"], **goal)
+            target(f"{_callers(callers)}: engine / raw moves/s", backend, figures["engine_over_raw"], **goal)
         )
     return found
 

@@ -2,7 +2,8 @@
 
 Each benchmark writes its ratios under ``targets`` (``benchdb.target``): what was measured, on which
 backend, the ratio, its target (none: recorded only) and whether it was met. A file without them
-is listed as such. Exits 0 whatever the figures: the benchmarks measure, they do not test.
+is listed as such, and so is a file missing. Exits 0 whatever the figures: the benchmarks measure,
+they do not test.
 
 Run: ``.venv/bin/python bench/summary.py RESULT.json ...`` (``make bench`` runs it last).
 """
@@ -18,6 +19,8 @@ from benchdb import verdict
 
 
 def rows(path: Path) -> list[tuple[str, str, str, str, str, str]]:
+    if not path.exists():
+        return [(path.stem, "-", "(no results: the benchmark did not write this file)", "", "", "")]
     document: dict[str, Any] = json.loads(path.read_text())
     entries = document.get("targets")
     if entries is None:
