@@ -7,6 +7,8 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 PACKAGE := $(VENV)/.installed-package
 DEV     := $(VENV)/.installed-dev
+BENCH   := $(VENV)/.installed-bench
+RESULTS := bench-results
 
 .PHONY: demo test lint bench clean
 
@@ -20,10 +22,20 @@ lint: $(DEV)
 	$(PYTHON) -m ruff check lifecycle tests bench
 	$(PYTHON) -m mypy --strict lifecycle
 
-bench: $(DEV)
-	$(PYTHON) bench/transition.py
-	$(PYTHON) bench/sweep.py
-	$(PYTHON) bench/storage.py
+# Every benchmark (PostgreSQL too when LIFECYCLE_BENCH_POSTGRES_URL or LIFECYCLE_TEST_POSTGRES_URL is
+# set: its lifecycle tables are dropped), each writing its figures to $(RESULTS)/, then one table of
+# every ratio with its target. Options per benchmark: make bench SWEEP_ARGS='--due 20000' ...
+# A new benchmark gets a line here and writes `targets` into its --json (bench/benchdb.py: target).
+bench: $(BENCH)
+	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	$(PYTHON) bench/transition.py --json $(RESULTS)/transition.json $(TRANSITION_ARGS)
+	$(PYTHON) bench/concurrency.py --json $(RESULTS)/concurrency.json $(CONCURRENCY_ARGS)
+	$(PYTHON) bench/sweep.py --json $(RESULTS)/sweep.json $(SWEEP_ARGS)
+	$(PYTHON) bench/storage.py --only sqlite --json $(RESULTS)/storage-sqlite.json $(STORAGE_ARGS)
+	$(PYTHON) bench/storage.py --only postgresql --json $(RESULTS)/storage-postgresql.json $(STORAGE_ARGS)
+	@echo
+	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json sweep.json \
+		storage-sqlite.json storage-postgresql.json)
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -37,5 +49,10 @@ $(DEV): pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -e '.[dev,postgres]'
 	touch $(DEV) $(PACKAGE)
 
+# The benchmarks' peer (django-fsm-2 + django-fsm-log) on top of the development install.
+$(BENCH): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e '.[dev,postgres,bench]'
+	touch $(BENCH) $(DEV) $(PACKAGE)
+
 clean:
-	rm -rf $(VENV) lifecycle-demo.db
+	rm -rf $(VENV) lifecycle-demo.db $(RESULTS)

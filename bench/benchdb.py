@@ -47,22 +47,46 @@ def reset(database: Engine) -> None:
                 connection.execute(table.delete())
 
 
+def target(
+    measure: str, backend: str, ratio: float, *, at_most: float | None = None, at_least: float | None = None
+) -> dict[str, Any]:
+    """One measured ratio and its target (``at_most`` or ``at_least``; neither: recorded only), as
+    the benchmarks write it under ``targets`` in their ``--json`` and ``bench/summary.py`` reads it."""
+    if at_most is not None:
+        goal, met = f"<= {at_most}x", ratio <= at_most
+    elif at_least is not None:
+        goal, met = f">= {at_least}x", ratio >= at_least
+    else:
+        goal, met = None, None
+    return {"measure": measure, "backend": backend, "ratio": round(ratio, 3), "target": goal, "met": met}
+
+
+def verdict(entry: dict[str, Any]) -> str:
+    """MET, MISSED, or "recorded" for a ratio without a target."""
+    if entry["met"] is None:
+        return "recorded"
+    return "MET" if entry["met"] else "MISSED"
+
+
 def each_backend(
     args: argparse.Namespace,
     database_file: str,
     measure: Callable[[Engine], dict[str, Any]],
     *,
     prepare_sqlite: Callable[[Engine], None] | None = None,
+    targets: Callable[[str, dict[str, Any]], list[dict[str, Any]]] | None = None,
+    **engine_options: Any,
 ) -> dict[str, Any]:
     """``measure`` on a fresh SQLite file and on PostgreSQL (its lifecycle tables rebuilt), as
-    ``--only`` says; ``prepare_sqlite`` runs on the SQLite engine before its first connection. The
-    results by backend, also written to ``--json`` when given."""
+    ``--only`` says; ``prepare_sqlite`` runs on the SQLite engine before its first connection, and
+    ``engine_options`` go to ``open_database``. The results by backend, also written to ``--json``
+    when given, with the ``targets`` of each backend's result (``target`` entries)."""
     results: dict[str, Any] = {}
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
             path = args.sqlite_path or Path(scratch) / database_file
             print(f"SQLite {sqlite3.sqlite_version}: {path}")
-            database = open_database(f"sqlite:///{path}")
+            database = open_database(f"sqlite:///{path}", **engine_options)
             if prepare_sqlite is not None:
                 prepare_sqlite(database)
             schema.upgrade(database)
@@ -72,7 +96,7 @@ def each_backend(
         if not args.postgres_url:
             print(f"PostgreSQL skipped: no --postgres-url and none of {', '.join(POSTGRES_ENV)} is set")
         else:
-            database = open_database(args.postgres_url)
+            database = open_database(args.postgres_url, **engine_options)
             print(f"PostgreSQL: {database.url.render_as_string(hide_password=True)} (lifecycle tables reset)")
             schema.drop(database)
             schema.upgrade(database)
@@ -81,7 +105,11 @@ def each_backend(
             results["postgresql"] = measure(database)
             database.dispose()
     if args.json:
-        document = {"python": sys.version.split()[0], "backends": results}
+        document: dict[str, Any] = {"python": sys.version.split()[0], "backends": results}
+        if targets is not None:
+            document["targets"] = [
+                entry for name, result in results.items() for entry in targets(name, result)
+            ]
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
     return results
