@@ -6,13 +6,19 @@ alternating, every run a new process of the installed ``lifecycle`` script (the 
 Python), its wall time measured from ``subprocess.run`` to its exit; each figure is the median of
 its runs. ``show`` reads one asset of a small SQLite database this script creates first (through
 the engine, not timed): ``--assets`` assets of one tenant, each with its MAIN file uploaded, so the
-asset shown has a few audit rows and files. Its output goes to a pipe (a table, 100 wide).
+asset shown has a few audit rows and files. Its output goes to a pipe (a table, 100 wide). Each
+run's CPU time (user and system, from the child's resource usage) is reported beside the wall
+time: on a shared machine the wall time moves with the load, the CPU time much less.
+
+``--script PATH`` times another install's ``lifecycle`` (an older checkout's virtualenv, say) on
+the same database, alternating with this one's run for run, for a before/after under the same
+load.
 
 The targets (issue 16): ``--help`` in at most 0.3 s, ``show`` in at most 0.6 s. This is a
 measurement, not a test: it exits 0 whatever the figures, printing MET or MISSED beside each. The
 machine's load average is printed with the figures: on a shared machine it moves them.
 
-Run: ``.venv/bin/python bench/cli_start.py [--runs N] [--assets N] [--json PATH]``.
+Run: ``.venv/bin/python bench/cli_start.py [--runs N] [--assets N] [--script PATH] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,29 +65,36 @@ def seed(url: str, count: int) -> str:
     return asset_id
 
 
-def run_once(arguments: list[str]) -> float:
+def run_once(script: Path, arguments: list[str]) -> tuple[float, float]:
+    """One run's wall time and CPU time (user and system), in seconds."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    finished = subprocess.run(  # noqa: S603 - our own installed script
-        [str(ADMIN_SCRIPT), *arguments],
+    finished = subprocess.run(  # noqa: S603 - an installed admin script
+        [str(script), *arguments],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         check=False,
         env={**os.environ, "COLUMNS": "100"},
     )
     elapsed = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if finished.returncode != 0:
         raise SystemExit(f"{' '.join(arguments)} exited {finished.returncode}: {finished.stderr.decode()}")
-    return elapsed
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return elapsed, cpu
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each command")
     parser.add_argument("--assets", type=int, default=20, help="assets in the database shown from")
+    parser.add_argument("--script", type=Path, help="another install's lifecycle script, timed alongside")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
-    if not ADMIN_SCRIPT.exists():
-        raise SystemExit(f"no admin script at {ADMIN_SCRIPT}: install the package (pip install -e .)")
+    scripts = {"this install": ADMIN_SCRIPT, **({str(args.script): args.script} if args.script else {})}
+    for script in scripts.values():
+        if not script.exists():
+            raise SystemExit(f"no admin script at {script}: install the package (pip install -e .)")
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as scratch:
         url = f"sqlite:///{Path(scratch) / 'cli.db'}"
         asset_id = seed(url, args.assets)
@@ -88,37 +102,44 @@ def main(argv: list[str]) -> int:
             "--help": ["--help"],
             "show": ["--db", url, "show", asset_id, "--tenant", TENANT.project_id],
         }
-        for arguments in commands.values():
-            run_once(arguments)  # warm-up: the page cache, the bytecode cache
-        times: dict[str, list[float]] = {name: [] for name in commands}
+        runs: dict[tuple[str, str], list[tuple[float, float]]] = {
+            (script, command): [] for script in scripts for command in commands
+        }
+        for script, command in runs:
+            run_once(scripts[script], commands[command])  # warm-up: the page cache, the bytecode cache
         load_before = os.getloadavg()[0]
         for _ in range(args.runs):
-            for name, arguments in commands.items():
-                times[name].append(run_once(arguments))
+            for (script, command), measured in runs.items():
+                measured.append(run_once(scripts[script], commands[command]))
         load_after = os.getloadavg()[0]
     print(
         f"admin script start, {args.runs} runs each (whole processes, median), Python"
         f" {sys.version.split()[0]}, {os.cpu_count()} CPUs,"
         f" load average {load_before:.2f} -> {load_after:.2f}"
     )
-    results: dict[str, dict[str, float | str]] = {}
-    for name, measured in times.items():
-        median, target = statistics.median(measured), TARGETS[name]
+    results: dict[str, dict[str, dict[str, float | str]]] = {script: {} for script in scripts}
+    for (script, command), measured in runs.items():
+        if len(scripts) > 1 and not results[script]:
+            print(f"  {script}:")
+        wall = [elapsed for elapsed, _ in measured]
+        median, target = statistics.median(wall), TARGETS[command]
+        cpu = statistics.median(cpu for _, cpu in measured)
         verdict = "MET" if median <= target else "MISSED"
-        label = f"lifecycle {name}" if name == "--help" else "lifecycle show ASSET --tenant T"
+        label = "lifecycle --help" if command == "--help" else "lifecycle show ASSET --tenant T"
         print(
-            f"  {label:<34} median {median:.3f} s (min {min(measured):.3f}, max {max(measured):.3f})"
-            f"  target <= {target:.1f} s  {verdict}"
+            f"  {label:<32} median {median:.3f} s (min {min(wall):.3f}, max {max(wall):.3f};"
+            f" CPU {cpu:.3f} s)  target <= {target:.1f} s  {verdict}"
         )
-        results[name] = {
+        results[script][command] = {
             "median_s": median,
-            "min_s": min(measured),
-            "max_s": max(measured),
+            "min_s": min(wall),
+            "max_s": max(wall),
+            "cpu_median_s": cpu,
             "target_s": target,
             "verdict": verdict,
         }
     if args.json:
-        document = {"python": sys.version.split()[0], "load_average": load_after, "commands": results}
+        document = {"python": sys.version.split()[0], "load_average": load_after, "scripts": results}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
     return 0
