@@ -16,7 +16,7 @@ import structlog
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, exc, func, select, text, update
+from sqlalchemy import Engine, event, exc, func, select, text, update
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.chain import GENESIS, HASHED_COLUMNS, chain_hash
@@ -156,6 +156,29 @@ def test_verify_reads_page_by_page_and_reports_progress(
     assert seen == [(2, 5), (4, 5), (5, 5)]
     mine = lifecycle.verify_audit(System(), project_id=tenant.project_id)
     assert mine.clean and mine.assets == len(histories) - 1
+
+
+def test_a_page_is_read_with_as_many_parameters_whatever_it_holds(
+    lifecycle: Lifecycle, database: Engine, tenant: Tenant
+) -> None:
+    """A page names its assets by their span of ids, never one bound parameter per asset:
+    PostgreSQL takes at most 65,535, and pages go up to 100,000 assets."""
+    for number in range(40):
+        _uploaded(lifecycle, tenant, f"asset {number}")
+    parameters: list[int] = []
+
+    def count(*args: Any) -> None:
+        parameters.append(len(args[3]))  # (connection, cursor, statement, parameters, …)
+
+    event.listen(database, "before_cursor_execute", count)
+    try:
+        everything = lifecycle.verify_audit(System(), page_size=1000)
+        mine = lifecycle.verify_audit(System(), page_size=1000, project_id=tenant.project_id)
+    finally:
+        event.remove(database, "before_cursor_execute", count)
+    assert everything.clean and mine.clean and everything.assets == mine.assets == 40
+    assert everything.rows == mine.rows == 80
+    assert 0 < max(parameters) <= 6, parameters
 
 
 def test_only_the_platform_and_the_system_verify(lifecycle: Lifecycle, tenant: Tenant) -> None:
