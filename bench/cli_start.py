@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdb import target
+
 from lifecycle.actors import Tenant
 from lifecycle.definition import AssetType, FileCategory, UploadResult
 from lifecycle.engine import Lifecycle
@@ -122,24 +124,37 @@ def main(argv: list[str]) -> int:
         if len(scripts) > 1 and not results[script]:
             print(f"  {script}:")
         wall = [elapsed for elapsed, _ in measured]
-        median, target = statistics.median(wall), TARGETS[command]
+        median, limit = statistics.median(wall), TARGETS[command]
         cpu = statistics.median(cpu for _, cpu in measured)
-        verdict = "MET" if median <= target else "MISSED"
+        verdict = "MET" if median <= limit else "MISSED"
         label = "lifecycle --help" if command == "--help" else "lifecycle show ASSET --tenant T"
         print(
             f"  {label:<32} median {median:.3f} s (min {min(wall):.3f}, max {max(wall):.3f};"
-            f" CPU {cpu:.3f} s)  target <= {target:.1f} s  {verdict}"
+            f" CPU {cpu:.3f} s)  target <= {limit:.1f} s  {verdict}"
         )
         results[script][command] = {
             "median_s": median,
             "min_s": min(wall),
             "max_s": max(wall),
             "cpu_median_s": cpu,
-            "target_s": target,
+            "target_s": limit,
             "verdict": verdict,
         }
     if args.json:
-        document = {"python": sys.version.split()[0], "load_average": load_after, "scripts": results}
+        document = {
+            "python": sys.version.split()[0],
+            "load_average": load_after,
+            "scripts": results,
+            "targets": [
+                target(
+                    f"lifecycle {command}: median / {TARGETS[command]} s",
+                    "sqlite",
+                    float(figures["median_s"]) / TARGETS[command],
+                    at_most=1.0,
+                )
+                for command, figures in results["this install"].items()
+            ],
+        }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
     return 0
