@@ -33,9 +33,11 @@ bench: $(BENCH)
 	$(PYTHON) bench/sweep.py --json $(RESULTS)/sweep.json $(SWEEP_ARGS)
 	$(PYTHON) bench/storage.py --only sqlite --json $(RESULTS)/storage-sqlite.json $(STORAGE_ARGS)
 	$(PYTHON) bench/storage.py --only postgresql --json $(RESULTS)/storage-postgresql.json $(STORAGE_ARGS)
+	$(PYTHON) bench/cli_start.py --json $(RESULTS)/cli_start.json $(CLI_START_ARGS)
+	$(PYTHON) bench/verify.py --json $(RESULTS)/verify.json $(VERIFY_ARGS)
 	@echo
 	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json sweep.json \
-		storage-sqlite.json storage-postgresql.json)
+		storage-sqlite.json storage-postgresql.json cli_start.json verify.json)
 
 $(PYTHON):
 	python3 -m venv $(VENV)

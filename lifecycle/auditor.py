@@ -65,6 +65,8 @@ class Auditor:
             if len(page) < page_size:
                 break
             after = page[-1][0]["asset_id"]
+            # Let this page go before the next is read: the peak is one page, not two.
+            del page
         orphans = ctx.run(partial(repo.orphans, project_id=tenant), write=False)
         for table, asset_ids in orphans.items():
             problems.extend(

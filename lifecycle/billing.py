@@ -411,3 +411,20 @@ def explain(asset: AssetStorage) -> tuple[tuple[Reason, str], ...]:
 
 def _files(count: int, what: str = "file") -> str:
     return f"{count} {what}" if count == 1 else f"{count} {what}s"
+
+
+_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def size(count: int) -> str:
+    """Bytes for people, in binary units: ``300 B``, ``1.50 KiB``, ``5.00 GiB`` (exact bytes are
+    in the JSON). Here, not in ``lifecycle.render``, so that the admin script's help can name the
+    default allowance without importing rich."""
+    if count < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in _BINARY_UNITS:
+        value /= 1024
+        if round(value, 2) < 1024 or unit == _BINARY_UNITS[-1]:
+            break
+    return f"{value:.2f} {unit}"

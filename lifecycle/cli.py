@@ -7,6 +7,11 @@ platform's error code, and a distinct exit code per kind of failure (``ExitCode`
 
 This is an application, so unlike the library it configures logging: human-readable lines on
 stderr, or JSON lines with ``--log-json`` (the standard ``logging`` module's records too).
+
+Importing this module defines every command from light modules only (click, the transition table,
+the inputs' bounds, the settings' defaults); the engine, the database (SQLAlchemy, Alembic), rich
+and structlog are imported by the commands that use them, so ``--help`` starts in a fraction of
+the time an engine takes to import (docs/performance.md; tests/test_imports.py holds it).
 """
 
 from __future__ import annotations
@@ -24,17 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
-import structlog
-from rich.console import Console, RenderableType
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import exc as sqlalchemy_errors
 
-from lifecycle import render
 from lifecycle.actors import Actor, Platform, System, Tenant
-from lifecycle.billing import DEFAULT_FREE_BYTES, StoragePolicy
+from lifecycle.billing import DEFAULT_FREE_BYTES, StoragePolicy, size
 from lifecycle.definition import (
     ApplicationState,
     AssetState,
@@ -45,7 +45,6 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.engine import Lifecycle
 from lifecycle.errors import (
     Conflict,
     DatabaseMissing,
@@ -56,11 +55,21 @@ from lifecycle.errors import (
     StoreUnavailable,
 )
 from lifecycle.inputs import MAX_PAGE, AutoOperation, NewAsset, NewFile
-from lifecycle.results import Transitioned, UnfreezeApplication
-from lifecycle.scheduler import DEFAULT_INTERVAL, run_blocking
-from lifecycle.settings import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, Settings
-from lifecycle.store import schema
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, SweepListener
+from lifecycle.settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_STORAGE_PAGE,
+    DEFAULT_SWEEP_INTERVAL,
+    MAX_BATCH_SIZE,
+    Settings,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from lifecycle.engine import Lifecycle
+    from lifecycle.results import Transitioned, UnfreezeApplication
+    from lifecycle.sweeps import SweepListener
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,16 +169,20 @@ class AdminScript(click.Group):
             _fail(ExitCode.INVALID_INPUT, INVALID, error.format_message())
         except LifecycleError as error:
             _fail(exit_code_for(error), error.code, error.message)
-        except sqlalchemy_errors.ArgumentError as error:
-            _fail(ExitCode.INVALID_INPUT, INVALID, f"invalid database URL: {error}")
-        except sqlalchemy_errors.SQLAlchemyError as error:
-            _fail(ExitCode.UNAVAILABLE, StoreUnavailable.code, f"the database failed: {error}")
         except UnicodeDecodeError as error:
             _fail(ExitCode.INVALID_INPUT, INVALID, f"the input is not UTF-8 text: {error}")
         except OSError as error:  # a file or directory named on the command line
             where = f": {error.filename}" if error.filename else ""
             _fail(ExitCode.INVALID_INPUT, INVALID, f"{error.strerror or error}{where}")
         except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for operators
+            # SQLAlchemy's errors are told apart here, not in their own clauses, so that only the
+            # commands that open the database import it (none of its errors is one of the above).
+            from sqlalchemy import exc as sqlalchemy_errors
+
+            if isinstance(error, sqlalchemy_errors.ArgumentError):
+                _fail(ExitCode.INVALID_INPUT, INVALID, f"invalid database URL: {error}")
+            if isinstance(error, sqlalchemy_errors.SQLAlchemyError):
+                _fail(ExitCode.UNAVAILABLE, StoreUnavailable.code, f"the database failed: {error}")
             _fail(ExitCode.INTERNAL_ERROR, "LIFECYCLE.INTERNAL_ERROR", f"{type(error).__name__}: {error}")
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
 
@@ -189,6 +202,8 @@ class Session:
 
     def lifecycle(self, *, check_schema: bool = True) -> Lifecycle:
         if self._lifecycle is None:
+            from lifecycle.engine import Lifecycle
+
             self._lifecycle = Lifecycle(self.database_url, settings=Settings(storage=self.storage))
             if check_schema:
                 self._lifecycle.check_schema()
@@ -211,6 +226,8 @@ def _engine() -> Lifecycle:
 
 
 def _stdout() -> Console:
+    from lifecycle import render
+
     return render.console(sys.stdout)
 
 
@@ -229,6 +246,8 @@ def _answer(as_json: bool, shape: Callable[[], Any], view: Callable[[], Renderab
 
 
 def _answer_move(transition: Transitioned, as_json: bool) -> None:
+    from lifecycle import render
+
     _answer(as_json, transition.to_json, lambda: render.transition_line(transition))
 
 
@@ -239,6 +258,8 @@ def configure_logging(*, json_lines: bool, level: str, stream: TextIO) -> None:
     Both go through one ``logging`` handler, so lines written from different threads (the
     scheduler's and the main one) never interleave.
     """
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
@@ -518,7 +539,7 @@ APPLICATION_ID = click.argument("application_id", metavar="APPLICATION_ID")
     help=(
         "Each tenant's free storage allowance: bytes, or a number with a unit, binary KiB, MiB, GiB,"
         f" TiB or decimal KB, MB, GB, TB, any case (5GiB, 500MB), or ${FREE_STORAGE_ENV}."
-        f" Default: the engine's, {render.size(DEFAULT_FREE_BYTES)}."
+        f" Default: the engine's, {size(DEFAULT_FREE_BYTES)}."
     ),
 )
 @click.option(
@@ -561,6 +582,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Bring the schema up to date (safe to run again)."""
+    from lifecycle.store import schema
+
     lifecycle = _session().lifecycle(check_schema=False)
     try:
         before = schema.current_revision(lifecycle.database)
@@ -575,6 +598,8 @@ def db_upgrade() -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the schema's revision; exit 7 when it is not up to date."""
+    from lifecycle.store import schema
+
     lifecycle = _session().lifecycle(check_schema=False)
     current, head = schema.current_revision(lifecycle.database), schema.head_revision()
     click.echo(f"schema at revision {current or 'none'}; this version of lifecycle needs {head}")
@@ -681,6 +706,8 @@ def create(
     A tenant creates its own; the platform (--operator) creates one for the tenant --project names,
     and alone may mark it --customized.
     """
+    from lifecycle import render
+
     name, size, md5 = main_file
     files = [
         NewFile(name, size, md5),
@@ -712,6 +739,8 @@ def create(
 @json_option
 def show(asset_id: str, actor: Actor, as_json: bool) -> None:
     """Show an asset (--json: the platform's asset-details shape)."""
+    from lifecycle import render
+
     asset = _engine().get_asset(actor, asset_id)
     _answer(as_json, asset.to_details, lambda: render.asset_view(asset))
 
@@ -722,6 +751,8 @@ def show(asset_id: str, actor: Actor, as_json: bool) -> None:
 @json_option
 def allowed(asset_id: str, actor: Actor, as_json: bool) -> None:
     """The moves this actor could make on the asset now."""
+    from lifecycle import render
+
     events = [event.value for event in _engine().allowed_events(actor, asset_id)]
     _answer(
         as_json,
@@ -753,6 +784,8 @@ def list_assets(
     as_json: bool,
 ) -> None:
     """List a tenant's assets: filtered by state, sorted by time, a page at a time."""
+    from lifecycle import render
+
     page = _engine().list_assets(
         actor,
         project_id=project_id,
@@ -780,6 +813,8 @@ def list_assets(
 @json_option
 def history(asset_id: str, actor: Actor, as_json: bool) -> None:
     """The asset's audit trail, oldest first."""
+    from lifecycle import render
+
     entries = _engine().history(actor, asset_id)
     _answer(
         as_json,
@@ -812,6 +847,8 @@ def confirm_upload(
     as_json: bool,
 ) -> None:
     """Report a file's upload; the MAIN file's report moves the asset out of CREATING."""
+    from lifecycle import render
+
     engine = _engine()
     if file_id is None:
         file_id = engine.get_asset(actor, asset_id).main_file.file_id
@@ -946,6 +983,8 @@ def tenant_freeze(
     as_json: bool,
 ) -> None:
     """Freeze all of a tenant's assets in one transaction; each remembers its own state."""
+    from lifecycle import render
+
     operation = _engine().freeze_tenant(
         actor, project_id, reason=reason, block_reason_code=block_reason_code, request_id=request_id
     )
@@ -966,6 +1005,8 @@ def tenant_unfreeze(
     as_json: bool,
 ) -> None:
     """Unfreeze what the tenant-wide freeze froze; assets frozen on their own stay frozen."""
+    from lifecycle import render
+
     operation = _engine().unfreeze_tenant(actor, project_id, reason=reason, request_id=request_id)
     _answer(as_json, operation.to_json, lambda: render.tenant_operation_view(operation))
 
@@ -979,6 +1020,8 @@ def application() -> None:
 
 
 def _answer_application(found: UnfreezeApplication, as_json: bool) -> None:
+    from lifecycle import render
+
     _answer(as_json, found.to_json, lambda: render.applications_table([found]))
 
 
@@ -1018,6 +1061,8 @@ def application_list(
     as_json: bool,
 ) -> None:
     """List applications, oldest first, a page at a time."""
+    from lifecycle import render
+
     found = _engine().list_unfreeze_applications(
         actor,
         project_id=project_id,
@@ -1087,6 +1132,8 @@ def batch(
 
     Each asset succeeds or fails on its own; exit 8 when any failed.
     """
+    from lifecycle import render
+
     ids = [*asset_ids, *(line.strip() for line in (ids_from or ()) if line.strip())]
     results = _engine().batch(actor, BatchAction(action.upper()), ids, request_id=request_id)
     failed = sum(not result.succeeded for result in results)
@@ -1115,6 +1162,12 @@ def _sweep_progress(
     engine: Lifecycle, as_of: datetime | None, wanted: bool | None, batch_size: int
 ) -> Iterator[SweepListener]:
     """A progress bar on stderr, for a sweep of more than a batch on a terminal (or when asked)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lifecycle import render
+    from lifecycle.sweeps import SweepListener
+
     stderr = Console(stderr=True, force_terminal=True if wanted else None)
     if wanted is False or (wanted is None and not stderr.is_terminal):
         yield SweepListener()
@@ -1141,6 +1194,8 @@ def _sweep_progress(
 @json_option
 def sweep(as_of: datetime | None, batch_size: int, progress: bool | None, as_json: bool) -> None:
     """Make every move that time has made due, once: upload timeouts, planned operations, the bin."""
+    from lifecycle import render
+
     engine = _engine()
     with _sweep_progress(engine, as_of, progress, batch_size) as listener:
         report = engine.sweep(as_of=as_of, batch_size=batch_size, listener=listener)
@@ -1152,6 +1207,8 @@ def sweep(as_of: datetime | None, batch_size: int, progress: bool | None, as_jso
 @json_option
 def due(as_of: datetime | None, as_json: bool) -> None:
     """How many assets each time rule would move now: what a sweep would do."""
+    from lifecycle import render
+
     counts = _engine().due_counts(as_of=as_of)
     _answer(
         as_json,
@@ -1185,6 +1242,8 @@ def verify(project_id: str | None, page_size: int, progress: bool | None, as_jso
     records a move the table cannot make, or whose stored state, remembered states or version
     differ from what its history says. Exits 10 when it finds any problem.
     """
+    from lifecycle import render
+
     engine = _engine()
     with _pages_progress(progress, "audit verify") as advance:
         report = engine.verify_audit(System(), project_id=project_id, page_size=page_size, progress=advance)
@@ -1197,6 +1256,9 @@ def verify(project_id: str | None, page_size: int, progress: bool | None, as_jso
 def _pages_progress(wanted: bool | None, description: str) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr for work done a page at a time, on a terminal (or when asked):
     the engine calls what this yields with (done, total) after each page."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     stderr = Console(stderr=True, force_terminal=True if wanted else None)
     if wanted is False or (wanted is None and not stderr.is_terminal):
         yield None
@@ -1216,7 +1278,7 @@ def scheduler() -> None:
 @click.option(
     "--interval",
     type=Seconds(positive=True),
-    default=DEFAULT_INTERVAL.total_seconds(),
+    default=DEFAULT_SWEEP_INTERVAL.total_seconds(),
     show_default=True,
     help="Seconds between sweeps (at most a day).",
 )
@@ -1231,6 +1293,8 @@ def scheduler() -> None:
 )
 def scheduler_run(interval: timedelta, jitter: timedelta | None, batch_size: int) -> None:
     """Sweep on schedule in the foreground until Ctrl-C or SIGTERM; the batch in flight finishes."""
+    from lifecycle.scheduler import run_blocking
+
     if jitter is not None and jitter >= interval:
         raise click.BadParameter("must be less than --interval", param_hint="--jitter")
     engine = _engine()
@@ -1289,6 +1353,8 @@ def storage_report(
 ) -> None:
     """Used, exempt, chargeable and billable bytes, by asset type and by state: a tenant's own,
     one tenant's (--operator --project) or every tenant's (--operator)."""
+    from lifecycle import render
+
     every_tenant = isinstance(actor, Platform) and project_id is None
     with _pages_progress(progress if every_tenant else bool(progress), "storage report") as advance:
         report = _engine().storage_report(
@@ -1312,6 +1378,8 @@ def storage_report(
 @json_option
 def storage_asset(asset_id: str, actor: Actor, as_of: datetime | None, as_json: bool) -> None:
     """Whether and why an asset's storage is billed: the verdict, the reasons, each file's part."""
+    from lifecycle import render
+
     found = _engine().asset_storage(actor, asset_id, as_of=as_of)
     _answer(as_json, found.to_json, lambda: render.asset_storage_view(found))
 
@@ -1340,7 +1408,7 @@ def diagrams(out: Path, svg: bool | None) -> None:
     Without Graphviz it writes the Markdown and DOT and says which SVGs it did not write; it fails
     (exit 9) only where the directory holds SVGs that the DOT just written leaves out of date.
     """
-    from lifecycle import diagrams as generated  # noqa: PLC0415 - only this command needs it
+    from lifecycle import diagrams as generated
 
     written = generated.write_diagrams(out, svg=svg)
     for path in written:

@@ -62,6 +62,7 @@ from lifecycle.billing import (
     TIMBRE_MODEL_CATEGORY,
     AssetStorage,
     StorageReport,
+    size,
 )
 from lifecycle.clock import ManualClock
 from lifecycle.definition import (
@@ -85,7 +86,6 @@ from lifecycle.render import (
     console,
     history_table,
     shown,
-    size,
     state_counts_table,
     sweep_table,
     tenant_storage_view,

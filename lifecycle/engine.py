@@ -52,11 +52,11 @@ from lifecycle.results import (
     UploadConfirmed,
 )
 from lifecycle.retry import RetryPolicy
-from lifecycle.settings import DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, Settings
+from lifecycle.settings import DEFAULT_BATCH_SIZE, DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, Settings
 from lifecycle.storage import Storage
 from lifecycle.store import schema
 from lifecycle.store.database import open_database
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, Sweeper, SweepListener, SweepReport
+from lifecycle.sweeps import Sweeper, SweepListener, SweepReport
 
 
 class Lifecycle:

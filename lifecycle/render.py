@@ -27,7 +27,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
-from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage
+from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage, size
 from lifecycle.definition import AssetState, AssetType, Event, TimeRule
 from lifecycle.errors import InvalidParameter
 from lifecycle.integrity import AuditReport
@@ -607,20 +607,6 @@ def due_table(counts: Mapping[str, int]) -> FittedTable:
 # Storage ----------------------------------------------------------------------------------------
 
 _Member = TypeVar("_Member", bound=enum.Enum)
-_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-def size(count: int) -> str:
-    """Bytes for people, in binary units: ``300 B``, ``1.50 KiB``, ``5.00 GiB`` (exact bytes are
-    in the JSON)."""
-    if count < 1024:
-        return f"{count} B"
-    value = float(count)
-    for unit in _BINARY_UNITS:
-        value /= 1024
-        if round(value, 2) < 1024 or unit == _BINARY_UNITS[-1]:
-            break
-    return f"{value:.2f} {unit}"
 
 
 def _yes(flag: bool) -> str:

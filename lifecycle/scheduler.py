@@ -26,9 +26,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from lifecycle.actors import System
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, LifecycleError
-from lifecycle.sweeps import DEFAULT_BATCH_SIZE, SweepListener, SweepReport, check_batch_size
+from lifecycle.settings import DEFAULT_BATCH_SIZE, DEFAULT_SWEEP_INTERVAL
+from lifecycle.sweeps import SweepListener, SweepReport, check_batch_size
 
-DEFAULT_INTERVAL = timedelta(minutes=1)
 JOB_ID = "lifecycle-sweep"
 
 
@@ -43,7 +43,7 @@ class SweepScheduler:
         self,
         lifecycle: Lifecycle,
         *,
-        interval: timedelta = DEFAULT_INTERVAL,
+        interval: timedelta = DEFAULT_SWEEP_INTERVAL,
         batch_size: int = DEFAULT_BATCH_SIZE,
         jitter: timedelta | None = None,
         actor: System | None = None,
@@ -145,7 +145,7 @@ class SweepScheduler:
 def run_blocking(
     lifecycle: Lifecycle,
     *,
-    interval: timedelta = DEFAULT_INTERVAL,
+    interval: timedelta = DEFAULT_SWEEP_INTERVAL,
     batch_size: int = DEFAULT_BATCH_SIZE,
     jitter: timedelta | None = None,
     actor: System | None = None,

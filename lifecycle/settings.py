@@ -1,5 +1,9 @@
 """What a service may set: ``Settings`` (the durations time rules wait, where uploads land, storage
-billing) and their bounds; the database and the storage report's page size by default."""
+billing) and their bounds; the database, the storage report's page size, a sweep's batch size and
+the scheduler's interval by default.
+
+A light module (no database, no logging), so that the admin script can name these defaults in its
+options without importing the engine."""
 
 from __future__ import annotations
 
@@ -14,6 +18,11 @@ DEFAULT_DATABASE_URL = "sqlite:///lifecycle.db"
 DEFAULT_STORAGE_PAGE = 50
 """Tenants summed per statement in a storage report: small pages let PostgreSQL read each page's
 files through the covering index (bench/storage.py: 1.5 s for 1,000 tenants, 2.5 s with 200)."""
+DEFAULT_BATCH_SIZE = 500
+"""Assets a sweep moves per transaction, by default (``lifecycle.sweeps``)."""
+MAX_BATCH_SIZE = 10_000
+DEFAULT_SWEEP_INTERVAL = timedelta(minutes=1)
+"""How often the scheduler sweeps, by default (``lifecycle.scheduler``)."""
 MAX_UPLOAD_WINDOW = timedelta(days=365)
 """The longest upload window: a year (the platform's is 24 hours)."""
 MAX_RECYCLE_RETENTION = timedelta(days=36_525)

@@ -35,10 +35,9 @@ from lifecycle.definition import AssetState, Event, Role, TimeRule
 from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
 from lifecycle.results import audit_time
+from lifecycle.settings import MAX_BATCH_SIZE
 from lifecycle.store.repository import BulkWrite, assets
 
-DEFAULT_BATCH_SIZE = 500
-MAX_BATCH_SIZE = 10_000
 WHY_NOT_AHEAD = "a sweep cannot act in the future"
 
 

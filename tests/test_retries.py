@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from sqlalchemy import Connection, Engine, event, exc, func, inspect, select, table, text
 from structlog.testing import capture_logs
 
-import lifecycle.cli
+import lifecycle.engine
 import lifecycle.store.database
 from lifecycle.actors import Platform, Tenant
 from lifecycle.cli import ExitCode
@@ -512,7 +512,8 @@ def test_the_admin_script_exits_7_when_the_database_stays_busy(
 ) -> None:
     sleeper = Sleeper()
     monkeypatch.setattr(lifecycle.store.database, "SQLITE_BUSY_TIMEOUT_MS", 10)
-    monkeypatch.setattr(lifecycle.cli, "Lifecycle", functools.partial(Lifecycle, retry=policy(sleeper, 3)))
+    # The admin script imports the engine when a command first opens it (tests/test_imports.py).
+    monkeypatch.setattr(lifecycle.engine, "Lifecycle", functools.partial(Lifecycle, retry=policy(sleeper, 3)))
     monkeypatch.delenv("LIFECYCLE_OPERATOR", raising=False)
     (entry_point,) = entry_points(group="console_scripts", name="lifecycle")
     admin_script = entry_point.load()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
 
 from lifecycle.actors import Tenant
 from lifecycle.engine import Lifecycle
@@ -73,6 +76,43 @@ def test_check_schema_names_the_revision_to_upgrade_to(tmp_path: Path) -> None:
             lifecycle.check_schema()
         lifecycle.upgrade()
         lifecycle.check_schema()
+
+
+def test_the_head_revision_is_alembics() -> None:
+    """``head_revision`` reads the migration files without Alembic; Alembic agrees."""
+    assert schema.head_revision() == ScriptDirectory.from_config(schema.alembic_config()).get_current_head()
+
+
+def _migration(versions: Path, revision: str, follows: str | tuple[str, ...] | None) -> None:
+    """A migration file as script.py.mako writes one."""
+    (versions / f"{revision}_step.py").write_text(
+        f'"""Step {revision}."""\n\nrevision = {revision!r}\ndown_revision = {follows!r}\n'
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    pass\n",
+        encoding="utf-8",
+    )
+
+
+def test_branched_migrations_have_their_merge_as_head(tmp_path: Path) -> None:
+    """Two branches adding a migration each after the same one, then the merge Alembic makes."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    _migration(versions, "0001", None)
+    _migration(versions, "0002a", "0001")
+    _migration(versions, "0002b", "0001")
+    with pytest.raises(RuntimeError, match=re.escape("have 2 heads: ['0002a', '0002b']")):
+        schema.migrations_head(versions)
+    _migration(versions, "0003", ("0002a", "0002b"))
+    assert schema.migrations_head(versions) == "0003" == ScriptDirectory(str(tmp_path)).get_current_head()
+
+
+def test_a_version_table_naming_two_revisions_is_a_typed_error(tmp_path: Path, sqlite_template: Path) -> None:
+    path = tmp_path / "lifecycle.db"
+    shutil.copy(sqlite_template, path)
+    with Lifecycle(f"sqlite:///{path}") as lifecycle:
+        with lifecycle.database.begin() as connection:
+            connection.execute(text(f"INSERT INTO {schema.VERSION_TABLE} (version_num) VALUES ('0001')"))
+        with pytest.raises(SchemaOutOfDate, match=rf"records 2 revisions \(0001, {schema.head_revision()}\)"):
+            lifecycle.check_schema()
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:

@@ -935,33 +935,46 @@ class Repository:
         its files.
 
         Read from one snapshot (PostgreSQL: a repeatable-read transaction; SQLite: one read
-        transaction), so a move committed meanwhile is either wholly in it or wholly not.
+        transaction), so a move committed meanwhile is either wholly in it or wholly not. Three
+        statements: the page of assets, then the audit rows and the files of the ids it spans
+        (each asset's columns read once, not once per audit row; no bound parameter per asset,
+        of which PostgreSQL takes at most 65,535).
         """
         if self.dialect_name == "postgresql":
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         page = select(assets).where(assets.c.asset_id > after)
         if project_id is not None:
             page = page.where(assets.c.project_id == project_id)
-        chosen = page.order_by(assets.c.asset_id).limit(limit).subquery("page")
-        audit_columns = [audit.c[name].label(f"audit_{name}") for name in (*_VERIFIED_AUDIT_COLUMNS, "id")]
-        statement = (
-            select(*chosen.c, *audit_columns)
-            .select_from(chosen.outerjoin(audit, audit.c.asset_id == chosen.c.asset_id))
-            .order_by(chosen.c.asset_id, audit.c.seq, audit.c.id)
-        )
-        found: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = []
-        for record in connection.execute(statement).mappings():
-            if not found or found[-1][0]["asset_id"] != record["asset_id"]:
-                found.append(({column.key: record[column.key] for column in chosen.c}, [], []))
-            if record["audit_id"] is not None:
-                found[-1][1].append({name: record[f"audit_{name}"] for name in _VERIFIED_AUDIT_COLUMNS})
-        if found:
-            by_asset = {asset["asset_id"]: asset_files for asset, _, asset_files in found}
-            for file_row in connection.execute(
-                select(files).where(files.c.asset_id.in_(list(by_asset))).order_by(files.c.position)
-            ).mappings():
-                by_asset[file_row["asset_id"]].append(dict(file_row))
-        return found
+        found: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = {
+            row["asset_id"]: (dict(row), [], [])
+            for row in connection.execute(page.order_by(assets.c.asset_id).limit(limit)).mappings()
+        }
+        if not found:
+            return []
+        last = next(reversed(found))  # the page's last in the database's order (its collation)
+
+        def of_the_page(table: Table) -> list[ColumnElement[bool]]:
+            spanned = [table.c.asset_id > after, table.c.asset_id <= last]
+            if project_id is None:
+                return spanned  # every asset in the span is in the page
+            in_page = select(assets.c.asset_id).where(
+                assets.c.asset_id > after, assets.c.asset_id <= last, assets.c.project_id == project_id
+            )
+            return [*spanned, table.c.asset_id.in_(in_page)]
+
+        history = select(*(audit.c[name] for name in _VERIFIED_AUDIT_COLUMNS)).where(*of_the_page(audit))
+        # Rows of an asset that does not exist fall in the span too: they are not its page's
+        # (Auditor reports them as orphans).
+        for row in connection.execute(history.order_by(audit.c.asset_id, audit.c.seq)).mappings():
+            asset = found.get(row["asset_id"])
+            if asset is not None:
+                asset[1].append(dict(row))
+        page_files = select(files).where(*of_the_page(files)).order_by(files.c.asset_id, files.c.position)
+        for row in connection.execute(page_files).mappings():
+            asset = found.get(row["asset_id"])
+            if asset is not None:
+                asset[2].append(dict(row))
+        return list(found.values())
 
     def orphans(self, connection: Connection, project_id: str | None) -> dict[str, list[str]]:
         """Asset ids that audit rows, files or unfreeze applications refer to but that do not exist

@@ -1,18 +1,27 @@
-"""Bringing a database's schema up to date, with Alembic, on the engine's own connection."""
+"""Bringing a database's schema up to date, with Alembic, on the engine's own connection.
+
+Alembic is imported by the calls that migrate (``upgrade``, ``downgrade``). Knowing where a
+database stands (``current_revision``, ``head_revision``: what ``Lifecycle.check_schema`` and every
+admin command check first) needs only the version table and the migration files' revision ids, so
+it is done without Alembic, which a service's start and each admin command then never import.
+"""
 
 from __future__ import annotations
 
+import ast
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, String, column, inspect, select, table, text
 
+from lifecycle.errors import SchemaOutOfDate
 from lifecycle.store.database import WRITE, create_missing_database, translated_errors
 from lifecycle.store.models import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 VERSION_TABLE = "lifecycle_alembic_version"
 AUDIT_APPEND_ONLY = "lifecycle_audit_append_only"
@@ -23,22 +32,67 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # noqa: PLC0415 - only migrating needs Alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package ships its migrations
-        raise RuntimeError("no migrations found")
-    return head
+    """The revision this version of lifecycle needs: its newest migration's.
+
+    Read from the migration files' ``revision`` and ``down_revision`` lines without running them
+    (Alembic's ``ScriptDirectory`` imports every one); tests/test_schema.py checks that the
+    answer is Alembic's.
+    """
+    return migrations_head(MIGRATIONS / "versions")
+
+
+def migrations_head(versions: Path) -> str:
+    """The one revision in ``versions`` that no migration there names as its ``down_revision``."""
+    follows = dict(_revision_ids(path) for path in versions.glob("*.py"))
+    heads = sorted(set(follows).difference(*follows.values()))
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations in {versions} have {len(heads)} heads: {heads}")
+    return heads[0]
+
+
+def _revision_ids(path: Path) -> tuple[str, tuple[str, ...]]:
+    """A migration file's revision and the revisions it follows (none for the first, two for a
+    merge), from its top-level ``revision = …`` and ``down_revision = …`` (script.py.mako)."""
+    found: dict[str, object] = {}
+    for statement in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+            if isinstance(target, ast.Name) and target.id in {"revision", "down_revision"}:
+                found[target.id] = ast.literal_eval(statement.value)
+    revision, follows = found.get("revision"), found.get("down_revision")
+    if not isinstance(revision, str):
+        raise RuntimeError(f"{path} assigns no revision")
+    if isinstance(follows, str):
+        return revision, (follows,)
+    if isinstance(follows, tuple):
+        return revision, tuple(str(name) for name in follows)
+    return revision, ()
 
 
 def current_revision(database: Engine) -> str | None:
+    """The revision the database's version table records; None before the first migration.
+    ``DatabaseMissing`` where an SQLite file does not exist (reading never creates it)."""
     with translated_errors(database), database.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        version = column("version_num", String)
+        recorded = connection.execute(select(version).select_from(table(VERSION_TABLE))).scalars().all()
+    if len(recorded) > 1:
+        raise SchemaOutOfDate(
+            f"the database's {VERSION_TABLE} records {len(recorded)} revisions"
+            f" ({', '.join(sorted(recorded))}); lifecycle's migrations are one line, so something"
+            " else wrote them"
+        )
+    return recorded[0] if recorded else None
 
 
 MIGRATION_LOCK = 0x6C69666563796331
@@ -53,6 +107,8 @@ def upgrade(database: Engine, revision: str = "head") -> None:
     write lock, taken by ``BEGIN IMMEDIATE``), so the first brings the schema up to date and the
     others then find it so and do nothing.
     """
+    from alembic import command  # noqa: PLC0415 - only migrating needs Alembic
+
     create_missing_database(database)
     _migrate(database, lambda config: command.upgrade(config, revision))
 
@@ -84,4 +140,6 @@ def drop(database: Engine) -> None:
 
 
 def downgrade(database: Engine, revision: str = "base") -> None:
+    from alembic import command  # noqa: PLC0415 - only migrating needs Alembic
+
     _migrate(database, lambda config: command.downgrade(config, revision))
