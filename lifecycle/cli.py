@@ -24,6 +24,7 @@ import logging
 import math
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1267,6 +1268,93 @@ def _pages_progress(wanted: bool | None, description: str) -> Iterator[Callable[
     with Progress(*columns, console=stderr) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+_TAIL_BATCH = 500
+
+
+@main.group()
+def events() -> None:
+    """The change feed: every move of every process, in feed order (docs/events.md)."""
+
+
+@events.command("tail")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing moves as they commit, until Ctrl-C.")
+@click.option("--from-start", is_flag=True, help="Begin at the first move there is, not at the end.")
+@click.option(
+    "--poll",
+    type=Seconds(positive=True),
+    default="1",
+    show_default=True,
+    help="How often to look again with --follow.",
+)
+@json_option
+def tail(follow: bool, from_start: bool, poll: timedelta, as_json: bool) -> None:
+    """Print the moves as they commit (one line each, or JSON lines with --json)."""
+    from lifecycle import render
+    from lifecycle.feed import BEGINNING
+
+    engine = _engine()
+    operator = System("admin-script")
+    position = BEGINNING if from_start else engine.feed.end(operator)
+    out = _stdout()
+    try:
+        while True:
+            batch = engine.feed.read(operator, after=position, limit=_TAIL_BATCH)
+            for event in batch:
+                if as_json:
+                    click.echo(json.dumps(event.to_json(), ensure_ascii=False))
+                else:
+                    out.print(render.feed_line(event), soft_wrap=True)
+                position = event.position
+            if len(batch) == _TAIL_BATCH:
+                continue
+            if not follow:
+                return
+            time.sleep(poll.total_seconds())
+    except KeyboardInterrupt:
+        return
+
+
+@events.command("consumers")
+@json_option
+def consumers(as_json: bool) -> None:
+    """Each consumer of the change feed: its cursor, and how many moves it has yet to handle."""
+    from lifecycle import render
+
+    states = _engine().feed.consumers(System("admin-script"))
+    _answer(as_json, lambda: [state.to_json() for state in states], lambda: render.consumers_table(states))
+
+
+@events.command("seek")
+@click.argument("name")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="TIME|POSITION|start|end",
+    help="A time (the consumer handles every move since again), a position as consumers shows it,"
+    " start (everything again) or end (skip what it has yet to handle).",
+)
+@as_platform
+@json_option
+def seek(name: str, target: str, actor: Platform, as_json: bool) -> None:
+    """Move a consumer's cursor back (or on). Logged as consumer_moved, with the operator."""
+    from lifecycle import render
+    from lifecycle.feed import BEGINNING, FeedPosition
+
+    engine = _engine()
+    to: datetime | FeedPosition
+    if target == "start":
+        to = BEGINNING
+    elif target == "end":
+        to = engine.feed.end(actor)
+    elif ":" in target and "-" not in target:
+        to = FeedPosition.parse(target)
+    else:
+        to = MOMENT.convert(target, None, None)
+    state = engine.feed.seek(actor, name, to=to)
+    _answer(as_json, state.to_json, lambda: render.consumers_table([state]))
 
 
 @main.group()

@@ -343,4 +343,3 @@ class StorageAllowanceExceeded(LifecycleError):
             f" over its free allowance of {free_bytes} bytes (it uses {chargeable_bytes} now, this adds"
             f" {adding_bytes}); delete assets for good to make room; nothing was written"
         )
-

@@ -196,8 +196,10 @@ def moves(facts: AssetFacts, definition: Definition = DEFINITION) -> Iterator[tu
         if edge is None:
             continue
         arrow = Arrow(edge, facts.state)
-        yield Step(spec.event), arrow, advance_facts(
-            facts, spec.event, edge.dest, edge.remembers, definition=definition
+        yield (
+            Step(spec.event),
+            arrow,
+            advance_facts(facts, spec.event, edge.dest, edge.remembers, definition=definition),
         )
         if spec.event is Event.FREEZE and edge.remembers is Memory.PRE_FREEZE:
             tenant_wide = advance_facts(

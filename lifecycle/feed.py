@@ -62,6 +62,14 @@ class FeedPosition:
     def to_json(self) -> str:
         return f"{self.txid}:{self.id}"
 
+    @classmethod
+    def parse(cls, text: str) -> FeedPosition:
+        """The position ``to_json`` wrote (``"txid:id"``)."""
+        txid, colon, id_ = text.partition(":")
+        if not (colon and txid.isascii() and txid.isdigit() and id_.isascii() and id_.isdigit()):
+            raise InvalidParameter("position", f"{text!r} is not a feed position such as 812:40117")
+        return cls(int(txid), int(id_))
+
 
 BEGINNING = FeedPosition(0, 0)
 

@@ -30,6 +30,7 @@ from rich.text import Text
 from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage, size
 from lifecycle.definition import AssetState, AssetType, Event, TimeRule
 from lifecycle.errors import InvalidParameter
+from lifecycle.feed import ConsumerState, FeedEvent
 from lifecycle.integrity import AuditReport
 from lifecycle.results import (
     Asset,
@@ -150,9 +151,7 @@ class FittedTable:
             return None
         excess = sum(widths) - room
         while excess > 0:  # narrow the widest column that can still wrap, one cell at a time
-            widest = max(
-                (i for i in range(len(widths)) if widths[i] > minimum[i]), key=lambda i: widths[i]
-            )
+            widest = max((i for i in range(len(widths)) if widths[i] > minimum[i]), key=lambda i: widths[i])
             widths[widest] -= 1
             excess -= 1
         return widths
@@ -809,3 +808,29 @@ class SweepProgress(SweepListener):
 
     def finished(self, report: SweepReport) -> None:
         self._progress.update(self._task, description="sweep", total=report.moved, completed=report.moved)
+
+
+def feed_line(event: FeedEvent) -> str:
+    """One move of the change feed, on one line."""
+    record = event.record
+    source = "-" if record.from_state is None else record.from_state.value
+    reason = f"  reason: {record.reason}" if record.reason else ""
+    return shown(
+        f"{_when(record.occurred_at)}  {record.asset_id}  v{record.version}  {record.event.value}"
+        f"  {source} -> {record.to_state.value}  {record.actor_kind.value}:{record.actor_id}"
+        f"  tenant {record.project_id}{reason}"
+    )
+
+
+def consumers_table(states: Sequence[ConsumerState]) -> FittedTable:
+    """The change feed's consumers: where each has read to, and what it has yet to handle."""
+    table = FittedTable(
+        Column("consumer"),
+        Column("position"),
+        Column("lag", "right"),
+        Column("updated (UTC)"),
+        caption=f"{len(states)} consumers",
+    )
+    for state in states:
+        table.add_row(shown(state.name), state.position.to_json(), f"{state.lag:,}", _when(state.updated_at))
+    return table

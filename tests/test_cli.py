@@ -171,7 +171,7 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     commands = set(re.findall(r"^  ([a-z-]+)\s", result.stdout.split("Commands:")[1], re.MULTILINE))
     assert commands == {
         "activate", "allowed", "application", "audit", "batch", "confirm-upload", "create", "db",
-        "deactivate", "delete", "diagrams", "due", "freeze", "history", "list", "restore", "review",
+        "deactivate", "delete", "diagrams", "due", "events", "freeze", "history", "list", "restore", "review",
         "scheduler", "show", "storage", "sweep", "tenant", "unfreeze",
     }  # fmt: skip
     for code in ExitCode:
@@ -1268,6 +1268,89 @@ def test_log_json_writes_json_lines_and_the_default_is_readable(admin: Admin) ->
     assert not readable.stderr.lstrip().startswith("{")
     quiet = admin("activate", asset_id, "--tenant", TENANT)
     assert quiet.stderr == "", "warnings only by default"
+
+
+# The change feed ----------------------------------------------------------------------------------
+
+
+def test_events_tail_prints_every_move_in_feed_order_and_from_the_end_nothing_old(admin: Admin) -> None:
+    first = admin.uploaded()
+    second = admin.create(name="Second")["asset_id"]
+    lines = admin.ok("events", "tail", "--from-start", "--json").stdout.splitlines()
+    moves = [json.loads(line) for line in lines]
+    assert [(m["asset_id"], m["event"], m["to_state"]) for m in moves] == [
+        (first, "create", "CREATING"),
+        (first, "accept_upload", "UNACTIVED"),
+        (second, "create", "CREATING"),
+    ]
+    assert [m["event_id"] for m in moves] == [f"{first}:1", f"{first}:2", f"{second}:1"]
+    readable = admin.ok("events", "tail", "--from-start").stdout.splitlines()
+    assert len(readable) == 3
+    assert f"{first}  v2  accept_upload  CREATING -> UNACTIVED  tenant:{TENANT}" in readable[1]
+    assert admin.ok("events", "tail").stdout == "", "from the end: only what commits from now on"
+
+
+def test_events_tail_follow_prints_what_commits_while_it_runs(
+    admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.create(name="Before")
+    made: list[str] = []
+    printed_by_now = False
+
+    def between_polls(_seconds: float) -> None:
+        """The first wait makes a move; once the feed hands it out (on PostgreSQL, not before
+        every transaction older than it ended: docs/events.md), one more poll prints it, and
+        the next wait is the operator's Ctrl-C."""
+        nonlocal printed_by_now
+        if printed_by_now:
+            raise KeyboardInterrupt
+        if not made:
+            made.append(admin.create(name="During")["asset_id"])
+            return
+        with Lifecycle(admin.url) as lifecycle:
+            printed_by_now = any(
+                event.record.asset_id == made[0]
+                for event in lifecycle.feed.read(Platform(OPERATOR), limit=10)
+            )
+
+    monkeypatch.setattr("lifecycle.cli.time.sleep", between_polls)
+    out = admin.ok("events", "tail", "--follow", "--json").stdout
+    assert [json.loads(line)["asset_id"] for line in out.splitlines()] == made
+
+
+def test_events_consumers_and_seek_show_and_move_a_cursor(admin: Admin) -> None:
+    admin.uploaded()
+    with Lifecycle(admin.url) as lifecycle:
+        lifecycle.consumer("billing", lambda _events, _connection: None).run_once()
+    admin.create(name="Unhandled")
+    (billing,) = admin.json("events", "consumers")
+    assert (billing["name"], billing["lag"]) == ("billing", 1)
+    assert "billing" in admin.ok("events", "consumers").stdout
+    moves = [
+        json.loads(line) for line in admin.ok("events", "tail", "--from-start", "--json").stdout.splitlines()
+    ]
+    since = moves[1]["occurred_at"]
+    at_or_after = sum(move["occurred_at"] >= since for move in moves)
+    assert (
+        admin.json("events", "seek", "billing", "--to", since, "--operator", OPERATOR)["lag"] == at_or_after
+    )
+    assert admin.json("events", "seek", "billing", "--to", "start", "--operator", OPERATOR)["lag"] == 3
+    assert admin.json("events", "seek", "billing", "--to", "end", "--operator", OPERATOR)["lag"] == 0
+    position = moves[0]["position"]
+    moved = admin.json("events", "seek", "billing", "--to", position, "--operator", OPERATOR)
+    assert (moved["position"], moved["lag"]) == (position, 2)
+
+
+def test_events_seek_refuses_a_stranger_an_unknown_consumer_and_a_bad_position(admin: Admin) -> None:
+    error = admin.fails(
+        ExitCode.INVALID_INPUT, "events", "seek", "nobody", "--to", "start", "--operator", OPERATOR
+    )
+    assert "no consumer named 'nobody'" in error
+    error = admin.fails(
+        ExitCode.INVALID_INPUT, "events", "seek", "x", "--to", "12:ab", "--operator", OPERATOR
+    )
+    assert "not a feed position" in error
+    assert "--operator" in admin.fails(ExitCode.INVALID_INPUT, "events", "seek", "x", "--to", "start")
 
 
 # Diagrams -----------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def FEED_PLACE(table: str) -> str:  # noqa: N802 - an SQL expression, spelled li
     (lifecycle.feed explains why this never skips a row)."""
     return f"GREATEST({table}.feed_head, {TRANSACTION_ID})"
 
+
 _DECISION_COLUMNS = (
     assets.c.asset_id,
     assets.c.project_id,

@@ -85,9 +85,7 @@ def _assets_at(
         assets.c.create_time,
     )
     if moment.now:
-        return (
-            _named(select(*columns, assets.c.asset_state.label("state")).where(*where), shared)
-        )
+        return _named(select(*columns, assets.c.asset_state.label("state")).where(*where), shared)
     seen = audit.alias("seen")
     last_seen = (
         select(seen.c.asset_id, func.max(seen.c.seq).label("seq"))

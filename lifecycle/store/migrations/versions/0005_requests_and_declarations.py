@@ -64,15 +64,19 @@ def upgrade() -> None:
 
 
 def _warn_of_duplicates() -> None:
-    duplicates = op.get_bind().execute(
-        sa.text(
-            f"SELECT a.project_id, a.request_id, r.asset_id AS kept, a.asset_id AS other"  # noqa: S608
-            f" FROM {AUDIT} a JOIN {REQUESTS} r"
-            "  ON r.project_id = a.project_id AND r.request_id = a.request_id"
-            " WHERE a.event = 'create' AND a.asset_id <> r.asset_id"
-            " ORDER BY a.project_id, a.request_id, a.id"
+    duplicates = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                f"SELECT a.project_id, a.request_id, r.asset_id AS kept, a.asset_id AS other"  # noqa: S608
+                f" FROM {AUDIT} a JOIN {REQUESTS} r"
+                "  ON r.project_id = a.project_id AND r.request_id = a.request_id"
+                " WHERE a.event = 'create' AND a.asset_id <> r.asset_id"
+                " ORDER BY a.project_id, a.request_id, a.id"
+            )
         )
-    ).all()
+        .all()
+    )
     if not duplicates:
         return
     listed = "; ".join(

@@ -27,7 +27,9 @@ CHANNEL = "lifecycle_feed"
 
 
 def upgrade() -> None:
-    op.add_column(ASSETS, sa.Column("feed_head", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
+    op.add_column(
+        ASSETS, sa.Column("feed_head", sa.BigInteger(), nullable=False, server_default=sa.text("0"))
+    )
     op.add_column(AUDIT, sa.Column("feed_txid", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
     op.create_index(op.f("ix_lifecycle_audit_feed_txid_id"), AUDIT, ["feed_txid", "id"])
     op.create_table(
@@ -47,8 +49,7 @@ def upgrade() -> None:
             f" BEGIN PERFORM pg_notify('{CHANNEL}', ''); RETURN NULL; END $$"
         )
         op.execute(
-            f"CREATE TRIGGER {NOTIFY} AFTER INSERT ON {AUDIT}"
-            f" FOR EACH STATEMENT EXECUTE FUNCTION {NOTIFY}()"
+            f"CREATE TRIGGER {NOTIFY} AFTER INSERT ON {AUDIT} FOR EACH STATEMENT EXECUTE FUNCTION {NOTIFY}()"
         )
 
 
