@@ -327,6 +327,24 @@ class CorruptRecord(LifecycleError):
         super().__init__(f"asset {asset_id} is corrupt: {problem}; repair the row before acting on it")
 
 
+class FeedHeldBack(LifecycleError):
+    """Events committed before a wait were not delivered in time: a transaction older than them is
+    still open on the database server (docs/events.md, "what delays delivery"), or another instance
+    of the consumer holds its cursor."""
+
+    code = "LIFECYCLE.FEED_HELD_BACK"
+    http_status = 503
+    server_message = "the service's change feed is held back; try again later"
+
+    def __init__(self, waiting: str, seconds: float, held_by: str) -> None:
+        self.waiting = waiting
+        self.held_by = held_by
+        super().__init__(
+            f"{waiting} waited {seconds:g} s for the events committed before the wait; {held_by} holds"
+            " them back"
+        )
+
+
 class StorageAllowanceExceeded(LifecycleError):
     """The tenant's chargeable storage would go over its free allowance, and the service refuses
     uploads past it (``StoragePolicy.refuse_uploads_over_allowance``); nothing was written."""

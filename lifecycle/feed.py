@@ -31,9 +31,11 @@ a trigger in the writing transaction, so only once it commits), on SQLite every 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -41,7 +43,7 @@ from sqlalchemy import Connection
 from lifecycle.actors import Platform, System
 from lifecycle.context import Context
 from lifecycle.definition import Role
-from lifecycle.errors import InvalidParameter, LifecycleError, PermissionDenied
+from lifecycle.errors import FeedHeldBack, InvalidParameter, LifecycleError, PermissionDenied
 from lifecycle.inputs import check_actor, check_line
 from lifecycle.records import TransitionRecord
 from lifecycle.store import feed as statements
@@ -49,6 +51,7 @@ from lifecycle.store import feed as statements
 MAX_READ = 10_000
 DEFAULT_BATCH = 100
 DEFAULT_POLL = timedelta(seconds=1)
+DEFAULT_SETTLE = timedelta(seconds=30)
 CHANNEL = "lifecycle_feed"
 
 
@@ -134,6 +137,23 @@ class Feed:
         """The place of the latest event that can be read now: ``read`` after it gives what comes next."""
         _require_operator(actor, "read the change feed")
         return FeedPosition(*self._ctx.run(statements.end, write=False))
+
+    def settle(self, actor: Platform | System, timeout: timedelta = DEFAULT_SETTLE) -> FeedPosition:
+        """Wait until every event committed before this call can be read (on PostgreSQL a
+        transaction older than one still open holds it back: docs/events.md); the position of the
+        latest. Raises ``FeedHeldBack`` after ``timeout``. On SQLite it never waits."""
+        _require_operator(actor, "read the change feed")
+        deadline = time.monotonic() + _check_timeout(timeout)
+        latest = FeedPosition(*self._ctx.run(statements.latest, write=False))
+        for pause in _pauses():
+            if self.end(actor) >= latest:
+                return latest
+            if time.monotonic() >= deadline:
+                raise FeedHeldBack(
+                    "the feed", timeout.total_seconds(), "a transaction open since before they committed"
+                )
+            pause()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def consumers(self, actor: Platform | System) -> list[ConsumerState]:
         _require_operator(actor, "see the change feed's consumers")
@@ -246,6 +266,25 @@ class Consumer:
             if count < self._batch_size:
                 return handled
 
+    def catch_up(self, timeout: timedelta = DEFAULT_SETTLE) -> int:
+        """Handle every event committed before this call (``Feed.settle``, then batches until the
+        cursor is past them, while another instance may hold it); how many this one handled.
+        Raises ``FeedHeldBack`` after ``timeout``. For tests and shutdowns: "everything so far"."""
+        deadline = time.monotonic() + _check_timeout(timeout)
+        target = self._feed.settle(System(), timeout)
+        handled = 0
+        for pause in _pauses():
+            handled += self.run_once()
+            cursor = self._ctx.run(partial(statements.cursor, name=self.name), write=False)
+            if cursor is not None and FeedPosition(*cursor) >= target:
+                break
+            if time.monotonic() >= deadline:
+                raise FeedHeldBack(
+                    f"consumer {self.name!r}", timeout.total_seconds(), "another instance holding its cursor"
+                )
+            pause()
+        return handled
+
     def run(self, stop: threading.Event) -> None:
         """Handle events as they come until ``stop`` is set (checked between batches and waits)."""
         log = self._ctx.logs.feed
@@ -322,6 +361,21 @@ def _check_position(value: object) -> FeedPosition:
     ):
         raise InvalidParameter("after", "must be a FeedPosition")
     return value
+
+
+def _check_timeout(timeout: object) -> float:
+    if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+        raise InvalidParameter("timeout", "must be a positive timedelta")
+    return timeout.total_seconds()
+
+
+def _pauses() -> Iterator[Callable[[], object]]:
+    """Waits for the horizon to pass, doubling from 1 ms to 50 ms (it is held by transactions,
+    which mostly last milliseconds)."""
+    waiting, seconds = threading.Event(), 0.001
+    while True:
+        yield partial(waiting.wait, seconds)
+        seconds = min(seconds * 2, 0.05)
 
 
 def _check_name(name: object) -> str:

@@ -370,8 +370,10 @@ def _read_folded(lines: list[str], table: render.FittedTable) -> list[list[str]]
         if set(text) == {"─"}:  # a section
             continue
         pairs = re.split(r" {3,}", text)
-        if indent >= 4 and all(re.match(r"[^:]+: ", pair) for pair in pairs) and any(
-            pair.split(": ", 1)[0] in headers for pair in pairs
+        if (
+            indent >= 4
+            and all(re.match(r"[^:]+: ", pair) for pair in pairs)
+            and any(pair.split(": ", 1)[0] in headers for pair in pairs)
         ):
             for pair in pairs:
                 header, value = pair.split(": ", 1)
@@ -473,8 +475,11 @@ def test_the_console_is_100_columns_into_a_file_unless_columns_says_otherwise(
 def test_the_summary_says_plainly_what_became_of_the_uploads_and_what_the_sweep_freed(ran: Ran) -> None:
     said = " ".join(ran.printed[: ran.printed.index("assets per state")].split())
     assert "cancelled, not retried" not in said
-    assert re.search(r"MAIN file uploads: [\d,]+ uploaded as declared; \d+ uploaded as declared on a second"
-                     r" try \(the first was cancelled\); \d+ cancelled and not tried again", said)
+    assert re.search(
+        r"MAIN file uploads: [\d,]+ uploaded as declared; \d+ uploaded as declared on a second"
+        r" try \(the first was cancelled\); \d+ cancelled and not tried again",
+        said,
+    )
     report, before = ran.outcome.storage, ran.outcome.storage_before_sweep
     purged = ran.outcome.sweep.rule("recycle_bin_purge").moved
     assert (
@@ -590,4 +595,3 @@ def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
     assert render.size(report.used_bytes) in ran.printed
     for reason in ("TIMBRE_MODELS_FREE", "CUSTOMIZED_VIDEO_FREE"):
         assert reason in ran.printed
-

@@ -16,7 +16,7 @@ from lifecycle.actors import Platform, System, Tenant
 from lifecycle.clock import ManualClock
 from lifecycle.definition import BatchAction, Event, UploadResult
 from lifecycle.engine import Lifecycle
-from lifecycle.errors import InvalidParameter, PermissionDenied
+from lifecycle.errors import FeedHeldBack, InvalidParameter, PermissionDenied
 from lifecycle.feed import BEGINNING, FeedEvent
 from tests.conftest import new_asset
 
@@ -52,6 +52,7 @@ def test_every_transition_reaches_each_consumer_once_in_each_assets_order(
     lifecycle: Lifecycle, clock: ManualClock
 ) -> None:
     ids = _history(lifecycle, clock)
+    lifecycle.feed.settle(PLATFORM)
     seen: dict[str, list[FeedEvent]] = {"billing": [], "search": []}
     for name, events_seen in seen.items():
         consumer = lifecycle.consumer(
@@ -90,6 +91,7 @@ def test_a_handlers_own_rows_commit_with_the_cursor_and_a_failed_batch_comes_aga
     lifecycle: Lifecycle, database: Engine, clock: ManualClock, effects: str
 ) -> None:
     ids = _history(lifecycle, clock)
+    lifecycle.feed.settle(PLATFORM)
     total = len(_audit_ids(lifecycle, ids))
     calls = {"n": 0}
 
@@ -115,13 +117,14 @@ def test_a_new_consumer_may_start_at_the_end_and_a_cursor_may_be_moved_back(
     lifecycle: Lifecycle, clock: ManualClock
 ) -> None:
     first = lifecycle.create_asset(TENANT, new_asset("before"))
+    lifecycle.feed.settle(PLATFORM)
     clock.advance(timedelta(hours=1))
     moment = clock.now()
     late: list[FeedEvent] = []
     consumer = lifecycle.consumer("late", lambda events, _c: late.extend(events), start="end")
     assert consumer.run_once() == 0
     second = lifecycle.create_asset(TENANT, new_asset("after"))
-    assert consumer.run_once() == 1 and late[0].record.asset_id == second.asset_id
+    assert consumer.catch_up() == 1 and late[0].record.asset_id == second.asset_id
     with capture_logs() as logs:
         state = lifecycle.feed.seek(PLATFORM, "late", to=moment - timedelta(minutes=1))
     assert state.lag == 1
@@ -135,6 +138,7 @@ def test_a_new_consumer_may_start_at_the_end_and_a_cursor_may_be_moved_back(
 
 def test_reading_the_feed_is_the_platforms(lifecycle: Lifecycle) -> None:
     lifecycle.create_asset(TENANT, new_asset())
+    lifecycle.feed.settle(PLATFORM)
     assert [event.record.event for event in lifecycle.feed.read(PLATFORM)] == [Event.CREATE]
     assert lifecycle.feed.read(PLATFORM, after=lifecycle.feed.end(PLATFORM)) == []
     for call in (
@@ -144,10 +148,33 @@ def test_reading_the_feed_is_the_platforms(lifecycle: Lifecycle) -> None:
     ):
         with pytest.raises(PermissionDenied):
             call()
+    with pytest.raises(PermissionDenied):
+        lifecycle.feed.settle(TENANT)  # type: ignore[arg-type]
     with pytest.raises(InvalidParameter, match="limit"):
         lifecycle.feed.read(PLATFORM, limit=0)
+    with pytest.raises(InvalidParameter, match="timeout"):
+        lifecycle.feed.settle(PLATFORM, timeout=timedelta(0))
     with pytest.raises(InvalidParameter, match="start"):
         lifecycle.consumer("x", lambda _e, _c: None, start="now")
+
+
+def test_catching_up_handles_everything_committed_before_it_and_says_when_it_cannot(
+    lifecycle: Lifecycle, database: Engine
+) -> None:
+    made = [lifecycle.create_asset(TENANT, new_asset(name)).asset_id for name in ("a", "b", "c")]
+    seen: list[FeedEvent] = []
+    consumer = lifecycle.consumer("catching-up", lambda events, _c: seen.extend(events), batch_size=2)
+    assert consumer.catch_up() == 3
+    assert [event.record.asset_id for event in seen] == made
+    assert consumer.catch_up() == 0
+    later = lifecycle.create_asset(TENANT, new_asset("d")).asset_id
+    if database.dialect.name != "postgresql":
+        return  # one writer at a time: no other instance can hold the cursor between batches
+    with database.begin() as connection:  # another instance, in the middle of a batch
+        connection.execute(text("SELECT * FROM lifecycle_feed_consumers FOR UPDATE"))
+        with pytest.raises(FeedHeldBack, match="another instance holding its cursor"):
+            consumer.catch_up(timeout=timedelta(milliseconds=20))
+    assert consumer.catch_up() == 1 and seen[-1].record.asset_id == later
 
 
 def test_a_running_consumer_wakes_for_a_commit_and_stops_when_told(lifecycle: Lifecycle) -> None:

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, Engine, event, select, text
 from lifecycle.actors import Platform, Tenant
 from lifecycle.definition import UploadResult
 from lifecycle.engine import Lifecycle
+from lifecycle.errors import FeedHeldBack
 from lifecycle.feed import FeedEvent
 from lifecycle.store.database import open_database
 from lifecycle.store.models import audit
@@ -164,6 +166,7 @@ def test_a_reader_never_skips_a_writer_paused_between_taking_its_place_and_commi
         tenant = Tenant(TENANTS[0])
         first = writer_b.create_asset(tenant, new_asset("paused"))
         second = writer_b.create_asset(tenant, new_asset("quick"))
+        writer_b.feed.settle(PLATFORM)
         seen: list[FeedEvent] = []
         reader = writer_b.consumer("reader", lambda events, _c: seen.extend(events), start="end")
         assert reader.run_once() == 0
@@ -183,10 +186,12 @@ def test_a_reader_never_skips_a_writer_paused_between_taking_its_place_and_commi
         assert written.wait(30)
         writer_b.freeze(PLATFORM, second.asset_id)  # B commits while A is in flight
         assert reader.run_once() == 0, "B's row is held back while A, placed below it, may still commit"
+        with pytest.raises(FeedHeldBack, match="holds them back"):
+            writer_b.feed.settle(PLATFORM, timeout=timedelta(milliseconds=20))
         go_on.set()
         thread.join(30)
         event.remove(engine_a, "commit", pause_before_commit)
-        assert reader.run_once() == 2
+        assert reader.catch_up() == 2
         assert [e.record.asset_id for e in seen] == [first.asset_id, second.asset_id], (
             "A first: its place is lower"
         )

@@ -98,4 +98,3 @@ def test_a_service_checks_its_schema_without_alembic(tmp_path: Path, database_ur
     modules, _ = imported_by(code, tmp_path)
     assert among(modules, MIGRATIONS_AND_SCHEDULER) == []
     assert "lifecycle.store.schema" in modules
-

@@ -106,6 +106,7 @@ def _two_declared(lifecycle: Lifecycle) -> Subject:
     second = lifecycle.create_asset(TENANT, new_asset("second"))
     return Subject(first.asset_id, first.cover_file_id, None, second.asset_id)
 
+
 PAIRS: list[tuple[Setup, str, str]] = [
     (_frozen, "apply", "unfreeze"),
     (_frozen, "unfreeze", "apply"),
@@ -325,4 +326,3 @@ def test_two_uploads_never_both_fit_an_allowance_with_room_for_one(
             assert run.retries == 0
     finally:
         runner.close()
-

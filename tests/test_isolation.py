@@ -178,7 +178,6 @@ def test_the_platform_and_the_system_see_every_tenants_assets(
         assert connection.execute(select(func.count()).select_from(audit)).scalar_one() == 1
 
 
-
 # Every operation, from one list ----------------------------------------------------------------------
 #
 # PROBES says, for every public method of Lifecycle a tenant can call, how it could reach another

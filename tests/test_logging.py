@@ -43,9 +43,7 @@ with Lifecycle("sqlite:///{path}") as engine:
 
 def _run(tmp_path: Path, before: str, after: str = "") -> subprocess.CompletedProcess[str]:
     script = (
-        textwrap.dedent(before)
-        + USE_THE_ENGINE.format(path=tmp_path / "app.db")
-        + textwrap.dedent(after)
+        textwrap.dedent(before) + USE_THE_ENGINE.format(path=tmp_path / "app.db") + textwrap.dedent(after)
     )
     return subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
@@ -152,9 +150,7 @@ def test_a_field_named_like_a_record_attribute_does_not_break_logging(
     assert record.getMessage() == 'odd_fields name=n args=a message=m reason="two words"'
 
 
-def test_under_structlog_the_events_follow_its_configuration(
-    lifecycle: Lifecycle, tenant: Tenant
-) -> None:
+def test_under_structlog_the_events_follow_its_configuration(lifecycle: Lifecycle, tenant: Tenant) -> None:
     from structlog.testing import capture_logs
 
     with capture_logs() as logs:

@@ -332,9 +332,7 @@ def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_dupl
     with caplog.at_level("WARNING", logger="lifecycle.migrations"):
         schema.upgrade(database)
     with database.connect() as connection:
-        claimed = {
-            row.request_id: row.asset_id for row in connection.execute(select(creation_requests))
-        }
+        claimed = {row.request_id: row.asset_id for row in connection.execute(select(creation_requests))}
         kept = connection.execute(select(assets.c.asset_id).order_by(assets.c.asset_id)).scalars().all()
     assert claimed == {"r1": "first", "r2": "alone"}
     assert kept == ["alone", "first", "second", "third"]

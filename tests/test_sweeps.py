@@ -97,9 +97,7 @@ def test_an_uploaded_or_failed_asset_is_not_timed_out(
     failed = _created(lifecycle, tenant)
     lifecycle.fire(platform, failed, Event.FAIL_UPLOAD)
     cancelled = lifecycle.create_asset(tenant, new_asset())
-    lifecycle.confirm_upload(
-        tenant, cancelled.asset_id, cancelled.main_file.file_id, UploadResult.CANCELLED
-    )
+    lifecycle.confirm_upload(tenant, cancelled.asset_id, cancelled.main_file.file_id, UploadResult.CANCELLED)
     clock.advance(2 * DAY)
     report = lifecycle.sweep()
     assert report.moved == 1, "only the cancelled upload, still in CREATING, times out"

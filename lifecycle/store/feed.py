@@ -76,6 +76,21 @@ def end(connection: Connection) -> Position:
     return BEGINNING if row is None else (int(row[0]), int(row[1]))
 
 
+def latest(connection: Connection) -> Position:
+    """The place of the latest row committed, readable or not yet (``BEGINNING`` if none)."""
+    row = connection.execute(
+        select(audit.c.feed_txid, audit.c.id).order_by(audit.c.feed_txid.desc(), audit.c.id.desc()).limit(1)
+    ).first()
+    return BEGINNING if row is None else (int(row[0]), int(row[1]))
+
+
+def cursor(connection: Connection, name: str) -> Position | None:
+    row = connection.execute(
+        select(consumers.c.position_txid, consumers.c.position_id).where(consumers.c.name == name)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def count_after(connection: Connection, after: Position) -> int:
     """How many rows there are after ``after`` (committed ones, readable or soon to be)."""
     return int(
@@ -154,8 +169,10 @@ __all__ = [
     "all_consumers",
     "claim",
     "count_after",
+    "cursor",
     "end",
     "lags",
+    "latest",
     "move",
     "place_before",
     "read",
