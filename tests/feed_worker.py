@@ -112,7 +112,7 @@ def consumer(url: str, name: str, block_at: int | None) -> None:
     feed = lifecycle.consumer(name, handler, batch_size=7, poll_interval=timedelta(milliseconds=100))
     print("READY", flush=True)
     feed.run(stop)
-    feed.catch_up()  # what was committed before the stop
+    feed.catch_up(timedelta(minutes=5))  # the backlog a loaded machine left, committed before the stop
     print("DONE", flush=True)
 
 

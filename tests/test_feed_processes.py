@@ -52,6 +52,16 @@ def _line(process: subprocess.Popen[str], expected: str) -> None:
     assert line == expected, f"the worker said {line!r}, not {expected!r}"
 
 
+def _stop(processes: list[subprocess.Popen[str]]) -> None:
+    """Kill what a failed test left running, so that no worker outlives it."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(60)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 @pytest.fixture
 def url(database: Engine, tmp_path: Path) -> Iterator[str]:
     """The database's URL, its effects table made."""
@@ -114,6 +124,8 @@ def test_four_writers_and_two_instances_of_a_consumer_deliver_every_event_once_i
             lifecycle.confirm_upload(
                 Tenant(project_id), asset.asset_id, asset.main_file.file_id, UploadResult.CREATED
             )
+    consumers: list[subprocess.Popen[str]] = []
+    writers: list[subprocess.Popen[str]] = []
     try:
         consumers = [_worker("consumer", POSTGRES_URL, "load") for _ in range(2)]
         for process in consumers:
@@ -145,6 +157,7 @@ def test_four_writers_and_two_instances_of_a_consumer_deliver_every_event_once_i
         assert counts["moved"] > 100 and counts["tenant_wide"] > 0, counts
         assert lifecycle.verify_audit(PLATFORM).clean
     finally:
+        _stop(consumers + writers)
         with database.begin() as connection:
             connection.execute(text(f"DROP TABLE IF EXISTS {EFFECTS}"))
 
