@@ -15,8 +15,9 @@ RESULTS := bench-results
 demo: $(PACKAGE)  ## the main job: an end-to-end run on an embedded SQLite file
 	$(PYTHON) -m lifecycle.demo
 
+# One worker per core (pytest-xdist); each worker has its own PostgreSQL database (tests/conftest.py).
 test: $(DEV)  ## the test suite (PostgreSQL too when LIFECYCLE_TEST_POSTGRES_URL is set)
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n auto --dist worksteal
 
 lint: $(DEV)
 	$(PYTHON) -m ruff check lifecycle tests bench

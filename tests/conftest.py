@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.clock import ManualClock
@@ -26,7 +26,33 @@ from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.store import schema
 from lifecycle.store.database import open_database
 
-POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+
+def _own_postgres_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets a database of its own beside the one named (created
+    on first use), so that workers never truncate each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    if str(base.database).endswith(f"_{worker}"):
+        return url  # this module imported a second time (as ``conftest`` and as ``tests.conftest``)
+    own = base.set(database=f"{base.database}_{worker}")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+    finally:
+        admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _own_postgres_database(os.environ.get("LIFECYCLE_TEST_POSTGRES_URL"))
+if POSTGRES_URL:
+    os.environ["LIFECYCLE_TEST_POSTGRES_URL"] = POSTGRES_URL  # for the subprocesses tests start
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TABLES = (
     "lifecycle_audit",

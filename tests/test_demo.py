@@ -559,7 +559,7 @@ def test_make_demo_installs_only_the_package_and_make_test_adds_the_development_
         return calls.read_text().splitlines()
 
     assert make("demo") == ["-m pip install --quiet -e .", "-m lifecycle.demo"]
-    assert make("test") == ["-m pip install --quiet -e .[dev,postgres]", "-m pytest"]
+    assert make("test") == ["-m pip install --quiet -e .[dev,postgres]", "-m pytest -n auto --dist worksteal"]
     assert make("demo") == ["-m lifecycle.demo"]
     assert make("lint")[0].startswith("-m ruff"), "the tools are installed already"
 

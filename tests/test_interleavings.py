@@ -257,7 +257,8 @@ def _b_waits_for_a_lock(watcher: Connection) -> bool:
         watcher.execute(
             text(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE NOT l.granted AND a.application_name = 'interleave-b')"
+                " WHERE NOT l.granted AND a.application_name = 'interleave-b'"
+                " AND a.datname = current_database())"
             )
         ).scalar_one()
     )
