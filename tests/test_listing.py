@@ -53,6 +53,10 @@ def _ids(lifecycle: Lifecycle, listed: dict[str, str], **options: Any) -> list[s
     ("options", "expected"),
     [
         ({}, ["slides", "percent", "intro", "anchor", "teacher"]),
+        (
+            {"name": None, "tag": None, "created_from": None, "created_to": None, "app_user_id": None},
+            ["slides", "percent", "intro", "anchor", "teacher"],
+        ),
         ({"descending": False}, ["teacher", "anchor", "intro", "percent", "slides"]),
         ({"asset_types": [AssetType.HUMAN_MODEL, AssetType.PPT]}, ["slides", "teacher"]),
         ({"name": "teacher"}, ["slides", "teacher"]),
