@@ -70,10 +70,12 @@ if TYPE_CHECKING:
         UnfreezeAlreadyPending,
     )
     from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+    from lifecycle.reader import ListingOptions
     from lifecycle.records import TransitionRecord
     from lifecycle.results import (
         Asset,
         AssetFile,
+        AssetSummary,
         AuditEntry,
         BatchResult,
         Page,
@@ -149,10 +151,12 @@ _MODULES: dict[str, str] = {
         "lifecycle.errors",
     ),
     **dict.fromkeys(("AutoOperation", "NewAsset", "NewFile"), "lifecycle.inputs"),
+    **dict.fromkeys(("ListingOptions",), "lifecycle.reader"),
     **dict.fromkeys(
         (
             "Asset",
             "AssetFile",
+            "AssetSummary",
             "AuditEntry",
             "BatchResult",
             "Page",
@@ -193,6 +197,7 @@ __all__ = [
     "AssetNotFound",
     "AssetState",
     "AssetStorage",
+    "AssetSummary",
     "AssetType",
     "AuditEntry",
     "AutoOperation",
@@ -215,6 +220,7 @@ __all__ = [
     "InvalidParameter",
     "Lifecycle",
     "LifecycleError",
+    "ListingOptions",
     "ManualClock",
     "MissingDependency",
     "MissingProgram",
