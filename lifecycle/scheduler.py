@@ -99,7 +99,8 @@ class SweepScheduler:
             misfire_grace_time=None,
             **options,
         )
-        self._scheduler.start()
+        # Paused until its start is logged, so that no sweep's events come before it.
+        self._scheduler.start(paused=True)
         self._log.info(
             "scheduler_started",
             interval_s=self.interval.total_seconds(),
@@ -107,6 +108,7 @@ class SweepScheduler:
             batch_size=self.batch_size,
             actor_id=self.actor.actor_id,
         )
+        self._scheduler.resume()
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop: the sweep in flight finishes its batch and ends; with ``wait``, return after it."""
