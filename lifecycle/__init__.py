@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lifecycle.actors import Actor, Platform, System, Tenant
+    from lifecycle.aio import AsyncLifecycle
     from lifecycle.billing import (
         AssetStorage,
         Exemption,
@@ -121,6 +122,7 @@ _MODULES: dict[str, str] = {
         "lifecycle.definition",
     ),
     **dict.fromkeys(("Lifecycle",), "lifecycle.engine"),
+    **dict.fromkeys(("AsyncLifecycle",), "lifecycle.aio"),
     **dict.fromkeys(("Settings",), "lifecycle.settings"),
     **dict.fromkeys(("TransitionRecord",), "lifecycle.records"),
     **dict.fromkeys(
@@ -194,6 +196,7 @@ __all__ = [
     "AssetState",
     "AssetStorage",
     "AssetType",
+    "AsyncLifecycle",
     "AuditEntry",
     "AutoOperation",
     "BatchAction",

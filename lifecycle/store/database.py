@@ -18,11 +18,14 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lifecycle.errors import (
     DatabaseMissing,
@@ -33,6 +36,7 @@ from lifecycle.errors import (
     StoreBusy,
     StoreUnavailable,
 )
+from lifecycle.waits import pause
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
@@ -89,6 +93,61 @@ def open_database(url: str, **engine_options: Any) -> Engine:
     raise InvalidParameter(
         "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
     )
+
+
+def open_async_database(url: str, **engine_options: Any) -> AsyncEngine:
+    """An asyncio engine for ``url`` (the URLs ``open_database`` takes), on the native async
+    driver: aiosqlite for SQLite, psycopg 3's async connection for PostgreSQL. Configured as
+    ``open_database`` configures its engine: its sync side (``sync_engine``, which
+    ``AsyncLifecycle`` runs the engine's logic on) gets the same events.
+
+    ``MissingDependency`` (extra ``async``) when aiosqlite or greenlet is not installed.
+    """
+    parsed = _parse(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 - async callers only
+
+        if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
+            return _async_sqlite_engine(parsed, engine_options, create_async_engine)
+        if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg_async"):
+            engine_options.setdefault("pool_pre_ping", True)
+            return create_async_engine(parsed.set(drivername="postgresql+psycopg_async"), **engine_options)
+    except ImportError as error:
+        missing = getattr(error, "name", None) or "greenlet"
+        raise MissingDependency(missing, "postgres" if missing == "psycopg" else "async") from error
+    raise InvalidParameter(
+        "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
+    )
+
+
+def _async_sqlite_engine(url: URL, engine_options: dict[str, Any], create: Any) -> AsyncEngine:
+    import aiosqlite  # noqa: F401, PLC0415 - SQLAlchemy imports it on first connect; fail here, clearly
+
+    file = SqliteFile.from_url(url)
+    connect_args = engine_options.pop("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    database: AsyncEngine = create(
+        url.set(drivername="sqlite+aiosqlite"), connect_args=connect_args, **engine_options
+    )
+    if file is not None:
+
+        @event.listens_for(database.sync_engine, "do_connect")
+        def _connect(dialect: Any, _record: Any, _args: Any, driver_options: dict[str, Any]) -> Any:
+            options = {key: value for key, value in driver_options.items() if key != "uri"}
+            try:
+                return dialect.connect(file.uri(), uri=True, **options)
+            except sqlite3.OperationalError as error:
+                if not file.path.exists():
+                    raise DatabaseMissing(str(file.path), database=file.database) from error
+                raise
+
+    prepare_sqlite(
+        database.sync_engine,
+        wal=file is not None,
+        busy_timeout_ms=round(float(connect_args["timeout"]) * 1000),
+    )
+    return database
 
 
 def _parse(url: str) -> URL:
@@ -281,7 +340,8 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
     """
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
-        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        cursor.execute("PRAGMA journal_mode")  # a DBAPI cursor: aiosqlite's adapter returns None here
+        if cursor.fetchone()[0] == "wal":
             return
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -292,7 +352,7 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
                 return
             if code not in TRANSIENT_SQLITE_CODES or time.monotonic() > deadline:
                 raise
-            time.sleep(0.005)
+            pause(0.005)
 
 
 @contextlib.contextmanager
