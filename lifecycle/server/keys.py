@@ -79,7 +79,8 @@ class AccessKeys:
         try:
             entries = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise InvalidParameter("access keys file", f"is not JSON ({error.msg}, line {error.lineno})") from None
+            problem = f"is not JSON ({error.msg}, line {error.lineno})"
+            raise InvalidParameter("access keys file", problem) from None
         return cls.parse(entries)
 
     @classmethod
@@ -101,7 +102,8 @@ def _key(entry: Any, index: int) -> AccessKey:
     if not isinstance(ak, str) or not isinstance(sk, str) or not ak or not sk:
         raise InvalidParameter(where, "ak and sk must be non-empty strings")
     if len(ak) > MAX_KEY or len(sk) > MAX_KEY or not ak.isascii() or not ak.isprintable() or " " in ak:
-        raise InvalidParameter(where, f"ak must be printable ASCII without spaces, ak and sk at most {MAX_KEY}")
+        problem = f"ak must be printable ASCII without spaces; ak and sk at most {MAX_KEY} characters"
+        raise InvalidParameter(where, problem)
     project_id, operator = entry.get("project_id"), entry.get("operator")
     if (project_id is None) == (operator is None):
         raise InvalidParameter(where, f"key {ak} needs exactly one of project_id (a tenant) or operator")

@@ -34,7 +34,8 @@ EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 REQUIRED_SIGNED = ("host", DATE_HEADER)
 
 _AUTHORIZATION = re.compile(
-    rf"{ALGORITHM} Access=(?P<ak>[^,\s]+), SignedHeaders=(?P<headers>[^,\s]+), Signature=(?P<signature>[0-9a-f]{{64}})"
+    rf"{ALGORITHM} Access=(?P<ak>[^,\s]+), SignedHeaders=(?P<headers>[^,\s]+),"
+    r" Signature=(?P<signature>[0-9a-f]{64})"
 )
 
 
@@ -121,7 +122,9 @@ class Verifier:
             raise Unauthenticated(f"the request is not signed (Authorization: {ALGORITHM} …)")
         found = _AUTHORIZATION.fullmatch(header.strip())
         if found is None:
-            raise Unauthenticated(f"the Authorization header is not {ALGORITHM} Access=…, SignedHeaders=…, Signature=…")
+            raise Unauthenticated(
+                f"the Authorization header is not {ALGORITHM} Access=…, SignedHeaders=…, Signature=…"
+            )
         signed_headers = found["headers"].split(";")
         if signed_headers != sorted(set(signed_headers)) or any(h != h.lower() for h in signed_headers):
             raise Unauthenticated("SignedHeaders must be lower-case names, sorted, each once")

@@ -93,7 +93,9 @@ class UploadStore:
 
     # Links ------------------------------------------------------------------------------------
 
-    def ticket(self, project_id: str, asset_id: str, file_id: str, file_size: int, file_md5: str) -> UploadTicket:
+    def ticket(
+        self, project_id: str, asset_id: str, file_id: str, file_size: int, file_md5: str
+    ) -> UploadTicket:
         expires = int(time.time() + self.link_lifetime.total_seconds())
         return UploadTicket(project_id, asset_id, file_id, file_size, file_md5, expires)
 
@@ -149,7 +151,8 @@ class UploadStore:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > ticket.file_size:
-                    raise InvalidParameter("body", f"is larger than the declared file_size {ticket.file_size}")
+                    declared = ticket.file_size
+                    raise InvalidParameter("body", f"is larger than the declared file_size {declared}")
                 digest.update(chunk)
                 await to_thread.run_sync(handle.write, chunk)
             received = Received(size, base64.b64encode(digest.digest()).decode("ascii"))

@@ -1,0 +1,94 @@
+"""The application factory: ``create_app`` builds the service over an ``AsyncLifecycle``.
+
+FastAPI (on Starlette) because the service is a typed API first: the request bodies are pydantic
+models of the SDK's own (validated, and refused by field name), the OpenAPI document is generated
+from the routes and served at ``/openapi.json`` (pages at ``/docs``), and the handlers are
+coroutines over ``AsyncLifecycle``, so one process serves many requests while each waits for the
+database. Starlette alone would do the routing; FastAPI adds the models and the document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.server import admin, answers, tenant, transfer
+from lifecycle.server.cleanup import CONSUMER, FileCleanup
+from lifecycle.server.gate import MAX_BODY, Gate
+from lifecycle.server.keys import AccessKeys
+from lifecycle.server.services import Services
+from lifecycle.server.signing import Verifier
+from lifecycle.server.uploads import UploadStore
+
+if TYPE_CHECKING:
+    from lifecycle.aio import AsyncLifecycle
+
+TITLE = "lifecycle: the platform's asset API"
+
+
+def create_app(
+    engine: AsyncLifecycle,
+    *,
+    access_keys: AccessKeys,
+    uploads: UploadStore | str | Path,
+    signature_clock: Clock | None = None,
+    clean_up_files: bool = True,
+    run_with: Sequence[Any] = (),
+    max_body: int = MAX_BODY,
+) -> FastAPI:
+    """The ASGI application.
+
+    ``access_keys``: who may call. ``uploads``: where uploaded bytes are kept (an ``UploadStore``,
+    or its directory). ``signature_clock``: the time signatures are checked against (default: the
+    wall clock; the engine's own clock may be a test's). ``clean_up_files``: run the change-feed
+    consumer that removes the bytes of deleted files and assets. ``run_with``: context managers
+    (sync or async) entered when the application starts and left when it stops, such as a sweep
+    scheduler. A service that mounts this application in its own must run its lifespan
+    (``app.router.lifespan_context``) from its own, since a mounted application's is not run.
+    """
+    store = uploads if isinstance(uploads, UploadStore) else UploadStore(uploads)
+    cleanup = FileCleanup(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for manager in run_with:
+                if hasattr(manager, "__aenter__"):
+                    await stack.enter_async_context(manager)
+                else:
+                    stack.enter_context(manager)
+            if clean_up_files:
+                stop = asyncio.Event()
+                task = asyncio.create_task(engine.consumer(CONSUMER, cleanup).run(stop))
+                stack.push_async_callback(_stopped, task, stop)
+            yield
+
+    app = FastAPI(title=TITLE, version=_version(), lifespan=lifespan)
+    app.state.services = Services(engine, store)
+    app.state.file_cleanup = cleanup
+    answers.install(app)
+    app.include_router(tenant.router)
+    app.include_router(transfer.router)
+    app.include_router(admin.router)
+    verifier = Verifier(access_keys, signature_clock or SystemClock())
+    app.add_middleware(Gate, verifier=verifier, max_body=max_body)
+    return app
+
+
+async def _stopped(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    await task
+
+
+def _version() -> str:
+    try:
+        return version("lifecycle")
+    except PackageNotFoundError:
+        return "0"
