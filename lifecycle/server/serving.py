@@ -1,0 +1,68 @@
+"""``lifecycle serve``: the application under uvicorn, with the sweeps, until SIGTERM or Ctrl-C.
+
+uvicorn handles the signals: it stops accepting connections, lets the requests in flight finish,
+then runs the application's shutdown, which stops the sweep scheduler (after the batch in flight)
+and the file clean-up consumer. The sweeps run in ``SweepScheduler``'s thread, on their own
+synchronous engine over the same database.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from lifecycle.aio import AsyncLifecycle
+from lifecycle.engine import Lifecycle
+from lifecycle.scheduler import SweepScheduler
+from lifecycle.server.app import create_app
+from lifecycle.server.keys import AccessKeys
+from lifecycle.server.uploads import UploadStore
+
+
+class AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, telling ``announce`` its address once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            self._announce(f"http://{host}:{port}")
+
+
+async def serve_forever(
+    lifecycle: Lifecycle,
+    *,
+    host: str,
+    port: int,
+    access_keys: Path,
+    uploads: Path,
+    sweep_interval: timedelta,
+    upload_secret: bytes | None = None,
+    announce: Callable[[str], None] = lambda _url: None,
+) -> None:
+    """Serve until uvicorn is told to stop. ``lifecycle``: the sync engine the sweeps run on (its
+    database URL and settings make the async engine the requests use)."""
+    keys = AccessKeys.load(access_keys)
+    store = UploadStore(
+        uploads, secret=upload_secret, link_lifetime=lifecycle.settings.upload_window
+    )
+    engine = AsyncLifecycle(
+        lifecycle.database.url.render_as_string(hide_password=False), settings=lifecycle.settings
+    )
+    scheduler = SweepScheduler(lifecycle, interval=sweep_interval)
+    background: Sequence[Any] = (scheduler,)
+    app = create_app(engine, access_keys=keys, uploads=store, run_with=background)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", access_log=False)
+    try:
+        await AnnouncingServer(config, announce).serve()
+    finally:
+        await engine.close()
