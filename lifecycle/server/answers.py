@@ -30,9 +30,7 @@ def error_body(code: str, message: str) -> dict[str, str]:
 
 def refusal(error: LifecycleError, request_id: str | None = None) -> JSONResponse:
     if error.http_status >= 500:
-        log.error(
-            "request_failed", request_id=request_id, error_code=error.code, error=error.message
-        )
+        log.error("request_failed", request_id=request_id, error_code=error.code, error=error.message)
     return JSONResponse(error.to_dict(), status_code=error.http_status)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.feed import DEFAULT_POLL
 from lifecycle.server import admin, answers, tenant, transfer
 from lifecycle.server.cleanup import CONSUMER, FileCleanup
 from lifecycle.server.gate import MAX_BODY, Gate
@@ -42,13 +44,15 @@ def create_app(
     clean_up_files: bool = True,
     run_with: Sequence[Any] = (),
     max_body: int = MAX_BODY,
+    cleanup_poll_interval: timedelta = DEFAULT_POLL,
 ) -> FastAPI:
     """The ASGI application.
 
     ``access_keys``: who may call. ``uploads``: where uploaded bytes are kept (an ``UploadStore``,
     or its directory). ``signature_clock``: the time signatures are checked against (default: the
     wall clock; the engine's own clock may be a test's). ``clean_up_files``: run the change-feed
-    consumer that removes the bytes of deleted files and assets. ``run_with``: context managers
+    consumer that removes the bytes of deleted files and assets (on SQLite it looks for new events every
+    ``cleanup_poll_interval``; PostgreSQL notifies it). ``run_with``: context managers
     (sync or async) entered when the application starts and left when it stops, such as a sweep
     scheduler. A service that mounts this application in its own must run its lifespan
     (``app.router.lifespan_context``) from its own, since a mounted application's is not run.
@@ -66,7 +70,8 @@ def create_app(
                     stack.enter_context(manager)
             if clean_up_files:
                 stop = asyncio.Event()
-                task = asyncio.create_task(engine.consumer(CONSUMER, cleanup).run(stop))
+                consumer = engine.consumer(CONSUMER, cleanup, poll_interval=cleanup_poll_interval)
+                task = asyncio.create_task(consumer.run(stop))
                 stack.push_async_callback(_stopped, task, stop)
             yield
 

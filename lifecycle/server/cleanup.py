@@ -10,7 +10,8 @@ what is already gone does nothing, so every deletion is carried out, exactly in 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from anyio import to_thread
@@ -28,17 +29,26 @@ class FileCleanup:
 
     def __init__(self, uploads: UploadStore) -> None:
         self.uploads = uploads
-        self.removed_assets = 0
+        self.handled = 0
+        self._progress = threading.Condition()
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``done()`` holds, checked after each batch handled; False after ``timeout``
+        seconds (for tests and shutdowns)."""
+        with self._progress:
+            return self._progress.wait_for(done, timeout)
 
     async def __call__(self, events: Sequence[FeedEvent], _connection: Any) -> None:
         for event in events:
             record = event.record
             if record.to_state is AssetState.DELETED and record.from_state is not AssetState.DELETED:
-                if await to_thread.run_sync(self.uploads.remove_asset, record.project_id, record.asset_id):
-                    self.removed_assets += 1
+                await to_thread.run_sync(self.uploads.remove_asset, record.project_id, record.asset_id)
             elif record.event.value == DELETE_FILE and record.declared:
                 file_id = json.loads(record.declared).get("file_id")
                 if isinstance(file_id, str):
                     await to_thread.run_sync(
                         self.uploads.remove_file, record.project_id, record.asset_id, file_id
                     )
+        with self._progress:
+            self.handled += len(events)
+            self._progress.notify_all()

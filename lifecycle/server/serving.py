@@ -52,9 +52,7 @@ async def serve_forever(
     """Serve until uvicorn is told to stop. ``lifecycle``: the sync engine the sweeps run on (its
     database URL and settings make the async engine the requests use)."""
     keys = AccessKeys.load(access_keys)
-    store = UploadStore(
-        uploads, secret=upload_secret, link_lifetime=lifecycle.settings.upload_window
-    )
+    store = UploadStore(uploads, secret=upload_secret, link_lifetime=lifecycle.settings.upload_window)
     engine = AsyncLifecycle(
         lifecycle.database.url.render_as_string(hide_password=False), settings=lifecycle.settings
     )

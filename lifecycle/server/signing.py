@@ -135,9 +135,10 @@ class Verifier:
         self._check_date(date)
         key = self.keys.get(found["ak"])
         # An unknown key and a wrong signature are told alike: keys cannot be probed for.
-        expected = signature(key.sk if key else "", string_to_sign(
-            canonical_request(request, signed_headers, self._payload_hash(request)), date
-        ))
+        expected = signature(
+            key.sk if key else "",
+            string_to_sign(canonical_request(request, signed_headers, self._payload_hash(request)), date),
+        )
         if key is None or not hmac.compare_digest(expected, found["signature"]):
             raise Unauthenticated("the signature does not match the request (or the access key is unknown)")
         return key

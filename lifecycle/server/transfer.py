@@ -31,9 +31,7 @@ class UploadClosed(LifecycleError):
 
 
 @router.put("/uploads/{file_id}", summary="upload a declared file's bytes")
-async def upload(
-    file_id: str, request: Request, served: Annotated[Services, Depends(services)]
-) -> Response:
+async def upload(file_id: str, request: Request, served: Annotated[Services, Depends(services)]) -> Response:
     """The body is the file. ``Content-MD5`` (base64), when given, must match it; more bytes than
     declared are refused. Nothing is kept of a refused upload."""
     ticket = served.uploads.check(file_id, dict(request.query_params))
