@@ -243,6 +243,8 @@ class AsyncFeed:
     settle = _awaitable(Feed.settle)
     consumers = _awaitable(Feed.consumers)
     seek = _awaitable(Feed.seek)
+    consume = _awaitable(Feed.consume)
+    """One batch for a consumer, with a sync handler (``AsyncConsumer`` takes coroutine ones)."""
 
 
 class AsyncConsumer:
