@@ -65,6 +65,10 @@ class Event(Named):
     PURGE = "purge"
     FREEZE = "freeze"
     UNFREEZE = "unfreeze"
+    # Changes the audit trail records that move no state (``RECORDED_CHANGES``).
+    DECLARE_FILE = "declare_file"
+    DELETE_FILE = "delete_file"
+    UPDATE_METADATA = "update_metadata"
 
 
 class Role(Named):
@@ -204,6 +208,26 @@ LIVE_STATES = frozenset({AssetState.CREATING, AssetState.FAILED, AssetState.UNAC
 """States with nothing remembered: the asset is neither frozen nor in the recycle bin."""
 
 ALL_BUT_DELETED = frozenset(AssetState) - FINAL_STATES
+
+RECORDED_CHANGES = frozenset({Event.DECLARE_FILE, Event.DELETE_FILE, Event.UPDATE_METADATA})
+"""Changes to an asset that are not moves: a file declared or deleted after the asset's creation,
+its name, description or tags updated. Each is an audit row like a move's (chained, its own version
+of the asset) whose state and memory stay as they were; the transition table knows none of them
+(docs/lifecycle.md, "Changes that move no state")."""
+
+CHANGE_STATES: Mapping[Event, frozenset[AssetState]] = {
+    Event.DECLARE_FILE: frozenset({AssetState.CREATING}),
+    Event.DELETE_FILE: LIVE_STATES,
+    Event.UPDATE_METADATA: LIVE_STATES,
+}
+"""Where each recorded change may be made: files are declared only while the asset awaits its
+upload; nothing changes on a frozen asset or one in (or past) the recycle bin. (Which files
+``delete_file`` may remove is narrower: ``lifecycle.changes``.)"""
+
+TABLE_EVENTS: tuple[Event, ...] = tuple(
+    event for event in Event if event is not Event.CREATE and event not in RECORDED_CHANGES
+)
+"""The events the transition table decides: every one but the creation and the recorded changes."""
 
 FILE_CATEGORIES: Mapping[AssetType, frozenset[FileCategory]] = {
     asset_type: frozenset(categories)

@@ -2,6 +2,7 @@
 
 It builds its collaborators once, over one shared ``Context``, and hands each call to one of
 them: ``AssetManager`` (creations, moves, uploads, tenant-wide freezes, batches),
+``Changes`` (what moves no state: files declared and deleted later, metadata updated),
 ``UnfreezeApplications``, ``Reader``, ``Storage``, ``Auditor`` and ``Sweeper``. How a move flows
 from here to its audit row and its log event: docs/architecture.md.
 """
@@ -20,6 +21,7 @@ from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.applications import UnfreezeApplications
 from lifecycle.auditor import Auditor
 from lifecycle.billing import AssetStorage, StorageReport
+from lifecycle.changes import Changes
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.context import Context, Logs
 from lifecycle.definition import (
@@ -34,15 +36,17 @@ from lifecycle.definition import (
 )
 from lifecycle.errors import LifecycleError, SchemaOutOfDate
 from lifecycle.feed import Consumer, Feed, Handler
-from lifecycle.inputs import NewAsset, check_flag
+from lifecycle.inputs import NewAsset, NewFile, check_flag
 from lifecycle.integrity import AuditReport
 from lifecycle.listeners import Listener, Subscription
 from lifecycle.logs import EventLogger
 from lifecycle.manager import AssetManager
 from lifecycle.moves import MoveOptions, MoveRequest
-from lifecycle.reader import Reader
+from lifecycle.reader import ListingFilters, ListingOptions, Reader
 from lifecycle.results import (
     Asset,
+    AssetFile,
+    AssetSummary,
     AuditEntry,
     BatchResult,
     Page,
@@ -90,6 +94,7 @@ class Lifecycle:
             self._reader = Reader(self.context)
             self._storage = Storage(self.context)
             self._manager = AssetManager(self.context, self._storage, self._reader)
+            self._changes = Changes(self.context, self._storage, self._reader)
             self._applications = UnfreezeApplications(self.context, self._manager)
             self._auditor = Auditor(self.context)
             self._sweeper = Sweeper(self.context)
@@ -178,6 +183,43 @@ class Lifecycle:
         with the same ``request_id`` answers with the asset the request created, never a second.
         """
         return self._manager.create_asset(actor, new, project_id, request_id)
+
+    # Changes that move no state -----------------------------------------------------------------
+
+    def declare_file(
+        self, actor: Tenant, asset_id: str, file: NewFile, *, request_id: str | None = None
+    ) -> AssetFile:
+        """Declare a file on an asset in CREATING, after its creation (as the platform's create-file
+        does): its category allowed for the asset type, at most one MAIN, names distinct. Its upload
+        is then confirmed with ``confirm_upload``; the MAIN file's moves the asset out of CREATING.
+        The upload window is the asset's, from its creation. A retry with the same ``request_id``
+        answers with the file that request declared, never a second."""
+        return self._changes.declare_file(actor, asset_id, file, request_id)
+
+    def delete_file(self, actor: Tenant, file_id: str, *, request_id: str | None = None) -> AssetFile:
+        """Delete a file of a live asset (not frozen, not in the recycle bin); the MAIN file only
+        before its upload, while the asset is CREATING. A file never stored is removed; a stored
+        one is kept as DELETED, its bytes no longer counted. Answers with the file as deleted."""
+        return self._changes.delete_file(actor, file_id, request_id)
+
+    def file_owner(self, actor: Actor, file_id: str) -> Asset:
+        """The asset that holds ``file_id`` (``FileNotFound`` for a missing file and for another
+        tenant's alike): for callers that know a file by its id alone."""
+        return self._changes.file_owner(actor, file_id)
+
+    def update_asset(
+        self,
+        actor: Tenant,
+        asset_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        request_id: str | None = None,
+    ) -> Asset:
+        """Change a live asset's name, description or tags (at least one), in one transaction
+        with its audit row; refused while it is frozen or in (or past) the recycle bin."""
+        return self._changes.update_asset(actor, asset_id, name, description, tags, request_id)
 
     # Moves ---------------------------------------------------------------------------------------
 
@@ -407,9 +449,20 @@ class Lifecycle:
         descending: bool = True,
         limit: int = 50,
         offset: int = 0,
+        **filters: Unpack[ListingOptions],
     ) -> Page[Asset]:
-        """A tenant's assets, filtered by state, sorted by create or update time, paged."""
-        return self._reader.list_assets(actor, project_id, states, order_by, descending, limit, offset)
+        """A tenant's assets, sorted by create or update time, paged, filtered by state and by
+        ``filters`` (``lifecycle.reader.ListingOptions``): type (any of), part of the name, part of
+        one tag (both case-insensitive), a creation window (inclusive), third-party user, ids (any
+        of). ``Page.total`` counts every match."""
+        return self._reader.list_assets(
+            actor, project_id, states, order_by, descending, limit, offset, ListingFilters.of(filters)
+        )
+
+    def asset_summaries(self, actor: Actor, asset_ids: Sequence[str]) -> list[AssetSummary]:
+        """Summaries of up to 100 assets, in the order asked, each once; ids missing or another
+        tenant's are left out."""
+        return self._reader.summaries(actor, asset_ids)
 
     def history(self, actor: Actor, asset_id: str) -> list[AuditEntry]:
         """The asset's audit trail, oldest first."""

@@ -66,7 +66,8 @@ listing page carries them (a page of 50 assets at both limits is 6.4 MiB)."""
 
 @dataclass(frozen=True, slots=True)
 class NewFile:
-    """A file declared when its asset is created; its upload is confirmed later."""
+    """A file declared when its asset is created (or later, ``Lifecycle.declare_file``); its upload
+    is confirmed later."""
 
     file_name: str
     file_size: int
@@ -87,11 +88,12 @@ class AutoOperation:
 
 @dataclass(frozen=True, slots=True)
 class NewAsset:
-    """An asset to create. Exactly one MAIN file; other files as the asset type allows."""
+    """An asset to create. Files declared with it: exactly one MAIN, others as the asset type
+    allows; or none, each declared later (``Lifecycle.declare_file``) while it is CREATING."""
 
     asset_name: str
     asset_type: AssetType
-    files: Sequence[NewFile]
+    files: Sequence[NewFile] = ()
     asset_description: str = ""
     tags: Sequence[str] = ()
     activate_on_upload: bool | None = None
@@ -458,20 +460,31 @@ def _check_auto_operation(auto: object, now: datetime) -> AutoOperation | None:
     return AutoOperation(auto.operation, when)
 
 
+def check_asset_name(value: object) -> str:
+    name = check_text(value, "asset_name", minimum=1, maximum=MAX_NAME)
+    if _CONTROL.search(name):
+        raise InvalidParameter("asset_name", "must not contain control characters")
+    return name
+
+
+def check_description(value: object) -> str:
+    return check_text(value, "asset_description", minimum=0, maximum=MAX_DESCRIPTION)
+
+
+def check_tags(value: object) -> tuple[str, ...]:
+    raw_tags = check_members(value, str, "tags", maximum=MAX_TAGS)
+    return tuple(check_line(tag, "tags", maximum=MAX_TAG) for tag in raw_tags)
+
+
 def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
     if not isinstance(new, NewAsset):
         raise InvalidParameter("asset", "must be a NewAsset")
     if not isinstance(new.asset_type, AssetType):
         raise InvalidParameter("asset_type", "must be an AssetType")
-    name = check_text(new.asset_name, "asset_name", minimum=1, maximum=MAX_NAME)
-    if _CONTROL.search(name):
-        raise InvalidParameter("asset_name", "must not contain control characters")
-    description = check_text(new.asset_description, "asset_description", minimum=0, maximum=MAX_DESCRIPTION)
-    raw_tags = check_members(new.tags, str, "tags", maximum=MAX_TAGS)
-    tags = tuple(check_line(tag, "tags", maximum=MAX_TAG) for tag in raw_tags)
+    name = check_asset_name(new.asset_name)
+    description = check_description(new.asset_description)
+    tags = check_tags(new.tags)
     declared = check_members(new.files, NewFile, "files", maximum=MAX_FILES)
-    if not declared:
-        raise InvalidParameter("files", f"must declare 1-{MAX_FILES} files")
     files = tuple(check_file(f, new.asset_type) for f in declared)
     for flag, value in (
         ("review_required", new.review_required),
@@ -481,8 +494,10 @@ def check_new_asset(new: NewAsset, now: datetime) -> CheckedAsset:
         if not isinstance(value, bool) and not (flag == "activate_on_upload" and value is None):
             raise InvalidParameter(flag, "must be true or false")
     mains = sum(f.asset_file_category is FileCategory.MAIN for f in files)
-    if mains != 1:
-        raise InvalidParameter("files", f"must declare exactly one MAIN file, not {mains}")
+    if files and mains != 1:
+        raise InvalidParameter(
+            "files", f"must declare exactly one MAIN file (or no file, to declare each later), not {mains}"
+        )
     lowered = [f.file_name.lower() for f in files]
     if len(set(lowered)) != len(lowered):
         raise InvalidParameter("file_name", "file names of one asset must differ (case-insensitively)")

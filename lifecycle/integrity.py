@@ -16,7 +16,9 @@ from typing import Any
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.chain import DECLARED_FILE_COLUMNS, GENESIS, canonical, chain_hash
 from lifecycle.definition import (
+    CHANGE_STATES,
     INITIAL_STATE,
+    RECORDED_CHANGES,
     STORED_FILE_STATES,
     AssetFacts,
     AssetState,
@@ -325,6 +327,12 @@ class HistoryChecker:
             and (pre_delete is None or isinstance(pre_delete, AssetState))
         ):
             return None  # the row before it holds an unknown value, reported there
+        if event in RECORDED_CHANGES:
+            if claimed != (state, pre_freeze, pre_delete):
+                return f"'{event.value}' moves no state, but the row leads to {_described(*claimed)}"
+            if state not in CHANGE_STATES[event]:
+                return f"'{event.value}' cannot be made in {state.value}"
+            return None
         possible = self.outcomes(event, state, pre_freeze, pre_delete)
         if claimed not in possible:
             allowed = "; ".join(sorted(_described(*outcome) for outcome in possible)) or "nothing"
@@ -374,7 +382,7 @@ class _Replay:
     def __init__(
         self,
         row: AssetRow,
-        declared: Mapping[str, Any],
+        declared: dict[str, Any],
         create_time: datetime,
         upload_window: timedelta,
         definition: Definition,
@@ -385,6 +393,8 @@ class _Replay:
         self.upload_window = upload_window
         self.definition = definition
         self.main_file_stored_at: datetime | None = None
+        self.deleted_files: set[str] = set()
+        """Stored files deleted by ``delete_file`` (kept, as DELETED)."""
 
     @classmethod
     def start(cls, creation: Mapping[str, Any], definition: Definition) -> _Replay | str | None:
@@ -441,6 +451,8 @@ class _Replay:
     def step(self, audit_row: Mapping[str, Any]) -> str | None:
         """Replay one move; a text saying why it is illegal where it is."""
         event = audit_row["event"]
+        if event in RECORDED_CHANGES:
+            return self._change(audit_row)
         request = MoveRequest(
             reason=audit_row["reason"],
             fail_type=audit_row["fail_type"],
@@ -497,6 +509,25 @@ class _Replay:
         )
         return None
 
+    def _change(self, audit_row: Mapping[str, Any]) -> str | None:
+        """Replay a change that moves no state: the files it declares or deletes."""
+        event = audit_row["event"]
+        try:
+            change = json.loads(audit_row["declared"])
+            if event is Event.DECLARE_FILE:
+                declared = {**change, "asset_file_category": FileCategory(change["asset_file_category"])}
+                self.declared["files"].append(declared)
+            elif event is Event.DELETE_FILE:
+                file_id = str(change["file_id"])
+                if change["kept"]:
+                    self.deleted_files.add(file_id)
+                else:
+                    self.declared["files"] = [f for f in self.declared["files"] if f["file_id"] != file_id]
+        except (ValueError, KeyError, TypeError) as error:
+            return f"what the '{event.value}' row records cannot be read ({type(error).__name__}: {error})"
+        self.row = replace(self.row, version=int(audit_row["seq"]), audit_head=str(audit_row["chain_hash"]))
+        return None
+
     def differences(self, asset: Mapping[str, Any], asset_files: Sequence[Mapping[str, Any]]) -> list[str]:
         """Each checked column whose stored value differs from the replay's, said in a line."""
         row, declared = self.row, self.declared
@@ -543,7 +574,7 @@ class _Replay:
             ]
             if have["asset_file_category"] is FileCategory.MAIN:
                 expected = {"state": self.row.facts.main_file_state, "stored_at": self.main_file_stored_at}
-            elif deleted:
+            elif deleted or file_id in self.deleted_files:
                 expected = {"state": FileState.DELETED}
             else:
                 continue  # another file's upload moves no asset: the trail does not record it

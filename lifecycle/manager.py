@@ -21,6 +21,7 @@ from lifecycle.chain import declared_json
 from lifecycle.context import Context
 from lifecycle.definition import (
     LIVE_STATES,
+    RECORDED_CHANGES,
     AssetState,
     BatchAction,
     BlockScope,
@@ -220,8 +221,12 @@ class AssetManager:
         request: MoveRequest,
         expected_version: int | None,
     ) -> Transitioned:
-        if not isinstance(event, Event) or event is Event.CREATE:
-            raise InvalidParameter("event", "must be an Event other than create (use create_asset)")
+        if not isinstance(event, Event) or event is Event.CREATE or event in RECORDED_CHANGES:
+            raise InvalidParameter(
+                "event",
+                "must be an Event the transition table decides (create_asset creates; declare_file,"
+                " delete_file and update_asset make the changes that move no state)",
+            )
         check_role(actor, event, self._ctx.definition)
         reason = check_reason(request.reason)
         fail_type = check_fail_type(request.fail_type)

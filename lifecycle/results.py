@@ -167,7 +167,12 @@ class Asset:
 
     @property
     def main_file(self) -> AssetFile:
-        return next(f for f in self.files if f.asset_file_category is FileCategory.MAIN)
+        """The MAIN file; ``LookupError`` for an asset created without files that has not declared
+        its MAIN file yet."""
+        for f in self.files:
+            if f.asset_file_category is FileCategory.MAIN:
+                return f
+        raise LookupError(f"asset {self.asset_id} has no MAIN file declared yet")
 
     @property
     def usable(self) -> bool:
@@ -194,6 +199,31 @@ class Asset:
                 "system_properties": [dict(p) for p in self.system_properties],
                 "files": [f.to_details() for f in self.files],
                 "asset_order": self.asset_order,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSummary:
+    """An asset in brief (``list_asset_summary``): its name, type and state, and its cover file."""
+
+    asset_id: str
+    asset_name: str
+    asset_state: AssetState
+    asset_type: AssetType
+    block_reason_code: str | None
+    cover: AssetFile | None
+    """Its first COVER file not deleted, where it has one (a service makes its URLs from it)."""
+
+    def to_details(self) -> dict[str, Any]:
+        """The platform's ``DigitalAssetSummary`` fields the engine knows (not its URLs)."""
+        return _without_none(
+            {
+                "asset_id": self.asset_id,
+                "asset_name": self.asset_name,
+                "asset_state": self.asset_state.value,
+                "asset_type": self.asset_type.value,
+                "block_reason_code": self.block_reason_code,
             }
         )
 

@@ -136,7 +136,7 @@ def test_the_md5_is_stored_in_one_canonical_form_whichever_form_was_given(
         ({"tags": ["t"] * 21}, "tags"),
         ({"tags": [""]}, "tags"),
         ({"app_user_id": "用户"}, "app_user_id"),
-        ({"files": []}, "files"),
+        ({"files": "main.bin"}, "files"),
         ({"files": [NewFile("a.bin", 0, MD5)]}, "file_size"),
         ({"files": [NewFile("a.bin", 5368709121, MD5)]}, "file_size"),
         ({"files": [NewFile("a.bin", 1, "xyz")]}, "file_md5"),

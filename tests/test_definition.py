@@ -12,6 +12,7 @@ from lifecycle.definition import (
     DEFINITION,
     EVENTS,
     FINAL_STATES,
+    TABLE_EVENTS,
     TRANSITIONS,
     AssetFacts,
     AssetState,
@@ -28,7 +29,7 @@ def test_the_table_is_loaded_into_one_transitions_machine_without_shortcuts() ->
     assert isinstance(machine, Machine)
     assert not machine.auto_transitions
     assert not any(name.startswith("to_") for name in machine.events)
-    assert set(machine.events) == {event.value for event in Event} - {"create"}
+    assert set(machine.events) == {event.value for event in TABLE_EVENTS}
     assert machine.initial == AssetState.CREATING.name
 
 

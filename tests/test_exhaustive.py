@@ -16,7 +16,16 @@ import pytest
 from sqlalchemy import func, select
 
 from lifecycle.actors import Actor, Platform, System, Tenant
-from lifecycle.definition import TRANSITIONS, AssetFacts, AssetState, BlockScope, Event, FailType, Role
+from lifecycle.definition import (
+    TABLE_EVENTS,
+    TRANSITIONS,
+    AssetFacts,
+    AssetState,
+    BlockScope,
+    Event,
+    FailType,
+    Role,
+)
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import PermissionDenied
 from lifecycle.explore import Path, arrows, describe, situations
@@ -33,7 +42,7 @@ from tests.conftest import ACTORS, new_asset
 from tests.reference import ROLES, RefAsset, ref_apply
 
 SITUATIONS = situations()
-EVENTS = [event for event in Event if event is not Event.CREATE]
+EVENTS = list(TABLE_EVENTS)
 PLATFORM = Platform("operator-7")
 TENANT = Tenant("tenant-a", app_user_id="user-1")
 

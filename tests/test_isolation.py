@@ -19,12 +19,22 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from lifecycle.actors import Platform, System, Tenant
-from lifecycle.definition import ApplicationState, AssetState, BatchAction, Event, FailType, UploadResult
+from lifecycle.definition import (
+    TABLE_EVENTS,
+    ApplicationState,
+    AssetState,
+    BatchAction,
+    Event,
+    FailType,
+    FileCategory,
+    UploadResult,
+)
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import AssetNotFound, LifecycleError, PermissionDenied
+from lifecycle.inputs import NewFile
 from lifecycle.results import Asset, BatchResult
 from lifecycle.store.repository import applications, assets, audit, files
-from tests.conftest import new_asset
+from tests.conftest import MD5, new_asset
 from tests.hostile.script import leaf_commands
 from tests.test_cli import ADMIN_SCRIPT, _restore_logging, database_url  # noqa: F401 - fixtures by name
 
@@ -281,9 +291,7 @@ def _moves() -> list[Probe]:
             lambda lc, t, i, _o: lc.activate(t, i, expected_version=2),
         ),
     ]
-    for event in Event:
-        if event is Event.CREATE:
-            continue
+    for event in TABLE_EVENTS:
         fail_type = FailType.AUTOMATIC_REVIEW_REJECT if event is Event.REJECT_REVIEW else None
         code = "C-1" if event is Event.FREEZE else None
         probes.append(
@@ -381,6 +389,39 @@ PROBES: list[Probe] = [
         "storage_report of a project as of now",
         "project",
         lambda lc, t, i, _o: lc.storage_report(t, project_id=i, as_of=lc.clock.now()),
+    ),
+    Probe(
+        "declare_file",
+        "declare_file",
+        "asset",
+        lambda lc, t, i, _o: lc.declare_file(t, i, NewFile("cover.png", 10, MD5, FileCategory.COVER)),
+    ),
+    Probe(
+        "declare_file",
+        "declare_file of the MAIN file with a request id",
+        "asset",
+        lambda lc, t, i, _o: lc.declare_file(t, i, NewFile("main.bin", 10, MD5), request_id="r"),
+    ),
+    Probe("delete_file", "delete_file", "file", lambda lc, t, i, _o: lc.delete_file(t, i)),
+    Probe(
+        "delete_file",
+        "delete_file with a request id",
+        "file",
+        lambda lc, t, i, _o: lc.delete_file(t, i, request_id="owner-req-1"),
+    ),
+    Probe("file_owner", "file_owner", "file", lambda lc, t, i, _o: lc.file_owner(t, i)),
+    Probe(
+        "update_asset",
+        "update_asset",
+        "asset",
+        lambda lc, t, i, _o: lc.update_asset(t, i, name="mine now", tags=["x"], request_id="r"),
+    ),
+    Probe("asset_summaries", "asset_summaries", "asset", lambda lc, t, i, _o: lc.asset_summaries(t, [i])),
+    Probe(
+        "list_assets",
+        "list_assets of a project, filtered",
+        "project",
+        lambda lc, t, i, _o: lc.list_assets(t, project_id=i, name="e", tag="t", app_user_id="owner-user"),
     ),
     Probe(
         "create_asset",

@@ -265,7 +265,10 @@ def _stored_at(database: Engine) -> dict[str, datetime | None]:
     from lifecycle.store.models import files
 
     with database.connect() as connection:
-        return {row.file_id: row.stored_at for row in connection.execute(select(files))}
+        return {
+            row.file_id: row.stored_at
+            for row in connection.execute(select(files.c.file_id, files.c.stored_at))
+        }
 
 
 def test_migration_0004_says_when_each_stored_file_was_stored_and_downgrades(engine_at_0003: Engine) -> None:

@@ -28,7 +28,7 @@ from hypothesis.stateful import invariant
 
 from lifecycle.actors import Actor, Platform, System, Tenant
 from lifecycle.clock import ManualClock
-from lifecycle.definition import AssetFacts, AssetState, BlockScope, Event, Role
+from lifecycle.definition import TABLE_EVENTS, AssetFacts, AssetState, BlockScope, Event, Role
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import LifecycleError, PermissionDenied
 from lifecycle.explore import role_for
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from lifecycle.results import Asset, TenantOperation, Transitioned
     from lifecycle.sweeps import SweepReport
 
-EVENTS = [event for event in Event if event is not Event.CREATE]
+EVENTS = list(TABLE_EVENTS)
 ROLE_NAMES = ["tenant", "platform", "system"]
 UPLOAD_WINDOW = timedelta(hours=24)
 """domain.md: an upload not finished within 24 hours fails (time frozen or in the bin aside)."""

@@ -150,6 +150,9 @@ class AssetRecord(Base):
         Index(None, "project_id", "asset_state"),
         Index(None, "project_id", "create_time"),
         Index(None, "project_id", "update_time"),
+        # The listing's filters (revision 0007): by type and by third-party user, each sorted.
+        Index(None, "project_id", "asset_type", "create_time"),
+        Index(None, "project_id", "app_user_id", "create_time"),
         # One index per time rule basis: a sweep's query is a range scan of one of these.
         Index(None, "asset_state", "upload_deadline"),
         Index(None, "asset_state", "retention_started_at"),
@@ -179,12 +182,22 @@ class FileRecord(Base):
     """When the upload was accepted and the bytes began to take storage; None until then."""
     timbre_model: Mapped[bool] = mapped_column(Boolean, server_default=false())
     """One of the timbre models of a customized image model: its storage is not billed."""
+    deleted_at: Mapped[datetime | None]
+    """When ``Lifecycle.delete_file`` deleted the file, its bytes stored: from then on they do not
+    count (revision 0007). None for every other file (a file deleted with its asset included)."""
 
     __table_args__ = (
         Index(None, "asset_id", "asset_file_category"),
         # Covers what storage reports read of each file: the files of a page of assets are read
         # from the index alone (docs/performance.md, "Storage report").
-        Index("ix_lifecycle_asset_files_stored_bytes", "asset_id", "stored_at", "file_size", "timbre_model"),
+        Index(
+            "ix_lifecycle_asset_files_stored_bytes",
+            "asset_id",
+            "stored_at",
+            "file_size",
+            "timbre_model",
+            "deleted_at",
+        ),
     )
 
 

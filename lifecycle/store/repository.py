@@ -30,6 +30,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    delete,
     func,
     insert,
     literal,
@@ -51,6 +52,7 @@ from lifecycle.definition import (
     ApplicationState,
     AssetFacts,
     AssetState,
+    AssetType,
     BlockScope,
     Definition,
     Event,
@@ -317,6 +319,27 @@ def row_from(record: Any, definition: Definition) -> AssetRow:
         state_changed_at=record.state_changed_at,
         audit_head=record.audit_head,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFilters:
+    """A listing's optional filters, checked (``lifecycle.reader``)."""
+
+    asset_types: tuple[AssetType, ...] = ()
+    name: str | None = None
+    """Part of the name, case-insensitively (lower-cased already)."""
+    tag: str | None = None
+    """Part of one tag, case-insensitively (lower-cased already)."""
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    app_user_id: str | None = None
+    asset_ids: tuple[str, ...] = ()
+
+
+def _contains(part: str) -> str:
+    """A LIKE pattern matching text that contains ``part`` (its wildcards escaped)."""
+    escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 IN_LIST_CHUNK = 10_000
@@ -776,6 +799,105 @@ class Repository:
         )
         return result.rowcount == 1
 
+    def files_by_id(self, connection: Connection, file_ids: Sequence[str]) -> list[Row[Any]]:
+        if not file_ids:
+            return []
+        rows = list(connection.execute(select(files).where(files.c.file_id.in_(list(file_ids)))))
+        for row in rows:
+            _check_file_record(row)
+        return rows
+
+    def file_with_owner(self, connection: Connection, file_id: str) -> Row[Any] | None:
+        """The file ``file_id`` with its asset's ``project_id`` (``owner``), or None."""
+        row = connection.execute(
+            select(files, assets.c.project_id.label("owner"))
+            .join(assets, assets.c.asset_id == files.c.asset_id)
+            .where(files.c.file_id == file_id)
+        ).first()
+        if row is not None:
+            _check_file_record(row)
+        return row
+
+    def insert_file(self, connection: Connection, values: dict[str, Any]) -> None:
+        connection.execute(insert(files), values)
+
+    def remove_file(self, connection: Connection, asset_id: str, file_id: str) -> bool:
+        """Remove a file whose bytes were never stored; False if it is not so (or not there)."""
+        result = connection.execute(
+            delete(files).where(
+                files.c.asset_id == asset_id, files.c.file_id == file_id, files.c.stored_at.is_(None)
+            )
+        )
+        return result.rowcount == 1
+
+    def delete_stored_file(self, connection: Connection, asset_id: str, file_id: str, now: datetime) -> bool:
+        """Mark a stored file DELETED, its bytes no longer counted from ``now``; False if it was not
+        a stored, undeleted file."""
+        result = connection.execute(
+            update(files)
+            .where(
+                files.c.asset_id == asset_id,
+                files.c.file_id == file_id,
+                files.c.stored_at.is_not(None),
+                files.c.deleted_at.is_(None),
+                files.c.state != FileState.DELETED,
+            )
+            .values(state=FileState.DELETED, deleted_at=now, update_time=now)
+        )
+        return result.rowcount == 1
+
+    def change_of_request(
+        self, connection: Connection, project_id: str, request_id: str, event: Event
+    ) -> Row[Any] | None:
+        """The tenant's audit row of ``event`` made by request ``request_id``, if any (the earliest)."""
+        return connection.execute(
+            select(audit)
+            .where(audit.c.project_id == project_id, audit.c.request_id == request_id, audit.c.event == event)
+            .order_by(audit.c.id)
+            .limit(1)
+        ).first()
+
+    def write_change(
+        self,
+        connection: Connection,
+        record: TransitionRecord,
+        previous_hash: str,
+        expected_version: int,
+        values: dict[str, Any],
+    ) -> bool:
+        """Record a change that moves no state (``lifecycle.definition.RECORDED_CHANGES``): the
+        asset's version, chain head and update time advanced, with ``values`` (the other columns
+        the change sets), under the same guard as a move (asset, tenant, state, version), then its
+        audit row. False (nothing written) if the asset is no longer as it was read."""
+        head = record.chain_hash(previous_hash)
+        statement = (
+            update(assets)
+            .where(
+                assets.c.asset_id == record.asset_id,
+                assets.c.project_id == record.project_id,
+                assets.c.asset_state == record.from_state,
+                assets.c.version == expected_version,
+            )
+            .values(
+                {**values, "version": record.version, "audit_head": head, "update_time": record.occurred_at}
+            )
+        )
+        if self.dialect_name == "postgresql":
+            moved = connection.execute(
+                statement.values(feed_head=literal_column(FEED_PLACE(assets.name))).returning(
+                    assets.c.feed_head
+                )
+            ).first()
+            if moved is None:
+                return False
+            place = int(moved.feed_head)
+        else:
+            if connection.execute(statement).rowcount != 1:
+                return False
+            place = 0
+        connection.execute(insert(audit), {**record.audit_values(), "chain_hash": head, "feed_txid": place})
+        return True
+
     def file(self, connection: Connection, asset_id: str, file_id: str) -> Row[Any] | None:
         row = connection.execute(
             select(files).where(files.c.asset_id == asset_id, files.c.file_id == file_id)
@@ -816,10 +938,13 @@ class Repository:
         descending: bool,
         limit: int,
         offset: int,
+        filters: AssetFilters | None = None,
     ) -> tuple[list[Row[Any]], int]:
         where: list[ColumnElement[bool]] = [assets.c.project_id == project_id]
         if states:
             where.append(assets.c.asset_state.in_(list(states)))
+        if filters is not None:
+            where.extend(self._filtered(filters))
         column = assets.c[order_column]
         order = (column.desc(), assets.c.asset_id.desc()) if descending else (column, assets.c.asset_id)
         rows = list(
@@ -827,6 +952,64 @@ class Repository:
         )
         total = connection.execute(select(func.count()).select_from(assets).where(*where)).scalar_one()
         return rows, int(total)
+
+    def _filtered(self, filters: AssetFilters) -> list[ColumnElement[bool]]:
+        """The listing's optional filters as conditions (each ANDed with the tenant's)."""
+        where: list[ColumnElement[bool]] = []
+        if filters.asset_types:
+            where.append(assets.c.asset_type.in_(list(filters.asset_types)))
+        if filters.app_user_id is not None:
+            where.append(assets.c.app_user_id == filters.app_user_id)
+        if filters.created_from is not None:
+            where.append(assets.c.create_time >= filters.created_from)
+        if filters.created_to is not None:
+            where.append(assets.c.create_time <= filters.created_to)
+        if filters.asset_ids:
+            where.append(assets.c.asset_id.in_(list(filters.asset_ids)))
+        if filters.name is not None:
+            where.append(func.lower(assets.c.asset_name).like(_contains(filters.name), escape="\\"))
+        if filters.tag is not None:
+            # One tag containing it: the JSON array's elements, each compared on its own.
+            elements = (
+                "json_array_elements_text(lifecycle_assets.tags) AS tag(value)"
+                if self.dialect_name == "postgresql"
+                else "json_each(lifecycle_assets.tags) AS tag"
+            )
+            exists = text(
+                f"EXISTS (SELECT 1 FROM {elements}"  # noqa: S608 - a constant per dialect
+                " WHERE lower(tag.value) LIKE :tag_pattern ESCAPE '\\')"
+            ).bindparams(tag_pattern=_contains(filters.tag))
+            where.append(cast("ColumnElement[bool]", exists))  # a where clause, as text
+        return where
+
+    def summaries(
+        self, connection: Connection, asset_ids: Sequence[str], project_id: str | None
+    ) -> list[Row[Any]]:
+        """The summary columns of ``asset_ids`` (those of ``project_id``, where given), each with its
+        first COVER file's id and state, where it has one."""
+        cover = (
+            select(files.c.file_id)
+            .where(
+                files.c.asset_id == assets.c.asset_id,
+                files.c.asset_file_category == FileCategory.COVER,
+                files.c.state != FileState.DELETED,
+            )
+            .order_by(files.c.position)
+            .limit(1)
+            .scalar_subquery()
+        )
+        statement = select(
+            assets.c.asset_id,
+            assets.c.project_id,
+            assets.c.asset_name,
+            assets.c.asset_state,
+            assets.c.asset_type,
+            assets.c.block_reason_code,
+            cover.label("cover_file_id"),
+        ).where(assets.c.asset_id.in_(list(asset_ids)))
+        if project_id is not None:
+            statement = statement.where(assets.c.project_id == project_id)
+        return list(connection.execute(statement))
 
     def history(self, connection: Connection, asset_id: str) -> list[Row[Any]]:
         rows = list(

@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     type_coerce,
 )
@@ -138,14 +139,19 @@ class _Terms:
 
 
 def _stored_files(asset_at: NamedFromClause, moment: Moment) -> ColumnElement[bool]:
-    """The join condition: the asset's files whose bytes had arrived by the moment.
+    """The join condition: the asset's files whose bytes had arrived by the moment, and were not
+    deleted (on their own, ``delete_file``) by then.
 
     Now is every stored file, whatever its ``stored_at``: that time comes from the clock of the
     instance that stored it, which may run ahead of this one's (and an allowance check reads its
     clock before it waits for the tenant's lock, so an upload stored meanwhile is later than it).
     """
     stored = and_(files.c.asset_id == asset_at.c.asset_id, files.c.stored_at.is_not(None))
-    return stored if moment.now else and_(stored, files.c.stored_at <= moment.as_of)
+    if moment.now:
+        return and_(stored, files.c.deleted_at.is_(None))
+    # A file deleted on its own (``delete_file``) counted until then.
+    kept = or_(files.c.deleted_at.is_(None), files.c.deleted_at > moment.as_of)
+    return and_(stored, files.c.stored_at <= moment.as_of, kept)
 
 
 def _terms(asset_at: NamedFromClause, moment: Moment) -> _Terms:
