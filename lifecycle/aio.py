@@ -191,6 +191,13 @@ class AsyncLifecycle:
     history = _awaitable(Lifecycle.history)
     allowed_events = _awaitable(Lifecycle.allowed_events)
     verify_audit = _awaitable(Lifecycle.verify_audit)
+    # The changes that move no state (lifecycle.changes): files declared and deleted one by one,
+    # the metadata updated, files looked up by id, summaries.
+    declare_file = _awaitable(Lifecycle.declare_file)
+    delete_file = _awaitable(Lifecycle.delete_file)
+    update_asset = _awaitable(Lifecycle.update_asset)
+    file_owner = _awaitable(Lifecycle.file_owner)
+    asset_summaries = _awaitable(Lifecycle.asset_summaries)
 
     # Transition events: registering does no I/O, so these two are plain calls -----------------
 
