@@ -23,6 +23,7 @@ from lifecycle.definition import (
 )
 from lifecycle.errors import InvalidParameter
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
 from lifecycle.server.models import (
     AssetSummaries,
@@ -98,19 +99,26 @@ async def list_assets(
     actor = tenant(request, project_id)
     if sort_dir not in (None, "asc", "desc"):
         raise InvalidParameter("sort_dir", "must be asc or desc")
+    filters: ListingOptions = {"asset_types": members(AssetType, asset_type, "asset_type")}
+    if name is not None:
+        filters["name"] = name
+    if tag is not None:
+        filters["tag"] = tag
+    if app_user_id is not None:
+        filters["app_user_id"] = app_user_id
+    created_from, created_to = moment(start_time, "start_time"), moment(end_time, "end_time")
+    if created_from is not None:
+        filters["created_from"] = created_from
+    if created_to is not None:
+        filters["created_to"] = created_to
     page = await served.engine.list_assets(
         actor,
         states=members(AssetState, asset_state, "asset_state"),
-        asset_types=members(AssetType, asset_type, "asset_type"),
-        name=name,
-        tag=tag,
         order_by=sort_key or "create_time",
         descending=sort_dir == "desc",
-        created_from=moment(start_time, "start_time"),
-        created_to=moment(end_time, "end_time"),
-        app_user_id=app_user_id,
         limit=limit,
         offset=offset,
+        **filters,
     )
     return JSONResponse({"count": page.total, "assets": [asset.to_details() for asset in page.items]})
 
