@@ -767,7 +767,8 @@ class Repository:
         creation_audit = creation.audit_values()
         head = creation.chain_hash(GENESIS)
         connection.execute(self._insert_asset, {**asset, "audit_head": head})
-        connection.execute(insert(files), list(asset_files))
+        if asset_files:  # an empty list would insert one row of defaults
+            connection.execute(insert(files), list(asset_files))
         connection.execute(self._insert_creation, {**creation_audit, "chain_hash": head})
 
     def set_file_state(
