@@ -2,7 +2,7 @@
 
 The link is the credential (no SDK signature: it is used by plain HTTP clients, as an object
 store's pre-signed URL is). The file must still be waiting for its bytes: once its upload is
-confirmed, the link takes nothing more.
+confirmed (CREATED, or FAILED), the link takes nothing more.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from lifecycle.errors import LifecycleError
 from lifecycle.server.services import Services, services
 
 router = APIRouter(tags=["uploads"])
+OPEN = frozenset({FileState.CREATING, FileState.CANCELLED})
+"""A file takes bytes until its upload is confirmed; a cancelled upload may be tried again."""
 
 
 class UploadClosed(LifecycleError):
@@ -27,7 +29,7 @@ class UploadClosed(LifecycleError):
     def __init__(self, file_id: str, state: FileState) -> None:
         self.file_id = file_id
         self.state = state
-        super().__init__(f"file {file_id} is {state.value}: it takes no upload (only CREATING does)")
+        super().__init__(f"file {file_id} is {state.value}: it takes no upload (only CREATING or CANCELLED does)")
 
 
 @router.put("/uploads/{file_id}", summary="upload a declared file's bytes")
@@ -37,7 +39,7 @@ async def upload(file_id: str, request: Request, served: Annotated[Services, Dep
     ticket = served.uploads.check(file_id, dict(request.query_params))
     asset = await served.engine.file_owner(Tenant(ticket.project_id), file_id)
     state = next(f.state for f in asset.files if f.file_id == file_id)
-    if state is not FileState.CREATING:
+    if state not in OPEN:
         raise UploadClosed(file_id, state)
     received = await served.uploads.receive(ticket, request.stream(), request.headers.get("content-md5"))
     return Response(status_code=200, headers={"ETag": f'"{received.file_md5}"'})

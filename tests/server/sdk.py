@@ -26,9 +26,17 @@ def md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
-def create(client: MetaStudioClient, name: str = "Teacher", asset_type: str = "IMAGE", **fields: Any) -> str:
+def create(
+    client: MetaStudioClient,
+    name: str = "Teacher",
+    asset_type: str = "IMAGE",
+    *,
+    x_app_user_id: str | None = None,
+    **fields: Any,
+) -> str:
     body = CreateDigitalAssetRequestBody(asset_name=name, asset_type=asset_type, **fields)
-    return str(client.create_digital_asset(CreateDigitalAssetRequest(body=body)).asset_id)
+    request = CreateDigitalAssetRequest(body=body, x_app_user_id=x_app_user_id)
+    return str(client.create_digital_asset(request).asset_id)
 
 
 def declare(

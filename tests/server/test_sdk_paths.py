@@ -150,7 +150,7 @@ def test_confirming_what_was_never_uploaded_fails_the_asset(server: LiveServer) 
     confirm(client, file_id)
     shown = show(client, asset_id)
     assert shown.asset_state == "FAILED"
-    assert "nothing was uploaded" in shown.files[0].reason
+    assert "nothing was uploaded" in shown.reason
 
 
 def test_a_cancelled_upload_can_be_tried_again_and_a_failed_one_fails(server: LiveServer) -> None:
