@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from lifecycle.definition import ApplicationState, FailType
 from lifecycle.server.models import Decision, Freeze, ReviewVerdict
-from lifecycle.server.services import Services, member, members, platform, request_id, services
+from lifecycle.server.services import Services, asset_details, member, members, platform, request_id, services
 
 router = APIRouter(prefix="/admin/v1", tags=["platform"])
 Served = Annotated[Services, Depends(services)]
@@ -23,7 +23,7 @@ Served = Annotated[Services, Depends(services)]
 @router.get("/digital-assets/{asset_id}", summary="show any tenant's asset")
 async def show_asset(asset_id: str, request: Request, served: Served) -> JSONResponse:
     asset = await served.engine.get_asset(platform(request), asset_id)
-    return JSONResponse(asset.to_details())
+    return JSONResponse(asset_details(asset))
 
 
 @router.get("/digital-assets/{asset_id}/history", summary="an asset's audit trail")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 
 from lifecycle.actors import Platform, Tenant
 from lifecycle.errors import InvalidParameter
+from lifecycle.results import Asset, api_time
 from lifecycle.server.keys import AccessKey
 from lifecycle.server.uploads import UploadStore
 
@@ -51,6 +52,23 @@ def tenant(request: Request, project_id: str) -> Tenant:
 
 def platform(request: Request) -> Platform:
     return access_key(request).platform()
+
+
+def asset_details(asset: Asset) -> dict[str, Any]:
+    """The SDK's ``ShowAssetResponse`` / ``DigitalAssetInfo``: ``Asset.to_details()`` and the two
+    fields the SDK has beyond it, the freeze's ``block_reason_code`` and the planned operation as
+    ``auto_operation_config``."""
+    details = asset.to_details()
+    if asset.block_reason_code is not None:
+        details["block_reason_code"] = asset.block_reason_code
+    if asset.planned_operation is not None and asset.planned_operation_time is not None:
+        details["auto_operation_config"] = [
+            {
+                "operation": asset.planned_operation.value,
+                "operation_time": api_time(asset.planned_operation_time),
+            }
+        ]
+    return details
 
 
 def member(kind: type[E], value: str, name: str) -> E:

@@ -34,7 +34,16 @@ from lifecycle.server.models import (
     UnfreezeApplicationRequest,
     UpdateDigitalAsset,
 )
-from lifecycle.server.services import Services, member, members, moment, request_id, services, tenant
+from lifecycle.server.services import (
+    Services,
+    asset_details,
+    member,
+    members,
+    moment,
+    request_id,
+    services,
+    tenant,
+)
 
 router = APIRouter(prefix="/v1/{project_id}", tags=["assets"])
 Served = Annotated[Services, Depends(services)]
@@ -42,7 +51,7 @@ NO_CONTENT = 204
 
 
 def _details(asset: Asset) -> JSONResponse:
-    return JSONResponse(asset.to_details())
+    return JSONResponse(asset_details(asset))
 
 
 # Assets ---------------------------------------------------------------------------------------
@@ -120,7 +129,7 @@ async def list_assets(
         offset=offset,
         **filters,
     )
-    return JSONResponse({"count": page.total, "assets": [asset.to_details() for asset in page.items]})
+    return JSONResponse({"count": page.total, "assets": [asset_details(asset) for asset in page.items]})
 
 
 @router.post("/digital-assets/batch-action", summary="batch_execute_asset_action")

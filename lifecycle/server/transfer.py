@@ -29,7 +29,9 @@ class UploadClosed(LifecycleError):
     def __init__(self, file_id: str, state: FileState) -> None:
         self.file_id = file_id
         self.state = state
-        super().__init__(f"file {file_id} is {state.value}: it takes no upload (only CREATING or CANCELLED does)")
+        super().__init__(
+            f"file {file_id} is {state.value}: it takes no upload (only CREATING or CANCELLED does)"
+        )
 
 
 @router.put("/uploads/{file_id}", summary="upload a declared file's bytes")

@@ -218,7 +218,7 @@ def test_update_changes_the_metadata_and_moves_between_actived_and_unactived(ser
     both = update(asset_name="Both", asset_state="UNACTIVED")
     assert (both.asset_name, both.asset_state) == ("Both", "UNACTIVED")
     refused(lambda: update(asset_state="BLOCK"), 400, "MSS.00000003")
-    refused(lambda: update(), 400, "MSS.00000003")
+    refused(update, 400, "MSS.00000003")
     refused(lambda: update(asset_type="VIDEO"), 400, "MSS.00000003")  # not updatable: refused by name
     creating = create(client)
     error = refused(
