@@ -8,8 +8,11 @@ synchronous engine over the same database.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,25 @@ async def serve_forever(
     app = create_app(engine, access_keys=keys, uploads=store, run_with=background)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", access_log=False)
     try:
-        await AnnouncingServer(config, announce).serve()
+        with _stop_requested():
+            await AnnouncingServer(config, announce).serve()
     finally:
         await engine.close()
+
+
+@contextlib.contextmanager
+def _stop_requested() -> Iterator[None]:
+    """uvicorn stops on SIGTERM and SIGINT, then raises the signal again once it has shut down, for
+    the handler that was there before it: this one, which lets the stop be the clean end it was."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+    for number in signals:
+        signal.signal(number, lambda _number, _frame: None)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)

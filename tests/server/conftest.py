@@ -103,13 +103,17 @@ class LiveServer:
 
     def client(self, key: AccessKey) -> MetaStudioClient:
         """The platform's SDK client, signing with ``key``."""
+        return self.client_for(self.url, key)
+
+    @staticmethod
+    def client_for(url: str, key: AccessKey) -> MetaStudioClient:
         config = HttpConfig.get_default_config()
         config.timeout = (10, 60)
         return (
             MetaStudioClient.new_builder()
             .with_http_config(config)
             .with_credentials(BasicCredentials(key.ak, key.sk, key.project_id))
-            .with_endpoints([self.url])
+            .with_endpoints([url])
             .build()
         )
 
