@@ -21,7 +21,7 @@ from lifecycle.definition import (
     PlannedOperation,
     UploadResult,
 )
-from lifecycle.errors import InvalidParameter
+from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
 from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
@@ -181,8 +181,8 @@ async def show_asset(project_id: str, asset_id: str, request: Request, served: S
 async def update_digital_asset(
     project_id: str, asset_id: str, body: UpdateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
-    """Name, description and tags (one move), then ``asset_state``: ACTIVED activates, UNACTIVED
-    deactivates (another move, unless the asset is in that state already)."""
+    """Name, description and tags (one change), then ``asset_state``: ACTIVED activates, UNACTIVED
+    deactivates (another move; none if the asset is in that state already). Answers the asset."""
     actor = tenant(request, project_id)
     rid = request_id(request)
     metadata = body.asset_name is not None or body.asset_description is not None or body.tags is not None
@@ -198,14 +198,17 @@ async def update_digital_asset(
             tags=body.tags,
             request_id=f"{rid}:update",
         )
-    else:
-        asset = await engine.get_asset(actor, asset_id)
-    wanted = None if body.asset_state is None else AssetState(body.asset_state)
-    if wanted is not None and asset.asset_state is not wanted:
+        if body.asset_state is None:
+            return _details(asset)
+    if body.asset_state is not None:
+        wanted = AssetState(body.asset_state)
         move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
-        await move(actor, asset_id, request_id=rid)
-        asset = await engine.get_asset(actor, asset_id)
-    return _details(asset)
+        try:
+            await move(actor, asset_id, request_id=rid)
+        except TransitionNotAllowed as refused:
+            if refused.state is not wanted:  # already there: nothing to do, as the platform answers
+                raise
+    return _details(await engine.get_asset(actor, asset_id))
 
 
 @router.delete("/digital-assets/{asset_id}", summary="delete_asset", status_code=NO_CONTENT)
