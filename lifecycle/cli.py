@@ -1432,7 +1432,15 @@ UPLOAD_SECRET_ENV = "LIFECYCLE_UPLOAD_SECRET"  # noqa: S105 - the variable's nam
     show_default=True,
     help="Seconds between the sweeps the service runs (at most a day).",
 )
-def serve(host: str, port: int, access_keys: Path, uploads: Path, sweep_interval: timedelta) -> None:
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="Where clients reach the service, if not at the address they call (behind a proxy): upload URLs"
+    " point there.",
+)
+def serve(
+    host: str, port: int, access_keys: Path, uploads: Path, sweep_interval: timedelta, public_url: str | None
+) -> None:
     """Serve the platform's asset API over HTTP (docs/server.md) until Ctrl-C or SIGTERM.
 
     The tenant's paths as the platform's SDK calls them, signed SDK-HMAC-SHA256 with the keys of
@@ -1459,6 +1467,7 @@ def serve(host: str, port: int, access_keys: Path, uploads: Path, sweep_interval
             uploads=uploads,
             sweep_interval=sweep_interval,
             upload_secret=secret.encode("utf-8") if secret else None,
+            public_url=public_url,
             announce=lambda url: click.echo(f"serving on {url}; Ctrl-C or SIGTERM stops it", err=True),
         )
     )

@@ -45,17 +45,20 @@ def create_app(
     run_with: Sequence[Any] = (),
     max_body: int = MAX_BODY,
     cleanup_poll_interval: timedelta = DEFAULT_POLL,
+    public_url: str | None = None,
 ) -> FastAPI:
     """The ASGI application.
 
     ``access_keys``: who may call. ``uploads``: where uploaded bytes are kept (an ``UploadStore``,
     or its directory). ``signature_clock``: the time signatures are checked against (default: the
     wall clock; the engine's own clock may be a test's). ``clean_up_files``: run the change-feed
-    consumer that removes the bytes of deleted files and assets (on SQLite it looks for new events every
-    ``cleanup_poll_interval``; PostgreSQL notifies it). ``run_with``: context managers
-    (sync or async) entered when the application starts and left when it stops, such as a sweep
-    scheduler. A service that mounts this application in its own must run its lifespan
-    (``app.router.lifespan_context``) from its own, since a mounted application's is not run.
+    consumer that removes the bytes of deleted files and assets (on SQLite it looks for new events
+    every ``cleanup_poll_interval``; PostgreSQL notifies it). ``run_with``: context managers (sync
+    or async) entered when the application starts and left when it stops, such as a sweep
+    scheduler. ``public_url``: where clients reach the service, when not at the address they
+    called (behind a proxy that rewrites it): the upload URLs point there. A service that mounts
+    this application in its own must run its lifespan (``app.router.lifespan_context``) from its
+    own, since a mounted application's is not run.
     """
     store = uploads if isinstance(uploads, UploadStore) else UploadStore(uploads)
     cleanup = FileCleanup(store)
@@ -76,7 +79,7 @@ def create_app(
             yield
 
     app = FastAPI(title=TITLE, version=_version(), lifespan=lifespan)
-    app.state.services = Services(engine, store)
+    app.state.services = Services(engine, store, public_url)
     app.state.file_cleanup = cleanup
     answers.install(app)
     app.include_router(tenant.router)

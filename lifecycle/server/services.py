@@ -27,6 +27,8 @@ APP_USER_HEADER = "x-app-userid"
 class Services:
     engine: AsyncLifecycle
     uploads: UploadStore
+    public_url: str | None = None
+    """Where clients reach the service (upload URLs point there); None: the address they called."""
 
 
 def services(request: Request) -> Services:

@@ -50,6 +50,7 @@ async def serve_forever(
     uploads: Path,
     sweep_interval: timedelta,
     upload_secret: bytes | None = None,
+    public_url: str | None = None,
     announce: Callable[[str], None] = lambda _url: None,
 ) -> None:
     """Serve until uvicorn is told to stop. ``lifecycle``: the sync engine the sweeps run on (its
@@ -61,7 +62,7 @@ async def serve_forever(
     )
     scheduler = SweepScheduler(lifecycle, interval=sweep_interval)
     background: Sequence[Any] = (scheduler,)
-    app = create_app(engine, access_keys=keys, uploads=store, run_with=background)
+    app = create_app(engine, access_keys=keys, uploads=store, run_with=background, public_url=public_url)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", access_log=False)
     try:
         with _stop_requested():

@@ -274,7 +274,10 @@ async def create_file(project_id: str, body: CreateFile, request: Request, serve
         project_id, body.asset_id, declared.file_id, declared.file_size, declared.file_md5
     )
     return JSONResponse(
-        {"file_id": declared.file_id, "upload_url": uploads.link(str(request.base_url), ticket)}
+        {
+            "file_id": declared.file_id,
+            "upload_url": uploads.link(served.public_url or str(request.base_url), ticket),
+        }
     )
 
 
