@@ -35,10 +35,11 @@ bench: $(BENCH)
 	$(PYTHON) bench/storage.py --only postgresql --json $(RESULTS)/storage-postgresql.json $(STORAGE_ARGS)
 	$(PYTHON) bench/cli_start.py --json $(RESULTS)/cli_start.json $(CLI_START_ARGS)
 	$(PYTHON) bench/verify.py --json $(RESULTS)/verify.json $(VERIFY_ARGS)
+	$(PYTHON) bench/listing.py --json $(RESULTS)/listing.json $(LISTING_ARGS)
 	$(PYTHON) bench/server.py --json $(RESULTS)/server.json $(SERVER_ARGS)
 	@echo
 	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json sweep.json \
-		storage-sqlite.json storage-postgresql.json cli_start.json verify.json server.json)
+		storage-sqlite.json storage-postgresql.json cli_start.json verify.json listing.json server.json)
 
 $(PYTHON):
 	python3 -m venv $(VENV)

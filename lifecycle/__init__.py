@@ -71,10 +71,12 @@ if TYPE_CHECKING:
         UnfreezeAlreadyPending,
     )
     from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+    from lifecycle.reader import ListingOptions
     from lifecycle.records import TransitionRecord
     from lifecycle.results import (
         Asset,
         AssetFile,
+        AssetSummary,
         AuditEntry,
         BatchResult,
         Page,
@@ -151,10 +153,12 @@ _MODULES: dict[str, str] = {
         "lifecycle.errors",
     ),
     **dict.fromkeys(("AutoOperation", "NewAsset", "NewFile"), "lifecycle.inputs"),
+    **dict.fromkeys(("ListingOptions",), "lifecycle.reader"),
     **dict.fromkeys(
         (
             "Asset",
             "AssetFile",
+            "AssetSummary",
             "AuditEntry",
             "BatchResult",
             "Page",
@@ -195,6 +199,7 @@ __all__ = [
     "AssetNotFound",
     "AssetState",
     "AssetStorage",
+    "AssetSummary",
     "AssetType",
     "AsyncLifecycle",
     "AuditEntry",
@@ -218,6 +223,7 @@ __all__ = [
     "InvalidParameter",
     "Lifecycle",
     "LifecycleError",
+    "ListingOptions",
     "ManualClock",
     "MissingDependency",
     "MissingProgram",

@@ -143,18 +143,38 @@ class Changes:
         request_id = check_request_id(request_id)
         check_id(file_id, "file_id")
 
+        def replayed(connection: Connection) -> AssetFile | None:
+            if request_id is None:
+                return None
+            earlier = self._repo.change_of_request(
+                connection, actor.project_id, request_id, Event.DELETE_FILE
+            )
+            if earlier is None:
+                return None
+            change = json.loads(earlier.declared)
+            return _file_from_json(change["file"]) if change["file_id"] == file_id else None
+
         def remove(connection: Connection) -> tuple[AssetFile, TransitionRecord | None]:
-            if request_id is not None:
-                earlier = self._repo.change_of_request(
-                    connection, actor.project_id, request_id, Event.DELETE_FILE
-                )
-                if earlier is not None and json.loads(earlier.declared)["file_id"] == file_id:
-                    return _file_from_json(json.loads(earlier.declared)["file"]), None
-            found = self._owned_file(connection, actor, file_id)
+            # A retry of a deletion that committed is answered with its file (which may be gone);
+            # asked again whenever the file is found gone or the asset's lock was awaited, since
+            # the call it retries may have committed meanwhile (each statement sees what has).
+            earlier = replayed(connection)
+            if earlier is not None:
+                return earlier, None
+            try:
+                found = self._owned_file(connection, actor, file_id)
+            except FileNotFound:
+                earlier = replayed(connection)
+                if earlier is not None:
+                    return earlier, None
+                raise
             row = self._ctx.visible_row(connection, actor, found.asset_id, lock=True)
+            earlier = replayed(connection)
+            if earlier is not None:
+                return earlier, None
             file_row = self._repo.file(connection, row.asset_id, file_id)
-            if file_row is None:  # removed while the asset's lock was awaited
-                raise FileNotFound(row.asset_id, file_id)
+            if file_row is None:  # removed (by another request) while the asset's lock was awaited
+                raise FileNotFound(None, file_id)
             self._check_state(row, Event.DELETE_FILE)
             if file_row.state is FileState.DELETED:
                 self._refuse(row, Event.DELETE_FILE, f"file {file_id} is deleted already")
@@ -201,7 +221,7 @@ class Changes:
     def _owned_file(self, connection: Connection, actor: Actor, file_id: str) -> Row[Any]:
         found = self._repo.file_with_owner(connection, file_id)
         if found is None or not visible(actor, found.owner):
-            raise FileNotFound("-", file_id)
+            raise FileNotFound(None, file_id)
         return found
 
     def _earlier_file(

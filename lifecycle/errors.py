@@ -298,10 +298,12 @@ class FileNotFound(LifecycleError):
     code = NOT_FOUND
     http_status = 404
 
-    def __init__(self, asset_id: str, file_id: str) -> None:
+    def __init__(self, asset_id: str | None, file_id: str) -> None:
         self.asset_id = asset_id
+        """None where the file was asked for by its id alone."""
         self.file_id = file_id
-        super().__init__(f"file {file_id} of asset {asset_id} not found")
+        of_asset = "" if asset_id is None else f" of asset {asset_id}"
+        super().__init__(f"file {file_id}{of_asset} not found")
 
 
 class UnfreezeAlreadyPending(LifecycleError):

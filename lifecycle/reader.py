@@ -36,19 +36,19 @@ MAX_SUMMARIES = 100
 
 
 class ListingOptions(TypedDict, total=False):
-    """``Lifecycle.list_assets``'s filters beyond the state (each optional)."""
+    """``Lifecycle.list_assets``'s filters beyond the state (each optional; None: not filtered)."""
 
     asset_types: Sequence[AssetType]
     """Any of these types (the platform's ``asset_type``, a comma-separated list)."""
-    name: str
+    name: str | None
     """Part of the name, case-insensitively (``name``)."""
-    tag: str
+    tag: str | None
     """Part of one of the tags, case-insensitively (``tag``)."""
-    created_from: datetime
+    created_from: datetime | None
     """Created at or after (``start_time``)."""
-    created_to: datetime
+    created_to: datetime | None
     """Created at or before (``end_time``)."""
-    app_user_id: str
+    app_user_id: str | None
     """Created by this third-party user (``app_user_id``)."""
     asset_ids: Sequence[str]
     """Any of these assets (``asset_id``)."""

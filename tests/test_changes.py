@@ -324,6 +324,18 @@ def test_the_main_file_is_deleted_only_before_its_upload_and_can_then_be_declare
     _clean(lifecycle)
 
 
+def test_racing_retries_of_one_deletion_all_answer_with_the_deleted_file(lifecycle: Lifecycle) -> None:
+    for round_ in range(5):
+        asset = lifecycle.create_asset(TENANT, new_asset(f"raced {round_}"))
+        cover = asset.files[1]
+        remove = functools.partial(lifecycle.delete_file, TENANT, cover.file_id, request_id=f"del-{round_}")
+        answers = _race([remove] * THREADS)
+        assert not [a for a in answers if isinstance(a, LifecycleError)], answers
+        assert {a.file_id for a in answers if not isinstance(a, LifecycleError)} == {cover.file_id}
+        assert _events(lifecycle, asset.asset_id).count(Event.DELETE_FILE) == 1
+    _clean(lifecycle)
+
+
 @pytest.mark.parametrize("where", ["frozen", "in the bin", "deleted"])
 def test_no_file_of_a_frozen_or_deleted_asset_is_deleted(lifecycle: Lifecycle, where: str) -> None:
     asset = lifecycle.create_asset(TENANT, new_asset())

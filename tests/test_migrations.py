@@ -351,3 +351,72 @@ def test_migration_0005_gives_each_request_to_its_first_asset_and_names_the_dupl
     assert {"block_scope", "block_reason_code", "declared"}.isdisjoint(
         column["name"] for column in inspect(database).get_columns("lifecycle_audit")
     )
+
+
+# Migration 0007: changes that move no state, a deleted file's time, the listing's indexes ------------
+
+
+@pytest.fixture
+def engine_at_0006(database: Engine, tmp_path: Path) -> Iterator[Engine]:
+    yield from _at_revision(database, tmp_path, "0006")
+
+
+def test_migration_0007_widens_the_audit_events_and_downgrades_only_without_changes(
+    engine_at_0006: Engine,
+) -> None:
+    from lifecycle.actors import Tenant
+    from lifecycle.definition import FileCategory
+    from lifecycle.engine import Lifecycle
+    from lifecycle.errors import InvalidParameter
+    from lifecycle.inputs import NewFile
+    from tests.conftest import MD5, new_asset
+
+    database = engine_at_0006
+    tenant = Tenant("tenant-m")
+    # An asset made at 0006 (its files declared at creation), written through 0006's tables.
+    names = (ASSETS, FILES, "lifecycle_audit")
+    tables = {name: Table(name, MetaData(), autoload_with=database) for name in names}
+    with database.begin() as connection:
+        connection.execute(tables[ASSETS].insert(), [STORAGE_ASSETS[0]])
+        connection.execute(tables[FILES].insert(), [STORAGE_FILES[0]])
+        connection.execute(tables["lifecycle_audit"].insert(), STORAGE_AUDIT[:2])
+    assert "deleted_at" not in tables[FILES].c
+
+    def audit_rows() -> list[tuple[Any, ...]]:
+        audit_table = Table("lifecycle_audit", MetaData(), autoload_with=database)
+        with database.connect() as connection:
+            query = select(audit_table.c.id, audit_table.c.seq, audit_table.c.event).order_by(
+                audit_table.c.id
+            )
+            return [tuple(row) for row in connection.execute(query)]
+
+    at_0006 = audit_rows()
+
+    schema.upgrade(database)
+    assert "deleted_at" in {column["name"] for column in inspect(database).get_columns(FILES)}
+    indexes = _indexes(database)
+    assert indexes["ix_lifecycle_assets_project_id_asset_type_create_time"] == [
+        "project_id",
+        "asset_type",
+        "create_time",
+    ]
+    assert indexes["ix_lifecycle_assets_project_id_app_user_id_create_time"] == [
+        "project_id",
+        "app_user_id",
+        "create_time",
+    ]
+    assert audit_rows() == at_0006  # the audit table copied whole where it is rebuilt (SQLite)
+
+    # No change recorded yet: the downgrade gives 0006 back.
+    schema.downgrade(database, "0006")
+    assert "deleted_at" not in {column["name"] for column in inspect(database).get_columns(FILES)}
+    assert "ix_lifecycle_assets_project_id_asset_type_create_time" not in _indexes(database)
+    assert audit_rows() == at_0006
+
+    schema.upgrade(database)
+    lifecycle = Lifecycle(database)
+    asset = lifecycle.create_asset(tenant, new_asset())
+    lifecycle.declare_file(tenant, asset.asset_id, NewFile("extra.bin", 1, MD5, FileCategory.OTHER))
+    with pytest.raises(InvalidParameter, match="cannot downgrade below 0007: 1 audit rows"):
+        schema.downgrade(database, "0006")
+    assert schema.current_revision(database) == schema.head_revision()

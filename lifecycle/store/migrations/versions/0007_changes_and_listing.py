@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from lifecycle.errors import InvalidParameter
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -90,9 +92,10 @@ def downgrade() -> None:
         .scalar_one()
     )
     if changes:
-        raise RuntimeError(
-            f"cannot downgrade below revision 0007: {changes} audit rows record changes that revision"
-            " 0006 cannot hold (files declared or deleted after creation, metadata updates)"
+        raise InvalidParameter(
+            "revision",
+            f"cannot downgrade below 0007: {changes} audit rows record changes that revision 0006"
+            " cannot hold (files declared or deleted after creation, metadata updates)",
         )
     op.drop_index(op.f("ix_lifecycle_assets_project_id_app_user_id_create_time"), table_name=ASSETS)
     op.drop_index(op.f("ix_lifecycle_assets_project_id_asset_type_create_time"), table_name=ASSETS)
