@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import shutil
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +30,7 @@ from urllib.parse import urlencode
 
 from anyio import to_thread
 
+from lifecycle.clock import Clock, SystemClock
 from lifecycle.errors import InvalidParameter
 from lifecycle.server.errors import UploadLinkInvalid
 
@@ -81,22 +81,24 @@ class UploadStore:
         *,
         secret: bytes | None = None,
         link_lifetime: timedelta = DEFAULT_LINK_LIFETIME,
-        chunk_size: int = 1 << 20,
+        clock: Clock | None = None,
     ) -> None:
+        """``link_lifetime``: how long an upload URL is taken; ``clock``: the time links expire by
+        (default: the wall clock)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._secret = secret or secrets.token_bytes(32)
         if link_lifetime <= timedelta(0):
             raise InvalidParameter("link_lifetime", "must be positive")
         self.link_lifetime = link_lifetime
-        self.chunk_size = chunk_size
+        self.clock = clock or SystemClock()
 
     # Links ------------------------------------------------------------------------------------
 
     def ticket(
         self, project_id: str, asset_id: str, file_id: str, file_size: int, file_md5: str
     ) -> UploadTicket:
-        expires = int(time.time() + self.link_lifetime.total_seconds())
+        expires = int((self.clock.now() + self.link_lifetime).timestamp())
         return UploadTicket(project_id, asset_id, file_id, file_size, file_md5, expires)
 
     def link(self, base_url: str, ticket: UploadTicket) -> str:
@@ -121,7 +123,7 @@ class UploadStore:
             raise UploadLinkInvalid("it lacks the fields this service signs") from None
         if not hmac.compare_digest(self._sign(ticket), given):
             raise UploadLinkInvalid("its signature does not match")
-        if ticket.expires < time.time():
+        if ticket.expires < self.clock.now().timestamp():
             raise UploadLinkInvalid("it has expired")
         return ticket
 
