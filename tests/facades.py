@@ -17,11 +17,22 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.util import await_only
 
 from lifecycle.aio import AsyncConsumer, AsyncLifecycle
 from lifecycle.feed import FeedEvent
 
 T = TypeVar("T")
+
+
+def transactions_engine(lifecycle: object) -> Engine:
+    """The sync ``Engine`` a facade's transactions run on, for tests that watch it with SQLAlchemy
+    events: the ``Lifecycle``'s database, or the ``AsyncLifecycle``'s ``sync_engine``."""
+    if isinstance(lifecycle, SyncView):
+        return lifecycle.facade.database.sync_engine
+    database = getattr(lifecycle, "database", None)
+    assert isinstance(database, Engine)
+    return database
 
 
 class EventLoopThread:
@@ -33,6 +44,11 @@ class EventLoopThread:
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """The coroutine's result: from another thread, run on the loop; from the loop's own
+        thread (a listener or handler calling the engine, inside a call's greenlet), awaited
+        there, as a coroutine listener would ``await`` it."""
+        if threading.current_thread() is self._thread:
+            return await_only(coroutine)
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def close(self) -> None:

@@ -9,25 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.util import await_only
+from structlog.testing import capture_logs
 
 from lifecycle import AsyncLifecycle, Lifecycle
 from lifecycle.actors import Platform, Tenant
 from lifecycle.aio import AsyncFeed
 from lifecycle.clock import ManualClock
-from lifecycle.definition import Event
+from lifecycle.definition import AssetState, Event, TimeRule
 from lifecycle.errors import DatabaseMissing, InvalidParameter, SchemaOutOfDate, TransitionNotAllowed
 from lifecycle.feed import Feed
 from lifecycle.records import TransitionRecord
+from lifecycle.retry import RetryPolicy
+from lifecycle.scheduler import AsyncSweepScheduler
+from lifecycle.store.database import open_async_database
+from lifecycle.sweeps import SweepListener, SweepReport
 from tests.conftest import POSTGRES_URL, START, new_asset
 
 TENANT = Tenant("tenant-a")
 PLATFORM = Platform("operator-7")
+WAIT = 30  # seconds; a bound on waiting for an event, never a delay
 NOT_COROUTINES = {"listen", "consumer"}
 """Registering a listener or making a consumer does no I/O: plain calls on both facades."""
 
@@ -193,3 +202,119 @@ async def test_the_event_loop_runs_other_tasks_while_a_call_waits_for_the_databa
 async def test_the_deprecated_engine_property_warns_and_answers_the_database(engine: AsyncLifecycle) -> None:
     with pytest.warns(DeprecationWarning, match=r"use AsyncLifecycle\.database"):
         assert engine.engine is engine.database
+
+
+@pytest.mark.asyncio
+async def test_a_retrys_back_off_awaits_on_the_loop_while_other_tasks_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers busy while another connection holds its write lock; the engine backs off and
+    runs the move again. The back-off is an ``asyncio.sleep``: the task that releases the lock runs
+    during it (a ``time.sleep`` would hold the loop, and the lock, until the retries ran out)."""
+    path = tmp_path / "lifecycle.db"
+    async with AsyncLifecycle(f"sqlite:///{path}") as made:
+        await made.upgrade()
+    database = open_async_database(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    patient = RetryPolicy(attempts=3, first_wait=timedelta(milliseconds=200), jitter=timedelta(0))
+    engine = AsyncLifecycle(database, clock=ManualClock(START), retry=patient)
+
+    def blocking_sleep(_seconds: float) -> None:
+        raise AssertionError("time.sleep on the event loop")
+
+    monkeypatch.setattr("lifecycle.waits.time.sleep", blocking_sleep)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def release_once_refused() -> None:
+        while engine.transaction_retries == 0:
+            await asyncio.sleep(0.001)
+        other.execute("ROLLBACK")
+
+    try:
+        releasing = asyncio.create_task(release_once_refused())
+        asset = await engine.create_asset(TENANT, new_asset())
+        await releasing
+        assert engine.transaction_retries == 1
+        assert (await engine.get_asset(TENANT, asset.asset_id)).version == 1
+    finally:
+        other.close()
+        await database.dispose()
+
+
+class _AsyncGate(SweepListener):
+    """Holds the first batch between being found and being written until released. Its hooks run
+    in the sweep's greenlet on the loop: they wait with ``await_only``, never blocking the loop."""
+
+    def __init__(self) -> None:
+        self.found_batch = asyncio.Event()
+        self.release = asyncio.Event()
+        self.done = asyncio.Event()
+        self.written_batches: list[int] = []
+        self.reports: list[SweepReport] = []
+
+    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
+        if not self.found_batch.is_set():
+            self.found_batch.set()
+            await_only(asyncio.wait_for(self.release.wait(), WAIT))
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        self.written_batches.append(moved)
+
+    def finished(self, report: SweepReport) -> None:
+        self.reports.append(report)
+        self.done.set()
+
+
+async def _due(engine: AsyncLifecycle, count: int) -> list[str]:
+    ids = [(await engine.create_asset(TENANT, new_asset())).asset_id for _ in range(count)]
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(days=2))  # past the upload window: each is due to fail
+    return ids
+
+
+@pytest.mark.asyncio
+async def test_the_async_scheduler_sweeps_on_the_loop_and_logs(engine: AsyncLifecycle) -> None:
+    ids = await _due(engine, 3)
+    gate = _AsyncGate()
+    gate.release.set()
+    with capture_logs() as logs:
+        async with AsyncSweepScheduler(engine, interval=timedelta(hours=1), listener=gate) as scheduler:
+            assert scheduler.running
+            await asyncio.wait_for(gate.done.wait(), WAIT)
+        assert not scheduler.running
+    assert gate.reports[0].moved == 3
+    assert [(await engine.get_asset(TENANT, i)).asset_state for i in ids] == [AssetState.FAILED] * 3
+    events = [entry["event"] for entry in logs]
+    assert events[0] == "scheduler_started" and events[-1] == "scheduler_stopped"
+    assert "sweep_finished" in events
+
+
+@pytest.mark.asyncio
+async def test_the_async_scheduler_stops_after_the_batch_in_flight_and_never_overlaps(
+    engine: AsyncLifecycle,
+) -> None:
+    await _due(engine, 10)
+    gate = _AsyncGate()
+    scheduler = AsyncSweepScheduler(engine, batch_size=4, listener=gate)
+    scheduler.start()
+    await asyncio.wait_for(gate.found_batch.wait(), WAIT)
+    with capture_logs() as logs:
+        assert await scheduler.sweep_now() is None, "one sweep at a time"
+    assert [entry["event"] for entry in logs] == ["sweep_skipped"]
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0)
+    assert not stopping.done(), "stop waits for the batch in flight"
+    gate.release.set()
+    await asyncio.wait_for(stopping, WAIT)
+    assert gate.written_batches == [4], "the batch in flight was written whole, and no other begun"
+    assert (await engine.due_counts())["upload_timeout"] == 6
+
+
+def test_the_async_scheduler_checks_its_schedule_as_the_sync_one_does() -> None:
+    engine = AsyncLifecycle("sqlite://")
+    with pytest.raises(InvalidParameter):
+        AsyncSweepScheduler(engine, interval=timedelta(0))
+    with pytest.raises(InvalidParameter):
+        AsyncSweepScheduler(engine, interval=timedelta(minutes=1), jitter=timedelta(minutes=1))
+    assert AsyncSweepScheduler(engine, interval=timedelta(minutes=10)).jitter == timedelta(minutes=1)

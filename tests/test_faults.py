@@ -74,6 +74,8 @@ from lifecycle.sweeps import SweepListener
 from tests.conftest import START, TABLES, new_asset
 from tests.seeding import seed_creating
 
+pytestmark = pytest.mark.facades
+
 SEED = int(os.environ.get("LIFECYCLE_FAULT_SEED") or random.SystemRandom().randrange(2**32))
 WAIT = 60  # seconds: a bound on waiting for a child's line or its exit, never a delay
 SERVER_NOTICE_MS = 10_000  # bound on PostgreSQL noticing a dead client and dropping its locks
