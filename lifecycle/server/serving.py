@@ -2,8 +2,8 @@
 
 uvicorn handles the signals: it stops accepting connections, lets the requests in flight finish,
 then runs the application's shutdown, which stops the sweep scheduler (after the batch in flight)
-and the file clean-up consumer. The sweeps run in ``SweepScheduler``'s thread, on their own
-synchronous engine over the same database.
+and the file clean-up consumer. The sweeps are tasks of the service's event loop
+(``AsyncSweepScheduler``), on the same ``AsyncLifecycle`` as the requests.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import uvicorn
 
 from lifecycle.aio import AsyncLifecycle
 from lifecycle.engine import Lifecycle
-from lifecycle.scheduler import SweepScheduler
+from lifecycle.scheduler import AsyncSweepScheduler
 from lifecycle.server.app import create_app
 from lifecycle.server.keys import AccessKeys
 from lifecycle.server.uploads import UploadStore
@@ -53,14 +53,15 @@ async def serve_forever(
     public_url: str | None = None,
     announce: Callable[[str], None] = lambda _url: None,
 ) -> None:
-    """Serve until uvicorn is told to stop. ``lifecycle``: the sync engine the sweeps run on (its
-    database URL and settings make the async engine the requests use)."""
+    """Serve until uvicorn is told to stop. ``lifecycle``: the engine the admin script opened (and
+    checked the schema of): its database URL and settings make the async engine the service runs
+    on."""
     keys = AccessKeys.load(access_keys)
     store = UploadStore(uploads, secret=upload_secret, link_lifetime=lifecycle.settings.upload_window)
     engine = AsyncLifecycle(
         lifecycle.database.url.render_as_string(hide_password=False), settings=lifecycle.settings
     )
-    scheduler = SweepScheduler(lifecycle, interval=sweep_interval)
+    scheduler = AsyncSweepScheduler(engine, interval=sweep_interval)
     background: Sequence[Any] = (scheduler,)
     app = create_app(engine, access_keys=keys, uploads=store, run_with=background, public_url=public_url)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", access_log=False)
