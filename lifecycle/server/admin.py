@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from lifecycle.definition import ApplicationState, FailType
-from lifecycle.server.models import Decision, Freeze, ReviewVerdict
+from lifecycle.server.models import REFUSALS, Decision, Freeze, ReviewVerdict
 from lifecycle.server.services import Services, asset_details, member, members, platform, request_id, services
 
-router = APIRouter(prefix="/admin/v1", tags=["platform"])
+router = APIRouter(prefix="/admin/v1", tags=["platform"], responses=REFUSALS)
 Served = Annotated[Services, Depends(services)]
 
 

@@ -26,13 +26,21 @@ from lifecycle.inputs import AutoOperation, NewAsset, NewFile
 from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
 from lifecycle.server.models import (
+    REFUSALS,
+    AssetList,
     AssetSummaries,
     BatchAssetAction,
+    BatchResults,
     ConfirmFileUpload,
+    CreatedAsset,
+    CreatedFile,
     CreateDigitalAsset,
     CreateFile,
+    DigitalAssetInfo,
+    SummaryList,
     UnfreezeApplicationRequest,
     UpdateDigitalAsset,
+    documented,
 )
 from lifecycle.server.services import (
     Services,
@@ -45,7 +53,7 @@ from lifecycle.server.services import (
     tenant,
 )
 
-router = APIRouter(prefix="/v1/{project_id}", tags=["assets"])
+router = APIRouter(prefix="/v1/{project_id}", tags=["assets"], responses=REFUSALS)
 Served = Annotated[Services, Depends(services)]
 NO_CONTENT = 204
 
@@ -57,7 +65,7 @@ def _details(asset: Asset) -> JSONResponse:
 # Assets ---------------------------------------------------------------------------------------
 
 
-@router.post("/digital-assets", summary="create_digital_asset")
+@router.post("/digital-assets", summary="create_digital_asset", responses=documented(CreatedAsset))
 async def create_digital_asset(
     project_id: str, body: CreateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
@@ -87,7 +95,7 @@ async def create_digital_asset(
     return JSONResponse({"asset_id": asset.asset_id})
 
 
-@router.get("/digital-assets", summary="list_assets")
+@router.get("/digital-assets", summary="list_assets", responses=documented(AssetList))
 async def list_assets(
     project_id: str,
     request: Request,
@@ -132,7 +140,9 @@ async def list_assets(
     return JSONResponse({"count": page.total, "assets": [asset_details(asset) for asset in page.items]})
 
 
-@router.post("/digital-assets/batch-action", summary="batch_execute_asset_action")
+@router.post(
+    "/digital-assets/batch-action", summary="batch_execute_asset_action", responses=documented(BatchResults)
+)
 async def batch_execute_asset_action(
     project_id: str, body: BatchAssetAction, request: Request, served: Served
 ) -> JSONResponse:
@@ -161,7 +171,7 @@ def _batch_results(results: list[BatchResult]) -> list[dict[str, Any]]:
     return answer
 
 
-@router.post("/digital-assets/summarys", summary="list_asset_summary")
+@router.post("/digital-assets/summarys", summary="list_asset_summary", responses=documented(SummaryList))
 async def list_asset_summary(
     project_id: str, body: AssetSummaries, request: Request, served: Served
 ) -> JSONResponse:
@@ -171,13 +181,15 @@ async def list_asset_summary(
     return JSONResponse({"asset_list": [summary.to_details() for summary in summaries]})
 
 
-@router.get("/digital-assets/{asset_id}", summary="show_asset")
+@router.get("/digital-assets/{asset_id}", summary="show_asset", responses=documented(DigitalAssetInfo))
 async def show_asset(project_id: str, asset_id: str, request: Request, served: Served) -> JSONResponse:
     """The asset's details (another tenant's asset is not found, as a missing one)."""
     return _details(await served.engine.get_asset(tenant(request, project_id), asset_id))
 
 
-@router.put("/digital-assets/{asset_id}", summary="update_digital_asset")
+@router.put(
+    "/digital-assets/{asset_id}", summary="update_digital_asset", responses=documented(DigitalAssetInfo)
+)
 async def update_digital_asset(
     project_id: str, asset_id: str, body: UpdateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
@@ -253,7 +265,7 @@ async def show_unfreeze_application(
 # Files ----------------------------------------------------------------------------------------
 
 
-@router.post("/files", summary="create_file")
+@router.post("/files", summary="create_file", responses=documented(CreatedFile))
 async def create_file(project_id: str, body: CreateFile, request: Request, served: Served) -> JSONResponse:
     """Declare a file of an asset in CREATING; ``upload_url`` takes its bytes (a PUT)."""
     actor = tenant(request, project_id)

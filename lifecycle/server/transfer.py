@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from lifecycle.actors import Tenant
 from lifecycle.definition import FileState
 from lifecycle.errors import LifecycleError
+from lifecycle.server.models import REFUSALS
 from lifecycle.server.services import Services, services
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], responses=REFUSALS)
 OPEN = frozenset({FileState.CREATING, FileState.CANCELLED})
 """A file takes bytes until its upload is confirmed; a cancelled upload may be tried again."""
 

@@ -244,6 +244,10 @@ def test_the_openapi_document_is_served(server: LiveServer) -> None:
     assert "/v1/{project_id}/files/{file_id}/complete" in paths
     assert "/admin/v1/tenants/{project_id}/freeze" in paths
     assert paths["/v1/{project_id}/digital-assets"]["post"]["summary"] == "create_digital_asset"
+    shown = paths["/v1/{project_id}/digital-assets/{asset_id}"]["get"]["responses"]
+    assert shown["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/DigitalAssetInfo")
+    assert shown["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    assert "422" not in shown  # an invalid request is answered 400, in the platform's shape
 
 
 def test_a_body_too_large_is_refused_before_it_is_read(server: LiveServer) -> None:
