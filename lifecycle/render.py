@@ -354,6 +354,9 @@ _SAME_STATE = {
     " the tenant-wide unfreeze leaves it frozen",
     Event.UNFREEZE: "deleted while frozen, the asset is unfrozen and stays in the recycle bin; its"
     " pre-delete state becomes the state the freeze found it in, where a restore returns it",
+    Event.DECLARE_FILE: "a file was declared after the asset's creation; no state moves",
+    Event.DELETE_FILE: "one of the asset's files was deleted; no state moves",
+    Event.UPDATE_METADATA: "the asset's name, description or tags were updated; no state moves",
 }
 """What a move that leaves an asset in its state does, for the notes under an audit trail."""
 

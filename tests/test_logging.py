@@ -18,11 +18,12 @@ import structlog
 
 from lifecycle.actors import Tenant
 from lifecycle.clock import ManualClock
-from lifecycle.definition import UploadResult
+from lifecycle.definition import AssetType, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import TransitionNotAllowed
+from lifecycle.inputs import NewAsset, NewFile
 from lifecycle.logs import EventLog
-from tests.conftest import new_asset
+from tests.conftest import MD5, new_asset
 
 USE_THE_ENGINE = """
 from lifecycle import Lifecycle, Tenant, NewAsset, NewFile, AssetType, UploadResult
@@ -157,3 +158,21 @@ def test_under_structlog_the_events_follow_its_configuration(lifecycle: Lifecycl
         lifecycle.create_asset(tenant, new_asset())
     assert [entry["event"] for entry in logs] == ["asset_created"]
     assert logs[0]["log_level"] == "info"
+
+
+@pytest.mark.usefixtures("unconfigured_structlog")
+def test_the_changes_that_move_no_state_are_logged_each_by_name(
+    lifecycle: Lifecycle, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lifecycle")
+    asset = lifecycle.create_asset(tenant, NewAsset("bare", AssetType.VIDEO))
+    declared = lifecycle.declare_file(tenant, asset.asset_id, NewFile("v.mp4", 10, MD5), request_id="d-1")
+    lifecycle.declare_file(tenant, asset.asset_id, NewFile("v.mp4", 10, MD5), request_id="d-1")  # a retry
+    lifecycle.update_asset(tenant, asset.asset_id, tags=["NEWS"])
+    lifecycle.delete_file(tenant, declared.file_id)
+    logged = [(r.event, r.name, getattr(r, "version", None)) for r in caplog.records if hasattr(r, "event")]  # type: ignore[attr-defined]
+    assert logged[1:] == [
+        ("file_declared", "lifecycle.transitions", 2),
+        ("asset_updated", "lifecycle.transitions", 3),
+        ("file_deleted", "lifecycle.transitions", 4),
+    ]

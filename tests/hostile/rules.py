@@ -212,7 +212,7 @@ def creation_problems(actor: object, new: NewAsset, request_id: object) -> set[s
     if not isinstance(declared, list | tuple) or not all(isinstance(f, NewFile) for f in declared):
         problems.add("files")
         declared = []
-    elif not 1 <= len(declared) <= 100:
+    elif len(declared) > 100:
         problems.add("files")
     for f in declared:
         problems |= {"file_name"} if RULES["file_name"].refuses(f.file_name) else set()
@@ -226,8 +226,8 @@ def creation_problems(actor: object, new: NewAsset, request_id: object) -> set[s
             problems.add("file_size")
         if canonical_md5(f.file_md5) is None:
             problems.add("file_md5")
-    if sum(f.asset_file_category is FileCategory.MAIN for f in declared) != 1:
-        problems.add("files")
+    if declared and sum(f.asset_file_category is FileCategory.MAIN for f in declared) != 1:
+        problems.add("files")  # none at all is valid: each is declared later (declare_file)
     names = [f.file_name.lower() for f in declared if isinstance(f.file_name, str)]
     if len(set(names)) != len(names):
         problems.add("file_name")
