@@ -30,6 +30,8 @@ from huaweicloudsdkmetastudio.v1 import (
     UpdateDigitalAssetResponse,
 )
 
+from lifecycle.actors import Platform
+from lifecycle.engine import Lifecycle
 from tests.server.conftest import TENANT_A, LiveServer
 from tests.server.sdk import PICTURE, confirm, create, declare, md5, put, show, uploaded
 
@@ -316,3 +318,14 @@ def test_refusals_are_the_sdks_exceptions_with_the_platforms_codes(server: LiveS
     refused(lambda: declare(client, asset_id, category="WALLPAPER"), 400, "MSS.00000003")
     refused(lambda: declare(client, "no-such-asset"), 404, "MSS.00000002")
     refused(lambda: confirm(client, "no-such-file"), 404, "MSS.00000002")
+
+
+def test_files_of_an_asset_deleted_for_good_by_another_process_are_removed_too(server: LiveServer) -> None:
+    client = server.client(TENANT_A)
+    asset_id = uploaded(client, "Purged elsewhere")
+    directory = server.uploads.path("tenant-a", asset_id, "x").parent
+    assert any(directory.iterdir())
+    with Lifecycle(server.database_url) as elsewhere:  # an operator's script, another instance
+        elsewhere.delete(Platform("ops-alice"), asset_id, force=True)
+    assert server.cleanup.wait_for(lambda: not directory.exists(), timeout=30), "files still there"
+    assert show(client, asset_id).asset_state == "DELETED"
