@@ -136,11 +136,10 @@ async def test_a_move_cancelled_at_any_await_is_written_whole_or_not_at_all(engi
 
 @pytest.mark.asyncio
 @pytest.mark.postgresql
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 async def test_two_hundred_tasks_moving_fifty_shared_assets_lose_and_double_nothing(
     engine: AsyncLifecycle,
 ) -> None:
-    if engine.database.dialect.name != "postgresql":
-        pytest.skip("the many-tasks race is a PostgreSQL test (SQLite has one writer at a time)")
     asset_ids = [await _uploaded(engine) for _ in range(ASSETS)]
     start = {asset_id: (await engine.get_asset(TENANT, asset_id)).version for asset_id in asset_ids}
     rng = random.Random(18)
