@@ -404,3 +404,29 @@ async def test_a_running_async_consumer_wakes_for_a_commit_and_stops_when_told(
     events = [entry["event"] for entry in logs]
     assert events[0] == "consumer_started" and events[-1] == "consumer_stopped"
     assert "consumer_listen_failed" not in events
+
+
+@pytest.mark.asyncio
+@pytest.mark.postgresql
+@pytest.mark.parametrize("any_engine", ["postgresql"], indirect=True)
+async def test_an_async_consumer_that_cannot_listen_polls_instead(
+    any_engine: AsyncLifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    async def refused(*_args: object, **_kwargs: object) -> None:
+        raise psycopg.OperationalError("the listening connection was refused")
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", refused)
+    got = asyncio.Event()
+    poll = timedelta(milliseconds=20)
+    consumer = any_engine.consumer("polling", lambda _e, _c: got.set(), start="end", poll_interval=poll)
+    await consumer.run_once()
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        running = asyncio.create_task(consumer.run(stop))
+        await any_engine.create_asset(TENANT, new_asset("polled"))
+        await asyncio.wait_for(got.wait(), WAIT)
+        stop.set()
+        await asyncio.wait_for(running, WAIT)
+    assert "consumer_listen_failed" in [entry["event"] for entry in logs]
