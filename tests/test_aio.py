@@ -31,7 +31,8 @@ from lifecycle.feed import Feed, FeedEvent
 from lifecycle.records import TransitionRecord
 from lifecycle.retry import RetryPolicy
 from lifecycle.scheduler import AsyncSweepScheduler
-from lifecycle.store.database import open_async_database
+from lifecycle.store import schema
+from lifecycle.store.database import open_async_database, open_database
 from lifecycle.sweeps import SweepListener, SweepReport
 from tests.conftest import POSTGRES_URL, START, TABLES, new_asset
 
@@ -430,3 +431,27 @@ async def test_an_async_consumer_that_cannot_listen_polls_instead(
         stop.set()
         await asyncio.wait_for(running, WAIT)
     assert "consumer_listen_failed" in [entry["event"] for entry in logs]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+async def test_engines_upgrading_a_fresh_database_at_once_all_succeed(backend: str, tmp_path: Path) -> None:
+    """The migrations' lock (PostgreSQL's advisory lock, SQLite's write lock) taken on the async
+    drivers: the first engine migrates, the others find the schema up to date."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+        url = POSTGRES_URL
+        dropped = open_database(url)
+        schema.drop(dropped)
+        dropped.dispose()
+    engines = [AsyncLifecycle(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(engine.upgrade() for engine in engines))
+        for engine in engines:
+            await engine.check_schema()
+    finally:
+        for engine in engines:
+            await engine.close()
