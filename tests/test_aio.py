@@ -26,7 +26,13 @@ from lifecycle.actors import Platform, Tenant
 from lifecycle.aio import AsyncFeed
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, Event, TimeRule
-from lifecycle.errors import DatabaseMissing, InvalidParameter, SchemaOutOfDate, TransitionNotAllowed
+from lifecycle.errors import (
+    DatabaseMissing,
+    InvalidParameter,
+    SchemaOutOfDate,
+    StoreBusy,
+    TransitionNotAllowed,
+)
 from lifecycle.feed import Feed, FeedEvent
 from lifecycle.records import TransitionRecord
 from lifecycle.retry import RetryPolicy
@@ -455,3 +461,47 @@ async def test_engines_upgrading_a_fresh_database_at_once_all_succeed(backend: s
     finally:
         for engine in engines:
             await engine.close()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_writers_of_one_engine_take_turns_on_the_loop_instead_of_meeting_busy(
+    tmp_path: Path,
+) -> None:
+    """With a 10 ms busy timeout and no retry, concurrent writers waiting in SQLite's busy handler
+    would fail with StoreBusy; queued on the loop, each gets the lock in turn."""
+    path = tmp_path / "lifecycle.db"
+    async with AsyncLifecycle(f"sqlite:///{path}") as made:
+        await made.upgrade()
+    database = open_async_database(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    engine = AsyncLifecycle(database, clock=ManualClock(START), retry=RetryPolicy(attempts=1))
+    try:
+        created = await asyncio.gather(*(engine.create_asset(TENANT, new_asset()) for _ in range(24)))
+        assert len({asset.asset_id for asset in created}) == 24
+        assert engine.transaction_retries == 0
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_waits_too_long_for_its_turn_meets_sqlites_lock_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler writing through the engine inside its own consumer batch waits for a turn its
+    batch holds: past the turn's timeout it goes on to SQLite's lock, and is refused StoreBusy,
+    as without turns (never a hang)."""
+    monkeypatch.setattr("lifecycle.store.database.WRITER_TURN_TIMEOUT_S", 0.05)
+    path = tmp_path / "lifecycle.db"
+    async with AsyncLifecycle(f"sqlite:///{path}") as made:
+        await made.upgrade()
+    database = open_async_database(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    engine = AsyncLifecycle(database, clock=ManualClock(START), retry=RetryPolicy(attempts=1))
+    try:
+        await engine.create_asset(TENANT, new_asset())
+
+        async def nested(_events: Sequence[FeedEvent], _connection: AsyncConnection) -> None:
+            await engine.create_asset(TENANT, new_asset("inside the batch"))
+
+        with pytest.raises(StoreBusy):
+            await engine.consumer("nested", nested).run_once()
+    finally:
+        await database.dispose()
