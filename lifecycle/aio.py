@@ -28,6 +28,7 @@ docs/async.md tells the whole story.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import warnings
@@ -327,10 +328,11 @@ class AsyncConsumer:
                 task.cancel()
             await asyncio.gather(waiting, stopping, return_exceptions=True)
         error = None if waiting.cancelled() else waiting.exception()
-        if error is not None:  # a lost listening connection: poll, reconnect next time
+        if error is not None:  # a lost listening connection: wait a poll interval, reconnect next time
             self._ctx.logs.feed.warning("consumer_listen_failed", consumer=self.name, error=str(error))
             await self.close()
-            await asyncio.wait((stopping,), timeout=0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._poll)
 
     async def _notified(self) -> None:
         connection = await self._listen()

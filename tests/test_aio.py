@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.util import await_only
 from structlog.testing import capture_logs
 
@@ -25,14 +26,21 @@ from lifecycle.actors import Platform, Tenant
 from lifecycle.aio import AsyncFeed
 from lifecycle.clock import ManualClock
 from lifecycle.definition import AssetState, Event, TimeRule
-from lifecycle.errors import DatabaseMissing, InvalidParameter, SchemaOutOfDate, TransitionNotAllowed
-from lifecycle.feed import Feed
+from lifecycle.errors import (
+    DatabaseMissing,
+    InvalidParameter,
+    SchemaOutOfDate,
+    StoreBusy,
+    TransitionNotAllowed,
+)
+from lifecycle.feed import Feed, FeedEvent
 from lifecycle.records import TransitionRecord
 from lifecycle.retry import RetryPolicy
 from lifecycle.scheduler import AsyncSweepScheduler
-from lifecycle.store.database import open_async_database
+from lifecycle.store import schema
+from lifecycle.store.database import open_async_database, open_database
 from lifecycle.sweeps import SweepListener, SweepReport
-from tests.conftest import POSTGRES_URL, START, new_asset
+from tests.conftest import POSTGRES_URL, START, TABLES, new_asset
 
 TENANT = Tenant("tenant-a")
 PLATFORM = Platform("operator-7")
@@ -318,3 +326,182 @@ def test_the_async_scheduler_checks_its_schedule_as_the_sync_one_does() -> None:
     with pytest.raises(InvalidParameter):
         AsyncSweepScheduler(engine, interval=timedelta(minutes=1), jitter=timedelta(minutes=1))
     assert AsyncSweepScheduler(engine, interval=timedelta(minutes=10)).jitter == timedelta(minutes=1)
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncLifecycle]:
+    """An upgraded, empty AsyncLifecycle on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'lifecycle.db'}"
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+        url = POSTGRES_URL
+    async with AsyncLifecycle(url, clock=ManualClock(START)) as made:
+        await made.upgrade()
+        async with made.database.begin() as connection:
+            if made.database.dialect.name == "postgresql":
+                await connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
+        yield made
+
+
+@pytest.mark.asyncio
+async def test_a_coroutine_handler_writes_on_the_consumers_transaction_exactly_once(
+    any_engine: AsyncLifecycle,
+) -> None:
+    engine = any_engine
+    async with engine.database.begin() as connection:
+        await connection.exec_driver_sql("DROP TABLE IF EXISTS aio_effects")
+        await connection.exec_driver_sql("CREATE TABLE aio_effects (event_id VARCHAR(200) PRIMARY KEY)")
+    for _ in range(3):
+        await engine.create_asset(TENANT, new_asset())
+    calls = 0
+
+    async def handler(events: Sequence[FeedEvent], connection: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+        for event in events:
+            await connection.execute(
+                text("INSERT INTO aio_effects (event_id) VALUES (:id)"), {"id": event.event_id}
+            )
+        if calls == 2:
+            raise RuntimeError("the second batch fails after writing its rows")
+
+    consumer = engine.consumer("effects", handler, batch_size=2)
+    await engine.feed.settle(PLATFORM)
+    with pytest.raises(RuntimeError):
+        await consumer.run_once()
+    assert await _effects(engine) == 2, "the first batch committed with its cursor; the failed one nothing"
+    assert await consumer.catch_up() == 1
+    assert await _effects(engine) == 3
+    (state,) = await engine.feed.consumers(PLATFORM)
+    assert (state.name, state.lag) == ("effects", 0)
+    async with engine.database.begin() as connection:
+        await connection.exec_driver_sql("DROP TABLE aio_effects")
+
+
+async def _effects(engine: AsyncLifecycle) -> int:
+    async with engine.database.connect() as connection:
+        return int((await connection.exec_driver_sql("SELECT count(*) FROM aio_effects")).scalar_one())
+
+
+@pytest.mark.asyncio
+async def test_a_running_async_consumer_wakes_for_a_commit_and_stops_when_told(
+    any_engine: AsyncLifecycle,
+) -> None:
+    """On PostgreSQL a NOTIFY (on psycopg's async connection) wakes it; on SQLite its poll does."""
+    engine = any_engine
+    received: list[FeedEvent] = []
+    got = asyncio.Event()
+
+    async def handler(events: Sequence[FeedEvent], _connection: AsyncConnection) -> None:
+        received.extend(events)
+        got.set()
+
+    consumer = engine.consumer("live", handler, start="end", poll_interval=timedelta(milliseconds=50))
+    await consumer.run_once()  # its cursor placed at the end
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        running = asyncio.create_task(consumer.run(stop))
+        asset = await engine.create_asset(TENANT, new_asset("live"))
+        await asyncio.wait_for(got.wait(), WAIT)
+        stop.set()
+        await asyncio.wait_for(running, WAIT)
+    assert [event.record.asset_id for event in received] == [asset.asset_id]
+    events = [entry["event"] for entry in logs]
+    assert events[0] == "consumer_started" and events[-1] == "consumer_stopped"
+    assert "consumer_listen_failed" not in events
+
+
+@pytest.mark.asyncio
+@pytest.mark.postgresql
+@pytest.mark.parametrize("any_engine", ["postgresql"], indirect=True)
+async def test_an_async_consumer_that_cannot_listen_polls_instead(
+    any_engine: AsyncLifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    async def refused(*_args: object, **_kwargs: object) -> None:
+        raise psycopg.OperationalError("the listening connection was refused")
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", refused)
+    got = asyncio.Event()
+    poll = timedelta(milliseconds=20)
+    consumer = any_engine.consumer("polling", lambda _e, _c: got.set(), start="end", poll_interval=poll)
+    await consumer.run_once()
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        running = asyncio.create_task(consumer.run(stop))
+        await any_engine.create_asset(TENANT, new_asset("polled"))
+        await asyncio.wait_for(got.wait(), WAIT)
+        stop.set()
+        await asyncio.wait_for(running, WAIT)
+    assert "consumer_listen_failed" in [entry["event"] for entry in logs]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+async def test_engines_upgrading_a_fresh_database_at_once_all_succeed(backend: str, tmp_path: Path) -> None:
+    """The migrations' lock (PostgreSQL's advisory lock, SQLite's write lock) taken on the async
+    drivers: the first engine migrates, the others find the schema up to date."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+        url = POSTGRES_URL
+        dropped = open_database(url)
+        schema.drop(dropped)
+        dropped.dispose()
+    engines = [AsyncLifecycle(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(engine.upgrade() for engine in engines))
+        for engine in engines:
+            await engine.check_schema()
+    finally:
+        for engine in engines:
+            await engine.close()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_writers_of_one_engine_take_turns_on_the_loop_instead_of_meeting_busy(
+    tmp_path: Path,
+) -> None:
+    """With a 10 ms busy timeout and no retry, concurrent writers waiting in SQLite's busy handler
+    would fail with StoreBusy; queued on the loop, each gets the lock in turn."""
+    path = tmp_path / "lifecycle.db"
+    async with AsyncLifecycle(f"sqlite:///{path}") as made:
+        await made.upgrade()
+    database = open_async_database(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    engine = AsyncLifecycle(database, clock=ManualClock(START), retry=RetryPolicy(attempts=1))
+    try:
+        created = await asyncio.gather(*(engine.create_asset(TENANT, new_asset()) for _ in range(24)))
+        assert len({asset.asset_id for asset in created}) == 24
+        assert engine.transaction_retries == 0
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_waits_too_long_for_its_turn_meets_sqlites_lock_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler writing through the engine inside its own consumer batch waits for a turn its
+    batch holds: past the turn's timeout it goes on to SQLite's lock, and is refused StoreBusy,
+    as without turns (never a hang)."""
+    monkeypatch.setattr("lifecycle.store.database.WRITER_TURN_TIMEOUT_S", 0.05)
+    path = tmp_path / "lifecycle.db"
+    async with AsyncLifecycle(f"sqlite:///{path}") as made:
+        await made.upgrade()
+    database = open_async_database(f"sqlite:///{path}", connect_args={"timeout": 0.01})
+    engine = AsyncLifecycle(database, clock=ManualClock(START), retry=RetryPolicy(attempts=1))
+    try:
+        await engine.create_asset(TENANT, new_asset())
+
+        async def nested(_events: Sequence[FeedEvent], _connection: AsyncConnection) -> None:
+            await engine.create_asset(TENANT, new_asset("inside the batch"))
+
+        with pytest.raises(StoreBusy):
+            await engine.consumer("nested", nested).run_once()
+    finally:
+        await database.dispose()

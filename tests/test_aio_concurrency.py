@@ -136,11 +136,10 @@ async def test_a_move_cancelled_at_any_await_is_written_whole_or_not_at_all(engi
 
 @pytest.mark.asyncio
 @pytest.mark.postgresql
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 async def test_two_hundred_tasks_moving_fifty_shared_assets_lose_and_double_nothing(
     engine: AsyncLifecycle,
 ) -> None:
-    if engine.database.dialect.name != "postgresql":
-        pytest.skip("the many-tasks race is a PostgreSQL test (SQLite has one writer at a time)")
     asset_ids = [await _uploaded(engine) for _ in range(ASSETS)]
     start = {asset_id: (await engine.get_asset(TENANT, asset_id)).version for asset_id in asset_ids}
     rng = random.Random(18)
@@ -174,3 +173,23 @@ async def test_two_hundred_tasks_moving_fifty_shared_assets_lose_and_double_noth
     report = await engine.verify_audit(System())
     assert report.clean, report.problems
     assert _checked_out(engine) == 0
+
+
+@pytest.mark.asyncio
+async def test_racing_retries_across_tasks_make_one_asset_and_one_move(engine: AsyncLifecycle) -> None:
+    """Tasks of one loop retrying one request at once: one asset, every caller answered with it; one
+    move, the others answered with it, ``replayed``. (The thread-based suite runs on this facade
+    too: tests/test_racing_requests.py.)"""
+    for round_ in range(5):
+        created = await asyncio.gather(
+            *(engine.create_asset(TENANT, new_asset(), request_id=f"create-{round_}") for _ in range(8))
+        )
+        assert len({asset.asset_id for asset in created}) == 1
+        asset = created[0]
+        await engine.confirm_upload(TENANT, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED)
+        moves = await asyncio.gather(
+            *(engine.activate(TENANT, asset.asset_id, request_id=f"activate-{round_}") for _ in range(8))
+        )
+        assert sorted(move.replayed for move in moves) == [False] + [True] * 7
+        assert {move.version for move in moves} == {3}
+    assert (await engine.verify_audit(System())).clean

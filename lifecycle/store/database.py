@@ -15,6 +15,7 @@ import os
 import sqlite3
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -355,10 +357,43 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
             pause(0.005)
 
 
+WRITER_TURN_TIMEOUT_S = SQLITE_BUSY_TIMEOUT_MS / 1000
+"""How long an async SQLite write waits for its turn before it goes on to SQLite's own lock."""
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+"""Per async SQLite engine and event loop, the ``asyncio.Lock`` its write transactions take turns on."""
+
+
+@contextlib.contextmanager
+def _writers_take_turns(database: Engine, write: bool) -> Iterator[None]:
+    """On an async SQLite engine (aiosqlite, in an ``AsyncLifecycle`` call's greenlet), one write
+    transaction at a time per engine, queued on the event loop: SQLite has one writer anyway, and
+    writers waiting in its busy handler sleep in growing steps (up to 100 ms) while the loop could
+    hand the lock on at once. Other processes' writers still meet the busy timeout."""
+    if not (write and database.dialect.name == "sqlite" and database.dialect.is_async and in_greenlet()):
+        yield
+        return
+    import asyncio  # noqa: PLC0415 - async callers only, with asyncio loaded already
+
+    by_loop = _SQLITE_WRITERS.setdefault(database, weakref.WeakKeyDictionary())
+    lock = by_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    try:
+        await_only(asyncio.wait_for(lock.acquire(), WRITER_TURN_TIMEOUT_S))
+    except TimeoutError:
+        # Held that long (say, by a consumer's handler writing through the engine inside its own
+        # batch): go on without a turn, to SQLite's busy timeout and StoreBusy, as without turns.
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextlib.contextmanager
 def transaction(database: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction on its own connection; ``write`` ones take SQLite's write lock up front."""
-    with translated_errors(database), database.connect() as connection:
+    with translated_errors(database), _writers_take_turns(database, write), database.connect() as connection:
         if write:
             connection.execution_options(**{WRITE: True})
         committing = False
