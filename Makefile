@@ -31,15 +31,18 @@ bench: $(BENCH)
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	$(PYTHON) bench/transition.py --json $(RESULTS)/transition.json $(TRANSITION_ARGS)
 	$(PYTHON) bench/concurrency.py --json $(RESULTS)/concurrency.json $(CONCURRENCY_ARGS)
+	$(PYTHON) bench/async_concurrency.py --json $(RESULTS)/async_concurrency.json $(ASYNC_CONCURRENCY_ARGS)
 	$(PYTHON) bench/sweep.py --json $(RESULTS)/sweep.json $(SWEEP_ARGS)
 	$(PYTHON) bench/storage.py --only sqlite --json $(RESULTS)/storage-sqlite.json $(STORAGE_ARGS)
 	$(PYTHON) bench/storage.py --only postgresql --json $(RESULTS)/storage-postgresql.json $(STORAGE_ARGS)
 	$(PYTHON) bench/cli_start.py --json $(RESULTS)/cli_start.json $(CLI_START_ARGS)
 	$(PYTHON) bench/verify.py --json $(RESULTS)/verify.json $(VERIFY_ARGS)
 	$(PYTHON) bench/listing.py --json $(RESULTS)/listing.json $(LISTING_ARGS)
+	$(PYTHON) bench/server.py --json $(RESULTS)/server.json $(SERVER_ARGS)
 	@echo
-	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json sweep.json \
-		storage-sqlite.json storage-postgresql.json cli_start.json verify.json listing.json)
+	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json \
+		async_concurrency.json sweep.json storage-sqlite.json storage-postgresql.json cli_start.json \
+		verify.json listing.json server.json)
 
 $(PYTHON):
 	python3 -m venv $(VENV)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lifecycle.actors import Actor, Platform, System, Tenant
+    from lifecycle.aio import AsyncLifecycle
     from lifecycle.billing import (
         AssetStorage,
         Exemption,
@@ -123,6 +124,7 @@ _MODULES: dict[str, str] = {
         "lifecycle.definition",
     ),
     **dict.fromkeys(("Lifecycle",), "lifecycle.engine"),
+    **dict.fromkeys(("AsyncLifecycle",), "lifecycle.aio"),
     **dict.fromkeys(("Settings",), "lifecycle.settings"),
     **dict.fromkeys(("TransitionRecord",), "lifecycle.records"),
     **dict.fromkeys(
@@ -199,6 +201,7 @@ __all__ = [
     "AssetStorage",
     "AssetSummary",
     "AssetType",
+    "AsyncLifecycle",
     "AuditEntry",
     "AutoOperation",
     "BatchAction",

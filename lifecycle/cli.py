@@ -1398,6 +1398,82 @@ def scheduler_run(interval: timedelta, jitter: timedelta | None, batch_size: int
         click.echo("scheduler stopped", err=True)
 
 
+# The HTTP service ---------------------------------------------------------------------------------
+
+ACCESS_KEYS_ENV = "LIFECYCLE_ACCESS_KEYS"
+UPLOADS_ENV = "LIFECYCLE_UPLOADS"
+UPLOAD_SECRET_ENV = "LIFECYCLE_UPLOAD_SECRET"  # noqa: S105 - the variable's name, not a secret
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port."
+)
+@click.option(
+    "--access-keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar=ACCESS_KEYS_ENV,
+    required=True,
+    help=f'Who may call: a JSON list of {{"ak", "sk", "project_id" | "operator"}}, or ${ACCESS_KEYS_ENV}.',
+)
+@click.option(
+    "--uploads",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=UPLOADS_ENV,
+    default="lifecycle-uploads",
+    show_default=True,
+    help=f"The directory uploaded files are kept in, or ${UPLOADS_ENV}.",
+)
+@click.option(
+    "--sweep-interval",
+    type=Seconds(positive=True),
+    default=DEFAULT_SWEEP_INTERVAL.total_seconds(),
+    show_default=True,
+    help="Seconds between the sweeps the service runs (at most a day).",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="Where clients reach the service, if not at the address they call (behind a proxy): upload URLs"
+    " point there.",
+)
+def serve(
+    host: str, port: int, access_keys: Path, uploads: Path, sweep_interval: timedelta, public_url: str | None
+) -> None:
+    """Serve the platform's asset API over HTTP (docs/server.md) until Ctrl-C or SIGTERM.
+
+    The tenant's paths as the platform's SDK calls them, signed SDK-HMAC-SHA256 with the keys of
+    --access-keys; uploads kept under --uploads; the sweeps run on schedule. Needs the server
+    extra: pip install 'lifecycle[server]'. Set $LIFECYCLE_UPLOAD_SECRET (the same on every
+    instance behind one address) so that an upload URL one issues is taken by another.
+    """
+    import asyncio
+    import os
+
+    try:
+        from lifecycle.server.serving import serve_forever
+    except ImportError as missing:
+        raise MissingDependency(missing.name or "fastapi", "server") from None
+
+    session = _session()
+    secret = os.environ.get(UPLOAD_SECRET_ENV)
+    asyncio.run(
+        serve_forever(
+            session.lifecycle(),
+            host=host,
+            port=port,
+            access_keys=access_keys,
+            uploads=uploads,
+            sweep_interval=sweep_interval,
+            upload_secret=secret.encode("utf-8") if secret else None,
+            public_url=public_url,
+            announce=lambda url: click.echo(f"serving on {url}; Ctrl-C or SIGTERM stops it", err=True),
+        )
+    )
+    click.echo("server stopped", err=True)
+
+
 # Storage ----------------------------------------------------------------------------------------
 
 

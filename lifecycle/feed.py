@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from lifecycle import waits
 from lifecycle.actors import Platform, System
 from lifecycle.context import Context
 from lifecycle.definition import Role
@@ -371,10 +372,10 @@ def _check_timeout(timeout: object) -> float:
 
 def _pauses() -> Iterator[Callable[[], object]]:
     """Waits for the horizon to pass, doubling from 1 ms to 50 ms (it is held by transactions,
-    which mostly last milliseconds)."""
-    waiting, seconds = threading.Event(), 0.001
+    which mostly last milliseconds); on the event loop in an async call (``pause``)."""
+    seconds = 0.001
     while True:
-        yield partial(waiting.wait, seconds)
+        yield partial(waits.pause, seconds)
         seconds = min(seconds * 2, 0.05)
 
 

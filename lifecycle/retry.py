@@ -25,6 +25,7 @@ from typing import Any, NoReturn, TypeVar
 import tenacity
 
 from lifecycle.errors import InvalidParameter, StoreBusy
+from lifecycle.waits import pause
 
 MAX_ATTEMPTS = 100
 
@@ -47,7 +48,9 @@ class RetryPolicy:
     jitter: timedelta = timedelta(milliseconds=50)
     """Up to this much is added to each wait at random, so that racing writers spread out."""
     sleep: Callable[[float], None] = time.sleep
-    """Called with the seconds to wait; tests pass one that does not sleep."""
+    """Called with the seconds to wait; tests pass one that does not sleep. The default,
+    ``time.sleep``, becomes ``lifecycle.waits.pause`` in an async call, so that a back-off never
+    blocks the event loop."""
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
@@ -111,11 +114,12 @@ class Retries:
 
     def _again(self, attempt: Callable[[], T], first: StoreBusy) -> T:
         policy = self.policy
+        sleep = pause if policy.sleep is time.sleep else policy.sleep
         wait = policy.wait(1)
         self._retrying(1, first, wait)
-        policy.sleep(wait)
+        sleep(wait)
         retrying = tenacity.Retrying(
-            sleep=policy.sleep,
+            sleep=sleep,
             stop=tenacity.stop_after_attempt(policy.attempts - 1),
             wait=lambda state: policy.wait(state.attempt_number + 1),
             retry=tenacity.retry_if_exception_type(StoreBusy),

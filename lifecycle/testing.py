@@ -11,6 +11,10 @@ Fixtures:
 - ``lifecycle_engine``: a ``Lifecycle`` on a fresh in-memory SQLite database, or on the database
   the option names (its schema upgraded once per run, its lifecycle tables emptied before each
   test), with ``lifecycle_clock`` injected;
+- ``lifecycle_async_engine`` (with pytest-asyncio, which the ``testing`` extra installs): an
+  ``AsyncLifecycle`` on a fresh SQLite file copied from an upgraded template, or on the database
+  the option names (emptied as above), with ``lifecycle_clock`` injected; for ``async def`` tests
+  marked ``@pytest.mark.asyncio``;
 - ``lifecycle_clock``: a ``ManualClock`` at ``START``, moved only by ``advance`` and ``set``;
 - ``lifecycle_tenant``, ``lifecycle_platform``, ``lifecycle_system``: one actor of each role;
 - ``lifecycle_assets``: an ``AssetFactory`` that brings a new asset into any reachable state
@@ -30,7 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, Sequence
+import pathlib
+import shutil
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from lifecycle.actors import Actor, Platform, System, Tenant
+    from lifecycle.aio import AsyncLifecycle
     from lifecycle.clock import ManualClock
     from lifecycle.definition import AssetFacts, AssetState, Definition, Event, FileState
     from lifecycle.engine import Lifecycle
@@ -199,6 +206,48 @@ def lifecycle_engine(_lifecycle_databases: _Databases, lifecycle_clock: ManualCl
     database = _lifecycle_databases.fresh()
     yield Lifecycle(database, clock=lifecycle_clock)
     _lifecycle_databases.release(database)
+
+
+@pytest.fixture(scope="session")
+def _lifecycle_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An upgraded SQLite file, copied for each async engine (a file: the async driver runs in a
+    thread of its own, and a copy is much quicker than the migrations)."""
+    from lifecycle.store import schema
+    from lifecycle.store.database import open_database
+
+    path = tmp_path_factory.mktemp("lifecycle-template") / "lifecycle.db"
+    database = open_database(f"sqlite:///{path}")
+    schema.upgrade(database)
+    database.dispose()
+    return str(path)
+
+
+try:
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # the fixture needs the async test runner: pip install 'lifecycle[testing]'
+    pass
+else:
+
+    @_async_fixture(loop_scope="function")
+    async def lifecycle_async_engine(
+        request: pytest.FixtureRequest,
+        lifecycle_db_url: str | None,
+        lifecycle_clock: ManualClock,
+        tmp_path: pathlib.Path,
+    ) -> AsyncIterator[AsyncLifecycle]:
+        """An ``AsyncLifecycle`` on an empty, up-to-date database, on ``lifecycle_clock``'s time."""
+        from lifecycle.aio import AsyncLifecycle
+
+        if lifecycle_db_url is None:
+            copy = tmp_path / "lifecycle.db"
+            shutil.copyfile(request.getfixturevalue("_lifecycle_sqlite_template"), copy)
+            url = f"sqlite:///{copy}"
+        else:
+            databases: _Databases = request.getfixturevalue("_lifecycle_databases")
+            databases.fresh()
+            url = lifecycle_db_url
+        async with AsyncLifecycle(url, clock=lifecycle_clock) as engine:
+            yield engine
 
 
 @pytest.fixture

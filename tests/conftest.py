@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 import structlog
@@ -117,9 +118,37 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
+FACADES = ["sync", "async"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``facades`` that take ``lifecycle`` run on both facades: ``Lifecycle`` and
+    ``AsyncLifecycle`` (seen through ``tests.facades.SyncView``); the others on ``Lifecycle``."""
+    if "facade" in metafunc.fixturenames and metafunc.definition.get_closest_marker("facades"):
+        metafunc.parametrize("facade", FACADES, indirect=True)
+
+
 @pytest.fixture
-def lifecycle(database: Engine, clock: ManualClock) -> Lifecycle:
-    return Lifecycle(database, clock=clock)
+def facade(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sync"))
+
+
+@pytest.fixture
+def lifecycle(database: Engine, clock: ManualClock, facade: str) -> Iterator[Lifecycle]:
+    if facade == "sync":
+        yield Lifecycle(database, clock=clock)
+        return
+    from lifecycle.aio import AsyncLifecycle
+    from tests.facades import EventLoopThread, SyncView
+
+    loop = EventLoopThread()
+    url = database.url.render_as_string(hide_password=False)
+    engine = AsyncLifecycle(url, clock=clock)
+    try:
+        yield cast(Lifecycle, SyncView(engine, loop, database))
+    finally:
+        loop.run(engine.close())
+        loop.close()
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ from lifecycle.inputs import AutoOperation, NewAsset, NewFile
 from lifecycle.store.repository import assets, audit, files
 from tests.conftest import MD5, START, new_asset
 
+pytestmark = pytest.mark.facades
+
 MD5_BASE64 = base64.b64encode(bytes.fromhex(MD5)).decode()
 
 

@@ -31,6 +31,9 @@ from lifecycle.records import TransitionRecord
 from lifecycle.store import schema
 from lifecycle.store.models import assets, audit
 from tests.conftest import POSTGRES_URL, TABLES, new_asset
+from tests.facades import transactions_engine
+
+pytestmark = pytest.mark.facades
 
 
 def _uploaded(lifecycle: Lifecycle, tenant: Tenant, name: str = "Male Teacher") -> str:
@@ -171,12 +174,13 @@ def test_a_page_is_read_with_as_many_parameters_whatever_it_holds(
     def count(*args: Any) -> None:
         parameters.append(len(args[3]))  # (connection, cursor, statement, parameters, …)
 
-    event.listen(database, "before_cursor_execute", count)
+    watched = transactions_engine(lifecycle)
+    event.listen(watched, "before_cursor_execute", count)
     try:
         everything = lifecycle.verify_audit(System(), page_size=1000)
         mine = lifecycle.verify_audit(System(), page_size=1000, project_id=tenant.project_id)
     finally:
-        event.remove(database, "before_cursor_execute", count)
+        event.remove(watched, "before_cursor_execute", count)
     assert everything.clean and mine.clean and everything.assets == mine.assets == 40
     assert everything.rows == mine.rows == 80
     assert 0 < max(parameters) <= 6, parameters

@@ -16,6 +16,9 @@ from lifecycle.engine import Lifecycle
 from lifecycle.errors import StoreUnavailable
 from lifecycle.store.models import assets
 from tests.conftest import new_asset
+from tests.facades import transactions_engine
+
+pytestmark = pytest.mark.facades
 
 TENANT = Tenant("batched")
 PLATFORM = Platform("batch-operator")
@@ -75,7 +78,7 @@ def test_a_batch_is_one_transaction_and_answers_each_asset_as_its_own_call(
 
 def test_a_batch_commits_once_for_all_its_moves(lifecycle: Lifecycle, database: Engine) -> None:
     ids = _uploaded(lifecycle, 4)
-    commits = _Commits(database)
+    commits = _Commits(transactions_engine(lifecycle))
     results = lifecycle.batch(TENANT, BatchAction.ACTIVE, ids)
     assert commits.stop() == 1
     assert [r.status for r in results] == ["SUCCESS"] * 4
@@ -139,9 +142,10 @@ def test_a_tenant_wide_freeze_writes_every_asset_in_one_statement_and_skips_the_
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    event.listen(database, "before_cursor_execute", seen)
+    watched = transactions_engine(lifecycle)
+    event.listen(watched, "before_cursor_execute", seen)
     result = lifecycle.freeze_tenant(PLATFORM, TENANT.project_id, reason="audit")
-    event.remove(database, "before_cursor_execute", seen)
+    event.remove(watched, "before_cursor_execute", seen)
     assert sorted(t.asset_id for t in result.moved) == sorted(ids[1:])
     assert result.skipped == ((ids[0], "already frozen"),)
     asset_updates = [

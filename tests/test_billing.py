@@ -38,6 +38,8 @@ from lifecycle.settings import Settings
 from lifecycle.store.models import assets, audit, files
 from tests.conftest import MD5, START
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("storage-a")
 OTHER = Tenant("storage-b")
 PLATFORM = Platform("billing-operator")

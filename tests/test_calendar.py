@@ -25,6 +25,8 @@ from lifecycle.settings import MAX_RECYCLE_RETENTION, MAX_UPLOAD_WINDOW, Setting
 from lifecycle.store.models import assets, audit
 from tests.conftest import MD5, START, new_asset
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("tenant-a")
 PLATFORM = Platform("operator-7")
 MICROSECOND = timedelta(microseconds=1)

@@ -172,7 +172,7 @@ def test_the_console_script_is_installed_and_names_every_command() -> None:
     assert commands == {
         "activate", "allowed", "application", "audit", "batch", "confirm-upload", "create", "db",
         "deactivate", "delete", "diagrams", "due", "events", "freeze", "history", "list", "restore", "review",
-        "scheduler", "show", "storage", "sweep", "tenant", "unfreeze",
+        "scheduler", "serve", "show", "storage", "sweep", "tenant", "unfreeze",
     }  # fmt: skip
     for code in ExitCode:
         assert re.search(rf"^\s+{code.value}\s+\S", result.stdout, re.MULTILINE), f"exit {code} undocumented"

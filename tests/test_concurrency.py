@@ -7,11 +7,15 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from lifecycle.actors import Platform, Tenant
 from lifecycle.definition import Event, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import Conflict, LifecycleError, TransitionNotAllowed
 from tests.conftest import new_asset
+
+pytestmark = pytest.mark.facades
 
 THREADS = 16
 ROUNDS = 100

@@ -14,6 +14,8 @@ from lifecycle.errors import TransitionNotAllowed
 from lifecycle.settings import Settings
 from tests.conftest import new_asset
 
+pytestmark = pytest.mark.facades
+
 
 def _uploaded(lifecycle: Lifecycle, tenant: Tenant, **options: object) -> str:
     asset = lifecycle.create_asset(tenant, new_asset(**options))  # type: ignore[arg-type]

@@ -51,6 +51,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from lifecycle.actors import Platform, System, Tenant
 from lifecycle.clock import ManualClock
@@ -72,7 +73,10 @@ from lifecycle.store.database import WRITE, open_database
 from lifecycle.store.models import applications, assets, audit, files
 from lifecycle.sweeps import SweepListener
 from tests.conftest import START, TABLES, new_asset
+from tests.facades import transactions_engine
 from tests.seeding import seed_creating
+
+pytestmark = pytest.mark.facades
 
 SEED = int(os.environ.get("LIFECYCLE_FAULT_SEED") or random.SystemRandom().randrange(2**32))
 WAIT = 60  # seconds: a bound on waiting for a child's line or its exit, never a delay
@@ -593,6 +597,7 @@ class _Cut:
         self.fired: str | None = None
         self._interrupted: Any = None
         self._connection: Connection | None = None
+        self._async = database.dialect.is_async
 
     def __enter__(self) -> _Cut:
         event.listen(self.database, "before_cursor_execute", self._before_statement)
@@ -602,7 +607,7 @@ class _Cut:
     def __exit__(self, *_exc: object) -> None:
         event.remove(self.database, "before_cursor_execute", self._before_statement)
         event.remove(self.database, "commit", self._before_commit)
-        if self._interrupted is not None:
+        if self._interrupted is not None and not self._async:
             self._interrupted.set_progress_handler(None, 0)
 
     def _before_statement(self, connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
@@ -628,7 +633,9 @@ class _Cut:
         self.fired = label
         driver = connection.connection.driver_connection
         assert driver is not None
-        if self.mode == "terminate":
+        if self._async:
+            self._cut_async(driver)
+        elif self.mode == "terminate":
             pid = driver.execute("SELECT pg_backend_pid()").fetchone()[0]
             terminated = self.killer.execute(
                 "SELECT pg_terminate_backend(%s, %s)", (pid, TERMINATE_WAIT_MS)
@@ -645,6 +652,32 @@ class _Cut:
                 return 1  # and abort the statement now, however short it is
 
             driver.set_progress_handler(interrupt, 1)
+
+    def _cut_async(self, driver: Any) -> None:
+        """The same cuts through an async driver (psycopg's ``AsyncConnection``, aiosqlite's
+        ``Connection``), from inside the async facade's greenlet: each driver call awaited there."""
+        if self.mode == "terminate":
+            cursor = await_only(driver.execute("SELECT pg_backend_pid()"))
+            pid = await_only(cursor.fetchone())[0]
+            terminated = self.killer.execute(
+                "SELECT pg_terminate_backend(%s, %s)", (pid, TERMINATE_WAIT_MS)
+            ).fetchone()[0]
+            assert terminated, f"backend {pid} was not gone within {TERMINATE_WAIT_MS} ms"
+        elif self.mode == "close":
+            await_only(driver.close())
+        else:
+            # aiosqlite runs the handler in its own thread: the handler aborts the next statement
+            # once (a non-zero answer is SQLITE_INTERRUPT), then lets every later one run.
+            self._interrupted = driver
+            fired: list[bool] = []
+
+            def interrupt() -> int:
+                if fired:
+                    return 0
+                fired.append(True)
+                return 1
+
+            await_only(driver.set_progress_handler(interrupt, 1))
 
 
 def _label(statement: str) -> str:
@@ -670,6 +703,7 @@ def killer(database: Engine) -> Iterator[Any]:
 
 def _cut_everywhere(
     database: Engine,
+    watched: Engine,
     killer: Any,
     name: str,
     prepare: Callable[[str], Callable[[], Any]],
@@ -677,11 +711,12 @@ def _cut_everywhere(
 ) -> None:
     """Run ``prepare(tag)()`` once to learn its write transaction's steps, then, for every cut
     mode and every step, on fresh assets: cut there, expect ``StoreUnavailable`` and nothing
-    written, and the same call again to succeed."""
+    written, and the same call again to succeed. ``watched``: the engine the facade's
+    transactions run on."""
     checker = _checker(database)
     try:
         operation = prepare("dry")
-        with _Cut(database) as recorder:
+        with _Cut(watched) as recorder:
             succeeded(operation())
         assert recorder.writes == 1, recorder.steps
         steps = recorder.steps[0]
@@ -692,7 +727,7 @@ def _cut_everywhere(
                 operation = prepare(f"{mode}-{index}")
                 before = _snapshot(checker)
                 with (
-                    _Cut(database, mode=mode, statement=index, killer=killer) as cut,
+                    _Cut(watched, mode=mode, statement=index, killer=killer) as cut,
                     pytest.raises(StoreUnavailable) as raised,
                 ):
                     operation()
@@ -761,7 +796,7 @@ def test_a_connection_lost_during_a_move_leaves_nothing_and_the_move_then_succee
             (application,) = lifecycle.list_unfreeze_applications(platform, project_id=result.project_id)
             assert application.state is ApplicationState.REJECTED
 
-    _cut_everywhere(database, killer, move, prepare, succeeded)
+    _cut_everywhere(database, transactions_engine(lifecycle), killer, move, prepare, succeeded)
 
 
 def test_a_connection_lost_during_confirm_upload_leaves_nothing_and_it_then_succeeds(
@@ -779,7 +814,7 @@ def test_a_connection_lost_during_confirm_upload_leaves_nothing_and_it_then_succ
         assert result.transition is not None and result.transition.to_state is AssetState.UNACTIVED
         assert not result.transition.replayed
 
-    _cut_everywhere(database, killer, "confirm_upload", prepare, succeeded)
+    _cut_everywhere(database, transactions_engine(lifecycle), killer, "confirm_upload", prepare, succeeded)
 
 
 def test_a_connection_lost_during_a_tenant_wide_freeze_leaves_nothing_and_it_then_succeeds(
@@ -795,7 +830,7 @@ def test_a_connection_lost_during_a_tenant_wide_freeze_leaves_nothing_and_it_the
         assert [moved.to_state for moved in result.moved] == [AssetState.BLOCK] * 3
         assert result.skipped == ()
 
-    _cut_everywhere(database, killer, "freeze_tenant", prepare, succeeded)
+    _cut_everywhere(database, transactions_engine(lifecycle), killer, "freeze_tenant", prepare, succeeded)
 
 
 def test_a_connection_lost_during_an_unfreeze_approval_leaves_nothing_and_it_then_succeeds(
@@ -815,7 +850,7 @@ def test_a_connection_lost_during_an_unfreeze_approval_leaves_nothing_and_it_the
         (application,) = lifecycle.list_unfreeze_applications(platform, project_id=result.project_id)
         assert application.state is ApplicationState.APPROVED
 
-    _cut_everywhere(database, killer, "approve_unfreeze", prepare, succeeded)
+    _cut_everywhere(database, transactions_engine(lifecycle), killer, "approve_unfreeze", prepare, succeeded)
 
 
 class _Batches(SweepListener):
@@ -835,6 +870,7 @@ def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_who
 ) -> None:
     batch, due = 4, 10
     checker = _checker(database)
+    watched = transactions_engine(lifecycle)
 
     def seed(tag: str) -> list[str]:
         created = clock.now() - WINDOW - timedelta(hours=1)
@@ -854,7 +890,7 @@ def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_who
 
     try:
         ids = seed("dry")
-        with _Cut(database) as recorder:
+        with _Cut(watched) as recorder:
             assert lifecycle.sweep(batch_size=batch).moved == due
         assert recorder.writes == 3, recorder.steps
         steps = recorder.steps[1]
@@ -865,7 +901,7 @@ def test_a_connection_lost_during_a_sweep_batch_leaves_the_batches_before_it_who
                 before = _snapshot(checker)
                 batches = _Batches()
                 with (
-                    _Cut(database, mode=mode, transaction=2, statement=index, killer=killer) as cut,
+                    _Cut(watched, mode=mode, transaction=2, statement=index, killer=killer) as cut,
                     pytest.raises(StoreUnavailable) as raised,
                 ):
                     lifecycle.sweep(batch_size=batch, listener=batches)

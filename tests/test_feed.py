@@ -20,6 +20,8 @@ from lifecycle.errors import FeedHeldBack, InvalidParameter, PermissionDenied
 from lifecycle.feed import BEGINNING, FeedEvent
 from tests.conftest import new_asset
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("fed")
 PLATFORM = Platform("feed-operator")
 EFFECTS = "test_feed_effects"

@@ -26,6 +26,8 @@ from lifecycle.errors import InvalidDefinition, InvalidParameter, TransitionNotA
 from lifecycle.explore import reachable, successors
 from tests.conftest import new_asset
 
+pytestmark = pytest.mark.facades
+
 COVER_SIZE = 110321
 """The COVER file ``new_asset`` declares."""
 

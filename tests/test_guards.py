@@ -18,6 +18,8 @@ from lifecycle.settings import Settings
 from lifecycle.store.repository import audit
 from tests.conftest import new_asset
 
+pytestmark = pytest.mark.facades
+
 
 def _audit_rows(lifecycle: Lifecycle) -> int:
     with lifecycle.database.connect() as connection:

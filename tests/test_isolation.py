@@ -38,6 +38,8 @@ from tests.conftest import MD5, new_asset
 from tests.hostile.script import leaf_commands
 from tests.test_cli import ADMIN_SCRIPT, _restore_logging, database_url  # noqa: F401 - fixtures by name
 
+pytestmark = pytest.mark.facades
+
 OWNER = Tenant("owner")
 INTRUDER = Tenant("intruder")
 

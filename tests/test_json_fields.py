@@ -21,6 +21,8 @@ from lifecycle.inputs import MAX_JSON_BYTES, NewAsset, NewFile, check_new_asset
 from lifecycle.store.models import assets
 from tests.conftest import MD5
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("tenant-a")
 FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "asset_extra_meta": lambda value: {"asset_extra_meta": value},

@@ -17,6 +17,8 @@ from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.records import TransitionRecord
 from tests.conftest import new_asset
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("listened", app_user_id="u")
 PLATFORM = Platform("listening-operator")
 

@@ -34,6 +34,8 @@ from lifecycle.store.models import assets, audit
 from tests.conftest import POSTGRES_URL, START, new_asset
 from tests.test_interleavings import Interleaver, Subject
 
+pytestmark = pytest.mark.facades
+
 T = TypeVar("T")
 TENANT = Tenant("racing")
 THREADS = 6

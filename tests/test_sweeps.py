@@ -32,6 +32,8 @@ from lifecycle.store.models import audit
 from lifecycle.sweeps import SweepListener
 from tests.conftest import START, new_asset
 
+pytestmark = pytest.mark.facades
+
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 MICRO = timedelta(microseconds=1)

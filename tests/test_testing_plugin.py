@@ -27,6 +27,7 @@ pytest_plugins = ["pytester"]
 DOCS = (Path(__file__).parent.parent / "docs" / "testing.md").read_text(encoding="utf-8")
 FIXTURES = [
     "lifecycle_engine",
+    "lifecycle_async_engine",
     "lifecycle_clock",
     "lifecycle_tenant",
     "lifecycle_platform",
@@ -34,8 +35,12 @@ FIXTURES = [
     "lifecycle_assets",
     "lifecycle_db_url",
 ]
-INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
-"""Inner runs: no cache files, and no Hypothesis plugin (its end-of-run summary costs a second)."""
+INNER = (
+    *("-p", "no:cacheprovider", "-p", "no:hypothesispytest"),
+    *("-o", "asyncio_default_fixture_loop_scope=function"),
+)
+"""Inner runs: no cache files, no Hypothesis plugin (its end-of-run summary costs a second), and
+pytest-asyncio's loop scope chosen (unset, it warns)."""
 SAMPLE_PLAIN_TESTS = 4
 """The hand-written tests of the documented ``test_assets.py``; the others are derived."""
 
@@ -87,7 +92,8 @@ def test_the_documented_sample_suite_passes(pytester: pytest.Pytester) -> None:
     # It uses every fixture (lifecycle_db_url aside: see the database tests below) and helper.
     helpers = [name for name in lifecycle.testing.__all__ if name[0].islower() and name != "arrows"]
     methods = ["new(", "follow(", "walk(", "tenant_of(", "actor_for("]
-    unused = [name for name in [*FIXTURES[:-1], *helpers, *methods] if name not in sample]
+    synchronous = [name for name in FIXTURES[:-1] if name != "lifecycle_async_engine"]  # its own test below
+    unused = [name for name in [*synchronous, *helpers, *methods] if name not in sample]
     assert not unused
     _write(pytester, {name: files[name] for name in ("my_service.py", "test_assets.py")})
     result = pytester.runpytest(*INNER)
@@ -204,7 +210,7 @@ def test_a_suite_that_does_not_use_the_plugin_is_unaffected(pytester: pytest.Pyt
         if type(value).__name__ == "FixtureFunctionDefinition"
     ]
     assert hooks == ["pytest_addoption"]
-    assert sorted(fixtures) == sorted([*FIXTURES, "_lifecycle_databases"])
+    assert sorted(fixtures) == sorted([*FIXTURES, "_lifecycle_databases", "_lifecycle_sqlite_template"])
 
 
 def test_a_fresh_pytest_process_loads_the_plugin_cheaply(pytester: pytest.Pytester) -> None:
@@ -250,6 +256,50 @@ DATABASE_SUITE = """
         assert _count(lifecycle_engine) == 0  # emptied before each test
         lifecycle_assets.new(AssetState.ACTIVED)
 """
+
+
+ASYNC_SUITE = """
+    import pytest
+
+    from lifecycle import AssetState, UploadResult
+
+
+    @pytest.mark.asyncio
+    async def test_first(lifecycle_async_engine, lifecycle_tenant, lifecycle_clock):
+        assert lifecycle_async_engine.clock is lifecycle_clock
+        assert (await lifecycle_async_engine.list_assets(lifecycle_tenant)).total == 0
+        asset = await lifecycle_async_engine.create_asset(lifecycle_tenant, {asset})
+        await lifecycle_async_engine.confirm_upload(
+            lifecycle_tenant, asset.asset_id, asset.main_file.file_id, UploadResult.CREATED
+        )
+        assert (await lifecycle_async_engine.get_asset(lifecycle_tenant, asset.asset_id)).asset_state is (
+            AssetState.UNACTIVED
+        )
+
+
+    @pytest.mark.asyncio
+    async def test_second(lifecycle_async_engine, lifecycle_tenant):
+        assert (await lifecycle_async_engine.list_assets(lifecycle_tenant)).total == 0  # a fresh database
+        await lifecycle_async_engine.create_asset(lifecycle_tenant, {asset})
+"""
+ASYNC_ASSET = (
+    "__import__('lifecycle').NewAsset('a', __import__('lifecycle').AssetType.IMAGE,"
+    " [__import__('lifecycle').NewFile('a.png', 1, 'd41d8cd98f00b204e9800998ecf8427e',"
+    " __import__('lifecycle').FileCategory.MAIN)])"
+)
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_the_async_engine_fixture_gives_each_async_test_a_fresh_database(
+    pytester: pytest.Pytester, where: str
+) -> None:
+    args = [*INNER]
+    if where == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip("LIFECYCLE_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+        args.append(f"--lifecycle-db-url={POSTGRES_URL}")
+    pytester.makepyfile(textwrap.dedent(ASYNC_SUITE.format(asset=ASYNC_ASSET)))
+    pytester.runpytest(*args).assert_outcomes(passed=2)
 
 
 def _assets_in(path: Path) -> list[tuple[str, str]]:

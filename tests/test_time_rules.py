@@ -39,6 +39,8 @@ from lifecycle.store.models import assets
 from lifecycle.sweeps import Sweeper
 from tests.conftest import ACTORS, START, new_asset
 
+pytestmark = pytest.mark.facades
+
 RULES = {rule.name: rule for rule in TIME_RULES}
 MICRO = timedelta(microseconds=1)
 STEP = timedelta(minutes=41, seconds=7, microseconds=3)

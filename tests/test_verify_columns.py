@@ -24,6 +24,8 @@ from lifecycle.integrity import COLUMN_CHECKS, ProblemKind
 from lifecycle.store.models import assets, files
 from tests.conftest import MD5, new_asset
 
+pytestmark = pytest.mark.facades
+
 TENANT = Tenant("tenant-a")
 OTHER = Tenant("tenant-b")
 PLATFORM = Platform("operator-7")

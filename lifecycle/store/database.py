@@ -15,14 +15,19 @@ import os
 import sqlite3
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lifecycle.errors import (
     DatabaseMissing,
@@ -33,6 +38,7 @@ from lifecycle.errors import (
     StoreBusy,
     StoreUnavailable,
 )
+from lifecycle.waits import pause
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
@@ -89,6 +95,61 @@ def open_database(url: str, **engine_options: Any) -> Engine:
     raise InvalidParameter(
         "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
     )
+
+
+def open_async_database(url: str, **engine_options: Any) -> AsyncEngine:
+    """An asyncio engine for ``url`` (the URLs ``open_database`` takes), on the native async
+    driver: aiosqlite for SQLite, psycopg 3's async connection for PostgreSQL. Configured as
+    ``open_database`` configures its engine: its sync side (``sync_engine``, which
+    ``AsyncLifecycle`` runs the engine's logic on) gets the same events.
+
+    ``MissingDependency`` (extra ``async``) when aiosqlite or greenlet is not installed.
+    """
+    parsed = _parse(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 - async callers only
+
+        if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
+            return _async_sqlite_engine(parsed, engine_options, create_async_engine)
+        if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg_async"):
+            engine_options.setdefault("pool_pre_ping", True)
+            return create_async_engine(parsed.set(drivername="postgresql+psycopg_async"), **engine_options)
+    except ImportError as error:
+        missing = getattr(error, "name", None) or "greenlet"
+        raise MissingDependency(missing, "postgres" if missing == "psycopg" else "async") from error
+    raise InvalidParameter(
+        "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
+    )
+
+
+def _async_sqlite_engine(url: URL, engine_options: dict[str, Any], create: Any) -> AsyncEngine:
+    import aiosqlite  # noqa: F401, PLC0415 - SQLAlchemy imports it on first connect; fail here, clearly
+
+    file = SqliteFile.from_url(url)
+    connect_args = engine_options.pop("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    database: AsyncEngine = create(
+        url.set(drivername="sqlite+aiosqlite"), connect_args=connect_args, **engine_options
+    )
+    if file is not None:
+
+        @event.listens_for(database.sync_engine, "do_connect")
+        def _connect(dialect: Any, _record: Any, _args: Any, driver_options: dict[str, Any]) -> Any:
+            options = {key: value for key, value in driver_options.items() if key != "uri"}
+            try:
+                return dialect.connect(file.uri(), uri=True, **options)
+            except sqlite3.OperationalError as error:
+                if not file.path.exists():
+                    raise DatabaseMissing(str(file.path), database=file.database) from error
+                raise
+
+    prepare_sqlite(
+        database.sync_engine,
+        wal=file is not None,
+        busy_timeout_ms=round(float(connect_args["timeout"]) * 1000),
+    )
+    return database
 
 
 def _parse(url: str) -> URL:
@@ -281,7 +342,8 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
     """
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
-        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        cursor.execute("PRAGMA journal_mode")  # a DBAPI cursor: aiosqlite's adapter returns None here
+        if cursor.fetchone()[0] == "wal":
             return
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -292,13 +354,46 @@ def _use_wal(cursor: Any, busy_timeout_ms: int) -> None:
                 return
             if code not in TRANSIENT_SQLITE_CODES or time.monotonic() > deadline:
                 raise
-            time.sleep(0.005)
+            pause(0.005)
+
+
+WRITER_TURN_TIMEOUT_S = SQLITE_BUSY_TIMEOUT_MS / 1000
+"""How long an async SQLite write waits for its turn before it goes on to SQLite's own lock."""
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+"""Per async SQLite engine and event loop, the ``asyncio.Lock`` its write transactions take turns on."""
+
+
+@contextlib.contextmanager
+def _writers_take_turns(database: Engine, write: bool) -> Iterator[None]:
+    """On an async SQLite engine (aiosqlite, in an ``AsyncLifecycle`` call's greenlet), one write
+    transaction at a time per engine, queued on the event loop: SQLite has one writer anyway, and
+    writers waiting in its busy handler sleep in growing steps (up to 100 ms) while the loop could
+    hand the lock on at once. Other processes' writers still meet the busy timeout."""
+    if not (write and database.dialect.name == "sqlite" and database.dialect.is_async and in_greenlet()):
+        yield
+        return
+    import asyncio  # noqa: PLC0415 - async callers only, with asyncio loaded already
+
+    by_loop = _SQLITE_WRITERS.setdefault(database, weakref.WeakKeyDictionary())
+    lock = by_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    try:
+        await_only(asyncio.wait_for(lock.acquire(), WRITER_TURN_TIMEOUT_S))
+    except TimeoutError:
+        # Held that long (say, by a consumer's handler writing through the engine inside its own
+        # batch): go on without a turn, to SQLite's busy timeout and StoreBusy, as without turns.
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager
 def transaction(database: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction on its own connection; ``write`` ones take SQLite's write lock up front."""
-    with translated_errors(database), database.connect() as connection:
+    with translated_errors(database), _writers_take_turns(database, write), database.connect() as connection:
         if write:
             connection.execution_options(**{WRITE: True})
         committing = False

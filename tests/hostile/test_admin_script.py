@@ -30,6 +30,7 @@ from tests.hostile.world import World
 NOT_FUZZED = {
     ("scheduler", "run"): "runs until SIGTERM: tests/test_cli.py runs it in a real process",
     ("diagrams",): "writes files wherever --out points: no place for fuzzed paths",
+    ("serve",): "serves until SIGTERM: tests/server/test_serve_command.py runs it in a real process",
 }
 FUZZED = sorted(set(leaf_commands()) - set(NOT_FUZZED))
 JSON_LINES = {("events", "tail")}
