@@ -189,6 +189,7 @@ def test_a_running_consumer_wakes_for_a_commit_and_stops_when_told(lifecycle: Li
         got.set()
 
     consumer = lifecycle.consumer("live", handler, start="end", poll_interval=timedelta(milliseconds=50))
+    assert consumer.run_once() == 0  # its cursor placed at the end before the commit, not after it
     stop = threading.Event()
     runner = threading.Thread(target=consumer.run, args=(stop,))
     runner.start()
