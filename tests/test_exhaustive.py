@@ -32,8 +32,6 @@ from lifecycle.testing import (
 from tests.conftest import ACTORS, new_asset
 from tests.reference import ROLES, RefAsset, ref_apply
 
-pytestmark = pytest.mark.facades
-
 SITUATIONS = situations()
 EVENTS = [event for event in Event if event is not Event.CREATE]
 PLATFORM = Platform("operator-7")
