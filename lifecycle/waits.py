@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy.util.concurrency import await_only, in_greenlet
+from sqlalchemy.util import concurrency
+from sqlalchemy.util.concurrency import await_only
+
+
+def in_async_call() -> bool:
+    """Whether this code runs in an async call's greenlet (False where greenlet is not installed:
+    SQLAlchemy's ``in_greenlet`` raises then, and no async call can be running)."""
+    return bool(getattr(concurrency, "have_greenlet", False)) and concurrency.in_greenlet()
 
 
 def pause(seconds: float) -> None:
     """Wait ``seconds``: on the event loop (``asyncio.sleep``) when called from an async call's
     greenlet, so that the loop's other tasks run meanwhile; ``time.sleep`` anywhere else."""
-    if in_greenlet():
+    if in_async_call():
         import asyncio  # noqa: PLC0415 - only async calls get here, with asyncio loaded already
 
         await_only(asyncio.sleep(seconds))

@@ -505,3 +505,18 @@ async def test_a_write_that_waits_too_long_for_its_turn_meets_sqlites_lock_as_be
             await engine.consumer("nested", nested).run_once()
     finally:
         await database.dispose()
+
+
+def test_the_engines_waits_need_no_greenlet_outside_async_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where greenlet is not installed (SQLAlchemy's ``in_greenlet`` raises then), the sync engine's
+    waits still sleep."""
+    from sqlalchemy.util import concurrency
+
+    from lifecycle import waits
+
+    slept: list[float] = []
+    monkeypatch.setattr(concurrency, "have_greenlet", False)
+    monkeypatch.setattr(concurrency, "in_greenlet", lambda: pytest.fail("in_greenlet called"))
+    monkeypatch.setattr(waits.time, "sleep", slept.append)
+    waits.pause(0.25)
+    assert slept == [0.25]

@@ -41,8 +41,6 @@ from lifecycle.testing import (
 from tests.conftest import ACTORS, new_asset
 from tests.reference import ROLES, RefAsset, ref_apply
 
-pytestmark = pytest.mark.facades
-
 SITUATIONS = situations()
 EVENTS = list(TABLE_EVENTS)
 PLATFORM = Platform("operator-7")

@@ -93,6 +93,8 @@ async def test_the_documented_service_answers_refusals_with_the_platforms_error_
     assert refused.status_code == 409
     assert refused.json()["error_code"] == "MSS.00000003"
     assert "CREATING" in refused.json()["error_msg"]
+    unknown = await client.post(f"/projects/acme/assets/{asset['asset_id']}/teleport")
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "MSS.00000002")
     elsewhere = await client.get(f"/projects/other/assets/{asset['asset_id']}")
     assert (elsewhere.status_code, elsewhere.json()["error_code"]) == (404, "MSS.00000002")
 

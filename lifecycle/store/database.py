@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.util.concurrency import await_only, in_greenlet
+from sqlalchemy.util.concurrency import await_only
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,7 +38,7 @@ from lifecycle.errors import (
     StoreBusy,
     StoreUnavailable,
 )
-from lifecycle.waits import pause
+from lifecycle.waits import in_async_call, pause
 
 WRITE = "lifecycle_write"
 """Execution option: this connection's transaction will write (SQLite takes the lock up front)."""
@@ -370,7 +370,7 @@ def _writers_take_turns(database: Engine, write: bool) -> Iterator[None]:
     transaction at a time per engine, queued on the event loop: SQLite has one writer anyway, and
     writers waiting in its busy handler sleep in growing steps (up to 100 ms) while the loop could
     hand the lock on at once. Other processes' writers still meet the busy timeout."""
-    if not (write and database.dialect.name == "sqlite" and database.dialect.is_async and in_greenlet()):
+    if not (write and database.dialect.name == "sqlite" and database.dialect.is_async and in_async_call()):
         yield
         return
     import asyncio  # noqa: PLC0415 - async callers only, with asyncio loaded already
