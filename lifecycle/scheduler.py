@@ -182,13 +182,16 @@ class AsyncSweepScheduler:
     async def stop(self) -> None:
         """Stop: the sweep in flight finishes its batch and ends; returns after it."""
         self._stop.set()
+        # The sweep in flight first: APScheduler's asyncio executor cancels its jobs' tasks when it
+        # shuts down, which would roll back the batch being written. A sweep starting meanwhile
+        # finds the stop signal set and ends at once.
+        if self._sweeping is not None:
+            async with self._sweeping:
+                pass
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in the loop's next callback
             self._log.info("scheduler_stopped", actor_id=self.actor.actor_id)
-        if self._sweeping is not None:
-            async with self._sweeping:  # the sweep in flight, if any, has ended
-                pass
 
     async def sweep_now(self) -> SweepReport | None:
         """One sweep, unless one is running on this scheduler already (then None)."""

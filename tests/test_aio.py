@@ -520,3 +520,41 @@ def test_the_engines_waits_need_no_greenlet_outside_async_calls(monkeypatch: pyt
     monkeypatch.setattr(waits.time, "sleep", slept.append)
     waits.pause(0.25)
     assert slept == [0.25]
+
+
+class _HeldWrite(SweepListener):
+    """Holds the sweep inside its write: the first batch's claim waits on the loop (as a database
+    await does) until released, so a stop arriving then finds the sweep in the middle of its work."""
+
+    def __init__(self) -> None:
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+        self.written_batches: list[int] = []
+
+    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
+        self.writing.set()
+        await_only(asyncio.wait_for(self.release.wait(), WAIT))
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        self.written_batches.append(moved)
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_async_scheduler_never_cancels_the_sweep_in_flight(
+    engine: AsyncLifecycle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler's asyncio executor cancels its jobs' tasks when it shuts down: the scheduler
+    must not shut it down before the sweep in flight has ended, or a SIGTERM cancels a batch."""
+    await _due(engine, 6)
+    held = _HeldWrite()
+    scheduler = AsyncSweepScheduler(engine, batch_size=4, listener=held)
+    scheduler.start()
+    await asyncio.wait_for(held.writing.wait(), WAIT)
+    stopping = asyncio.create_task(scheduler.stop())
+    for _ in range(5):  # let the stop (and any shutdown it asks of APScheduler) run its course
+        await asyncio.sleep(0)
+    held.release.set()
+    await asyncio.wait_for(stopping, WAIT)
+    assert held.written_batches == [4], "the batch in flight was written whole"
+    assert not [record for record in caplog.records if record.exc_info], "no job ended by an exception"
+    assert (await engine.due_counts())["upload_timeout"] == 2
