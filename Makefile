@@ -32,7 +32,9 @@ bench: $(BENCH)
 	$(PYTHON) bench/transition.py --json $(RESULTS)/transition.json $(TRANSITION_ARGS)
 	$(PYTHON) bench/concurrency.py --json $(RESULTS)/concurrency.json $(CONCURRENCY_ARGS)
 	$(PYTHON) bench/async_concurrency.py --json $(RESULTS)/async_concurrency.json $(ASYNC_CONCURRENCY_ARGS)
+	$(PYTHON) bench/batch.py --json $(RESULTS)/batch.json $(BATCH_ARGS)
 	$(PYTHON) bench/sweep.py --json $(RESULTS)/sweep.json $(SWEEP_ARGS)
+	$(PYTHON) bench/feed.py --json $(RESULTS)/feed.json $(FEED_ARGS)
 	$(PYTHON) bench/storage.py --only sqlite --json $(RESULTS)/storage-sqlite.json $(STORAGE_ARGS)
 	$(PYTHON) bench/storage.py --only postgresql --json $(RESULTS)/storage-postgresql.json $(STORAGE_ARGS)
 	$(PYTHON) bench/cli_start.py --json $(RESULTS)/cli_start.json $(CLI_START_ARGS)
@@ -41,7 +43,7 @@ bench: $(BENCH)
 	$(PYTHON) bench/server.py --json $(RESULTS)/server.json $(SERVER_ARGS)
 	@echo
 	$(PYTHON) bench/summary.py $(addprefix $(RESULTS)/,transition.json concurrency.json \
-		async_concurrency.json sweep.json storage-sqlite.json storage-postgresql.json cli_start.json \
+		async_concurrency.json batch.json sweep.json feed.json storage-sqlite.json storage-postgresql.json cli_start.json \
 		verify.json listing.json server.json)
 
 $(PYTHON):

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchdb import analyze, database_options, each_backend
+from benchdb import analyze, database_options, each_backend, target
 from sqlalchemy import Engine, insert
 
 from lifecycle.actors import Platform, Tenant
@@ -216,6 +216,23 @@ def measure(database: Engine, rounds: int, tenant_assets: int) -> dict[str, Any]
     return result
 
 
+def targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        target(
+            "batch: one call per asset / batch, time per asset",
+            backend,
+            result["batch_speedup"],
+            at_least=TARGET,
+        ),
+        target(
+            "tenant-wide freeze: one call per asset / tenant-wide, time per asset",
+            backend,
+            result["tenant_wide_speedup"],
+            at_least=TARGET,
+        ),
+    ]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     database_options(parser)
@@ -224,7 +241,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tenant-assets", type=int, default=10_000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    each_backend(args, "batch.db", lambda database: measure(database, args.rounds, args.tenant_assets))
+    each_backend(
+        args, "batch.db", lambda database: measure(database, args.rounds, args.tenant_assets), targets=targets
+    )
     return 0
 
 

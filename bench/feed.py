@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchdb import analyze, database_options, each_backend
+from benchdb import analyze, database_options, each_backend, target
 from sqlalchemy import Connection, Engine, bindparam, insert, literal_column
 from transition import _AUDITED, RawMoves, new_pool
 
@@ -163,6 +163,12 @@ def measure(database: Engine, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def targets(backend: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        target("a transition with the feed / without it", backend, result["cost"]["ratio"], at_most=TARGET)
+    ]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     database_options(parser)
@@ -173,7 +179,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--latency-moves", type=int, default=500)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    each_backend(args, "feed.db", lambda database: measure(database, args))
+    each_backend(args, "feed.db", lambda database: measure(database, args), targets=targets)
     return 0
 
 
