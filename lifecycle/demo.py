@@ -35,6 +35,7 @@ by side, some move below each row (``lifecycle.render.FittedTable``).
 
 from __future__ import annotations
 
+import argparse
 import base64
 import logging
 import random
@@ -910,9 +911,20 @@ def _days(delta: timedelta) -> str:
 def main(argv: list[str] | None = None) -> int:
     # The demo is an application, so it may configure logging: warnings only, on stderr.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m lifecycle.demo",
+        description="The main job: an end-to-end run of the engine on an embedded SQLite file.",
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_PATH,
+        help=f"the SQLite file to (re)create; an existing file must be a demo's (*{DEMO_SUFFIX})",
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        run(Path(args[0]) if args else DEFAULT_PATH)
+        run(args.path)
     except LifecycleError as error:
         print(f"error {error.code}: {error.message}", file=sys.stderr)
         return 2

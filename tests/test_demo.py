@@ -595,3 +595,14 @@ def test_the_main_job_reports_every_tenants_storage_and_why(ran: Ran) -> None:
     assert render.size(report.used_bytes) in ran.printed
     for reason in ("TIMBRE_MODELS_FREE", "CUSTOMIZED_VIDEO_FREE"):
         assert reason in ran.printed
+
+
+def test_the_main_job_answers_help_without_making_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--help"])
+    assert exited.value.code == 0
+    assert "usage: python -m lifecycle.demo [-h] [path]" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [], "no file named --help, nor any other"
