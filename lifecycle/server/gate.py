@@ -57,7 +57,7 @@ class Gate:
             await send(message)
 
         try:
-            path: str = scope["path"]
+            path = route_path(scope)
             if path in UNSIGNED_PATHS or path.startswith(UNSIGNED_PREFIXES):
                 await self.app(scope, receive, send_with_id)
                 return
@@ -85,6 +85,16 @@ class Gate:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def route_path(scope: Scope) -> str:
+    """The path within this application: without the prefix it is mounted at (``root_path``),
+    which ASGI servers and Starlette's ``Mount`` leave in ``path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 def _received(scope: Scope, body: bytes) -> ReceivedRequest:

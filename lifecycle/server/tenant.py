@@ -288,9 +288,15 @@ async def create_file(project_id: str, body: CreateFile, request: Request, serve
     return JSONResponse(
         {
             "file_id": declared.file_id,
-            "upload_url": uploads.link(served.public_url or str(request.base_url), ticket),
+            "upload_url": uploads.link(served.public_url or _service_url(request), ticket),
         }
     )
+
+
+def _service_url(request: Request) -> str:
+    """Where the client reached this application: its scheme, host and the prefix it is mounted
+    at, if any (``root_path``; ``base_url`` has only the outermost application's)."""
+    return str(request.url.replace(path=request.scope.get("root_path", ""), query=""))
 
 
 @router.post("/files/{file_id}/complete", summary="confirm_file_upload", status_code=NO_CONTENT)
