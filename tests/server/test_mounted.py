@@ -28,7 +28,9 @@ async def outer(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[httpx.As
     shutil.copy(sqlite_template, tmp_path / "lifecycle.db")
     engine = AsyncLifecycle(f"sqlite:///{tmp_path / 'lifecycle.db'}")
     app = FastAPI()
-    app.mount(PREFIX, create_app(engine, access_keys=KEYS, uploads=tmp_path / "uploads", clean_up_files=False))
+    app.mount(
+        PREFIX, create_app(engine, access_keys=KEYS, uploads=tmp_path / "uploads", clean_up_files=False)
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield client
     await engine.close()
@@ -43,7 +45,9 @@ async def signed(client: httpx.AsyncClient, method: str, path: str, body: Any = 
 async def test_a_mounted_service_signs_uploads_and_documents_under_its_prefix(
     outer: httpx.AsyncClient,
 ) -> None:
-    created = await signed(outer, "POST", "/v1/tenant-a/digital-assets", {"asset_name": "A", "asset_type": "IMAGE"})
+    created = await signed(
+        outer, "POST", "/v1/tenant-a/digital-assets", {"asset_name": "A", "asset_type": "IMAGE"}
+    )
     assert created.status_code == 200, created.text
     asset_id = created.json()["asset_id"]
     declared = await signed(
