@@ -49,7 +49,18 @@ def request_id(request: Request) -> str:
 def tenant(request: Request, project_id: str) -> Tenant:
     """The tenant the request's key acts as under ``/v1/{project_id}``; ``X-App-UserId`` names
     the end user (recorded on the assets it creates)."""
-    return access_key(request).tenant(project_id, request.headers.get(APP_USER_HEADER))
+    raw = request.headers.get(APP_USER_HEADER)
+    return access_key(request).tenant(project_id, None if raw is None else header_text(raw))
+
+
+def header_text(value: str) -> str:
+    """A header value as the client sent it: Starlette decodes headers as Latin-1, and the SDK
+    sends UTF-8 (as the signature is checked, ``gate._text``)."""
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def platform(request: Request) -> Platform:

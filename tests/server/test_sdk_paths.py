@@ -105,6 +105,16 @@ def test_listing_sorts_pages_and_filters_by_end_user(server: LiveServer) -> None
     refused(lambda: client.list_assets(ListAssetsRequest(start_time="yesterday")), 400, "MSS.00000003")
 
 
+def test_a_non_ascii_end_user_is_read_as_the_sdk_sent_it(server: LiveServer) -> None:
+    """Before: the gate checked the signature over UTF-8, the routes read Latin-1: "zoë" was
+    recorded as "zoÃ«", and a Chinese id passed the engine's rule against Chinese characters."""
+    client = server.client(TENANT_A)
+    asset_id = create(client, "Accented", x_app_user_id="zoë")
+    assert show(client, asset_id).app_user_id == "zoë"
+    error = refused(lambda: create(client, "Chinese", x_app_user_id="张三"), 400, "MSS.00000003")
+    assert "Chinese" in error.error_msg
+
+
 def test_an_upload_for_real_makes_the_asset_usable(server: LiveServer) -> None:
     client = server.client(TENANT_A)
     asset_id = create(client)
