@@ -1,7 +1,7 @@
 """The tenant's asset API: the paths, fields and enums of the platform's SDK.
 
 Each route checks who is calling (the key's project must be the path's), turns the SDK's body into
-the engine's inputs, awaits one engine call (two for an update that also moves the state), and
+the engine's inputs, awaits one engine call (two for an update that also moves the state: the move first), and
 answers in the shape the SDK parses. No rule of the lifecycle is here: refusals are the engine's.
 """
 
@@ -22,7 +22,14 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import InvalidParameter, TransitionNotAllowed
-from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.inputs import (
+    AutoOperation,
+    NewAsset,
+    NewFile,
+    check_asset_name,
+    check_description,
+    check_tags,
+)
 from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
 from lifecycle.server.models import (
@@ -193,14 +200,30 @@ async def show_asset(project_id: str, asset_id: str, request: Request, served: S
 async def update_digital_asset(
     project_id: str, asset_id: str, body: UpdateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
-    """Name, description and tags (one change), then ``asset_state``: ACTIVED activates, UNACTIVED
-    deactivates (another move; none if the asset is in that state already). Answers the asset."""
+    """``asset_state`` first: ACTIVED activates, UNACTIVED deactivates (none if the asset is in
+    that state already); then name, description and tags (another change). The fields are checked
+    before either, and a refused move comes before any write: a refused request changes nothing.
+    Answers the asset."""
     actor = tenant(request, project_id)
     rid = request_id(request)
     metadata = body.asset_name is not None or body.asset_description is not None or body.tags is not None
     if not metadata and body.asset_state is None:
         raise InvalidParameter("body", "names nothing to update")
+    if body.asset_name is not None:
+        check_asset_name(body.asset_name)
+    if body.asset_description is not None:
+        check_description(body.asset_description)
+    if body.tags is not None:
+        check_tags(body.tags)
     engine = served.engine
+    if body.asset_state is not None:
+        wanted = AssetState(body.asset_state)
+        move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
+        try:
+            await move(actor, asset_id, request_id=rid)
+        except TransitionNotAllowed as refused:
+            if refused.state is not wanted:  # already there: nothing to do, as the platform answers
+                raise
     if metadata:
         asset = await engine.update_asset(
             actor,
@@ -210,16 +233,7 @@ async def update_digital_asset(
             tags=body.tags,
             request_id=f"{rid}:update",
         )
-        if body.asset_state is None:
-            return _details(asset)
-    if body.asset_state is not None:
-        wanted = AssetState(body.asset_state)
-        move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
-        try:
-            await move(actor, asset_id, request_id=rid)
-        except TransitionNotAllowed as refused:
-            if refused.state is not wanted:  # already there: nothing to do, as the platform answers
-                raise
+        return _details(asset)
     return _details(await engine.get_asset(actor, asset_id))
 
 

@@ -245,6 +245,21 @@ def test_update_changes_the_metadata_and_moves_between_actived_and_unactived(ser
     assert "CREATING" in error.error_msg
 
 
+def test_a_refused_update_changes_nothing(server: LiveServer) -> None:
+    """Before: the name was written in one transaction, the refused move tried in another."""
+    client = server.client(TENANT_A)
+    creating = create(client, "Old")
+
+    def update(**fields: object) -> object:
+        body = UpdateDigitalAssetRequestBody(**fields)
+        return client.update_digital_asset(UpdateDigitalAssetRequest(asset_id=creating, body=body))
+
+    refused(lambda: update(asset_name="New", asset_state="ACTIVED"), 409, "MSS.00000003")
+    refused(lambda: update(asset_description="x" * 100_000, asset_state="UNACTIVED"), 400, "MSS.00000003")
+    asset = show(client, creating)
+    assert (asset.asset_name, asset.asset_description, asset.asset_state) == ("Old", "", "CREATING")
+
+
 def test_delete_restore_and_delete_for_good_which_removes_the_files(server: LiveServer) -> None:
     client = server.client(TENANT_A)
     asset_id = uploaded(client)
