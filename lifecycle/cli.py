@@ -55,7 +55,7 @@ from lifecycle.errors import (
     StorageAllowanceExceeded,
     StoreUnavailable,
 )
-from lifecycle.inputs import MAX_PAGE, AutoOperation, NewAsset, NewFile
+from lifecycle.inputs import MAX_PAGE, ORDER_COLUMNS, AutoOperation, NewAsset, NewFile
 from lifecycle.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DATABASE_URL,
@@ -769,7 +769,7 @@ def allowed(asset_id: str, actor: Actor, as_json: bool) -> None:
     "--state", "states", type=_choice(AssetState), multiple=True, help="Only this state. Repeatable."
 )
 @click.option(
-    "--order-by", type=click.Choice(["create_time", "update_time"]), default="create_time", show_default=True
+    "--order-by", type=click.Choice(ORDER_COLUMNS), default="create_time", show_default=True
 )
 @click.option("--ascending", is_flag=True, help="Oldest first (default: newest first).")
 @page_options

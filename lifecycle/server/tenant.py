@@ -23,6 +23,7 @@ from lifecycle.definition import (
 )
 from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.inputs import (
+    ORDER_COLUMNS,
     AutoOperation,
     NewAsset,
     NewFile,
@@ -102,6 +103,20 @@ async def create_digital_asset(
     return JSONResponse({"asset_id": asset.asset_id})
 
 
+NO_SUCH_STATES = frozenset({"WAITING_DELETE"})
+"""States the SDK may ask for that no asset here is ever in (being taken offline): they match none."""
+SDK_NAMES = {
+    "order_by": "sort_key",
+    "created_from": "start_time",
+    "created_to": "end_time",
+    "asset_ids": "asset_id",
+    "asset_types": "asset_type",
+    "states": "asset_state",
+}
+"""The engine's names of ``list_assets``' parameters, and the SDK's."""
+Listed = Annotated[list[str] | None, Query()]
+
+
 @router.get("/digital-assets", summary="list_assets", responses=documented(AssetList))
 async def list_assets(
     project_id: str,
@@ -109,8 +124,9 @@ async def list_assets(
     served: Served,
     limit: Annotated[int, Query(ge=0)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    asset_state: str | None = None,
-    asset_type: str | None = None,
+    asset_state: Listed = None,
+    asset_type: Listed = None,
+    asset_id: Listed = None,
     name: str | None = None,
     tag: str | None = None,
     sort_key: str | None = None,
@@ -119,11 +135,22 @@ async def list_assets(
     end_time: str | None = None,
     app_user_id: str | None = None,
 ) -> JSONResponse:
-    """A tenant's assets, filtered and paged: ``count`` (all that match) and ``assets``."""
+    """A tenant's assets, filtered and paged: ``count`` (all that match) and ``assets``.
+    ``asset_state``, ``asset_type`` and ``asset_id`` take several values, comma-separated or
+    repeated."""
     actor = tenant(request, project_id)
     if sort_dir not in (None, "asc", "desc"):
         raise InvalidParameter("sort_dir", "must be asc or desc")
-    filters: ListingOptions = {"asset_types": members(AssetType, asset_type, "asset_type")}
+    if sort_key not in (None, *ORDER_COLUMNS):
+        raise InvalidParameter("sort_key", f"must be one of {', '.join(ORDER_COLUMNS)}")
+    state_names = _values(asset_state)
+    asked_states = [state for state in state_names if state not in NO_SUCH_STATES]
+    if state_names and not asked_states:
+        return JSONResponse({"count": 0, "assets": []})
+    filters: ListingOptions = {
+        "asset_types": members(AssetType, ",".join(_values(asset_type)), "asset_type"),
+        "asset_ids": _values(asset_id),
+    }
     if name is not None:
         filters["name"] = name
     if tag is not None:
@@ -135,16 +162,32 @@ async def list_assets(
         filters["created_from"] = created_from
     if created_to is not None:
         filters["created_to"] = created_to
-    page = await served.engine.list_assets(
-        actor,
-        states=members(AssetState, asset_state, "asset_state"),
-        order_by=sort_key or "create_time",
-        descending=sort_dir == "desc",
-        limit=limit,
-        offset=offset,
-        **filters,
-    )
+    try:
+        page = await served.engine.list_assets(
+            actor,
+            states=members(AssetState, ",".join(asked_states), "asset_state"),
+            order_by=sort_key or "create_time",
+            descending=sort_dir == "desc",
+            limit=limit,
+            offset=offset,
+            **filters,
+        )
+    except InvalidParameter as refused:
+        raise _in_sdk_names(refused) from None
     return JSONResponse({"count": page.total, "assets": [asset_details(asset) for asset in page.items]})
+
+
+def _values(given: list[str] | None) -> list[str]:
+    """Each value of a repeated query parameter, each split on commas."""
+    return [part.strip() for value in given or () for part in value.split(",") if part.strip()]
+
+
+def _in_sdk_names(refused: InvalidParameter) -> InvalidParameter:
+    field, problem = refused.field, refused.problem
+    for engine_name, sdk_name in SDK_NAMES.items():
+        field = field.replace(engine_name, sdk_name)
+        problem = problem.replace(engine_name, sdk_name)
+    return InvalidParameter(field, problem)
 
 
 @router.post(
