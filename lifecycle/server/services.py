@@ -67,6 +67,17 @@ def platform(request: Request) -> Platform:
     return access_key(request).platform()
 
 
+def tenant_key(request: Request, project_id: str) -> None:
+    """The router's dependency under ``/v1/{project_id}``: the key must be this project's, checked
+    before the request's parameters and body (a wrong key is told 403 whatever it sent)."""
+    access_key(request).tenant(project_id, None)
+
+
+def operator_key(request: Request) -> None:
+    """The router's dependency under ``/admin``: an operator's key, checked before the rest."""
+    access_key(request).platform()
+
+
 def asset_details(asset: Asset) -> dict[str, Any]:
     """The SDK's ``ShowAssetResponse`` / ``DigitalAssetInfo``: ``Asset.to_details()`` and the two
     fields the SDK has beyond it, the freeze's ``block_reason_code`` and the planned operation as

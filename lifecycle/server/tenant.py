@@ -59,9 +59,12 @@ from lifecycle.server.services import (
     request_id,
     services,
     tenant,
+    tenant_key,
 )
 
-router = APIRouter(prefix="/v1/{project_id}", tags=["assets"], responses=REFUSALS)
+router = APIRouter(
+    prefix="/v1/{project_id}", tags=["assets"], responses=REFUSALS, dependencies=[Depends(tenant_key)]
+)
 Served = Annotated[Services, Depends(services)]
 NO_CONTENT = 204
 
