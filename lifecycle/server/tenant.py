@@ -287,11 +287,12 @@ async def update_digital_asset(
 async def delete_asset(
     project_id: str, asset_id: str, request: Request, served: Served, mode: str | None = None
 ) -> Response:
-    """To the recycle bin; ``mode=force``: deleted for good (its files are removed)."""
-    if mode not in (None, "force"):
+    """To the recycle bin; ``mode=force`` (any case): deleted for good (its files are removed)."""
+    force = mode is not None and mode.lower() == "force"
+    if mode is not None and not force:
         raise InvalidParameter("mode", "must be force, or absent")
     await served.engine.delete(
-        tenant(request, project_id), asset_id, force=mode == "force", request_id=request_id(request)
+        tenant(request, project_id), asset_id, force=force, request_id=request_id(request)
     )
     return Response(status_code=NO_CONTENT)
 

@@ -308,6 +308,13 @@ def test_delete_restore_and_delete_for_good_which_removes_the_files(server: Live
     refused(lambda: client.restore_asset(RestoreAssetRequest(asset_id=asset_id)), 409, "MSS.00000003")
 
 
+def test_delete_takes_mode_force_in_any_case(server: LiveServer) -> None:
+    client = server.client(TENANT_A)
+    asset_id = uploaded(client, "Shouted")
+    client.delete_asset(DeleteAssetRequest(asset_id=asset_id, mode="FORCE"))
+    assert show(client, asset_id).asset_state == "DELETED"
+
+
 def test_a_batch_answers_in_the_sdks_shape(server: LiveServer) -> None:
     client = server.client(TENANT_A)
     ready = [uploaded(client, f"Batch {n}") for n in range(3)]
