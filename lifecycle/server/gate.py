@@ -99,7 +99,7 @@ def route_path(scope: Scope) -> str:
 
 def _received(scope: Scope, body: bytes) -> ReceivedRequest:
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    headers = [(name.decode("latin-1").lower(), _text(value)) for name, value in scope["headers"]]
+    headers = [(name.decode("latin-1").lower(), header_text(value)) for name, value in scope["headers"]]
     return ReceivedRequest(
         method=scope["method"],
         path=raw_path.decode("latin-1"),
@@ -109,8 +109,8 @@ def _received(scope: Scope, body: bytes) -> ReceivedRequest:
     )
 
 
-def _text(value: bytes) -> str:
-    """A header value as the SDK signed it: UTF-8 sent as Latin-1."""
+def header_text(value: bytes) -> str:
+    """A header value as the SDK signed it: UTF-8 (Latin-1 where it is not)."""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:

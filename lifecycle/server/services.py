@@ -12,6 +12,7 @@ from fastapi import Request
 from lifecycle.actors import Platform, Tenant
 from lifecycle.errors import InvalidParameter
 from lifecycle.results import Asset, api_time
+from lifecycle.server.gate import header_text
 from lifecycle.server.keys import AccessKey
 from lifecycle.server.uploads import UploadStore
 
@@ -49,18 +50,10 @@ def request_id(request: Request) -> str:
 def tenant(request: Request, project_id: str) -> Tenant:
     """The tenant the request's key acts as under ``/v1/{project_id}``; ``X-App-UserId`` names
     the end user (recorded on the assets it creates)."""
-    raw = request.headers.get(APP_USER_HEADER)
-    return access_key(request).tenant(project_id, None if raw is None else header_text(raw))
-
-
-def header_text(value: str) -> str:
-    """A header value as the client sent it: Starlette decodes headers as Latin-1, and the SDK
-    sends UTF-8 (as the signature is checked, ``gate._text``)."""
-    raw = value.encode("latin-1")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return value
+    user = request.headers.get(APP_USER_HEADER)  # Starlette's Latin-1: the bytes, read as signed
+    return access_key(request).tenant(
+        project_id, None if user is None else header_text(user.encode("latin-1"))
+    )
 
 
 def platform(request: Request) -> Platform:
