@@ -1,7 +1,7 @@
 """The tenant's asset API: the paths, fields and enums of the platform's SDK.
 
 Each route checks who is calling (the key's project must be the path's), turns the SDK's body into
-the engine's inputs, awaits one engine call (two for an update that also moves the state: the move first), and
+the engine's inputs, awaits one engine call, and
 answers in the shape the SDK parses. No rule of the lifecycle is here: refusals are the engine's.
 """
 
@@ -22,15 +22,7 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import InvalidParameter, TransitionNotAllowed
-from lifecycle.inputs import (
-    ORDER_COLUMNS,
-    AutoOperation,
-    NewAsset,
-    NewFile,
-    check_asset_name,
-    check_description,
-    check_tags,
-)
+from lifecycle.inputs import ORDER_COLUMNS, AutoOperation, NewAsset, NewFile
 from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
 from lifecycle.server.models import (
@@ -246,30 +238,14 @@ async def show_asset(project_id: str, asset_id: str, request: Request, served: S
 async def update_digital_asset(
     project_id: str, asset_id: str, body: UpdateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
-    """``asset_state`` first: ACTIVED activates, UNACTIVED deactivates (none if the asset is in
-    that state already); then name, description and tags (another change). The fields are checked
-    before either, and a refused move comes before any write: a refused request changes nothing.
-    Answers the asset."""
+    """Name, description and tags, and ``asset_state``: ACTIVED activates, UNACTIVED deactivates
+    (none if the asset is in that state already); all in one transaction (the engine's
+    ``update_asset(..., state=)``): a refused request changes nothing. Answers the asset."""
     actor = tenant(request, project_id)
     rid = request_id(request)
     metadata = body.asset_name is not None or body.asset_description is not None or body.tags is not None
-    if not metadata and body.asset_state is None:
-        raise InvalidParameter("body", "names nothing to update")
-    if body.asset_name is not None:
-        check_asset_name(body.asset_name)
-    if body.asset_description is not None:
-        check_description(body.asset_description)
-    if body.tags is not None:
-        check_tags(body.tags)
+    wanted = None if body.asset_state is None else AssetState(body.asset_state)
     engine = served.engine
-    if body.asset_state is not None:
-        wanted = AssetState(body.asset_state)
-        move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
-        try:
-            await move(actor, asset_id, request_id=rid)
-        except TransitionNotAllowed as refused:
-            if refused.state is not wanted:  # already there: nothing to do, as the platform answers
-                raise
     if metadata:
         asset = await engine.update_asset(
             actor,
@@ -277,9 +253,18 @@ async def update_digital_asset(
             name=body.asset_name,
             description=body.asset_description,
             tags=body.tags,
-            request_id=f"{rid}:update",
+            state=wanted,
+            request_id=rid,
         )
         return _details(asset)
+    if wanted is None:
+        raise InvalidParameter("body", "names nothing to update")
+    move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
+    try:
+        await move(actor, asset_id, request_id=rid)
+    except TransitionNotAllowed as refused:
+        if refused.state is not wanted:  # already there: nothing to do, as the platform answers
+            raise
     return _details(await engine.get_asset(actor, asset_id))
 
 
