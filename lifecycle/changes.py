@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row
 
@@ -48,11 +48,19 @@ from lifecycle.inputs import (
     check_request_id,
     check_tags,
 )
-from lifecycle.moves import AssetRow
+from lifecycle.moves import AssetRow, MoveRequest
 from lifecycle.reader import Reader
 from lifecycle.records import TransitionRecord
 from lifecycle.results import Asset, AssetFile
 from lifecycle.storage import Storage
+
+if TYPE_CHECKING:
+    from lifecycle.manager import Outcome
+
+Mover = Callable[[Connection, AssetRow, Actor, Event, MoveRequest], "Outcome"]
+"""A move written in the caller's transaction (``AssetManager.apply``)."""
+STATE_EVENTS = {AssetState.ACTIVED: Event.ACTIVATE, AssetState.UNACTIVED: Event.DEACTIVATE}
+"""The states ``update_asset`` may move an asset to, and the move that takes it there."""
 
 _UNSTORED_MAIN = frozenset({FileState.CREATING, FileState.CANCELLED})
 """The MAIN file states in which it may be deleted (its asset still CREATING): nothing uploaded."""
@@ -61,11 +69,12 @@ _UNSTORED_MAIN = frozenset({FileState.CREATING, FileState.CANCELLED})
 class Changes:
     """``declare_file``, ``delete_file``, ``update_asset`` and the lookup of a file's asset."""
 
-    def __init__(self, context: Context, storage: Storage, reader: Reader) -> None:
+    def __init__(self, context: Context, storage: Storage, reader: Reader, mover: Mover) -> None:
         self._ctx = context
         self._repo = context.repository
         self._storage = storage
         self._reader = reader
+        self._mover = mover
 
     # Files ---------------------------------------------------------------------------------------
 
@@ -245,8 +254,11 @@ class Changes:
         description: str | None,
         tags: Sequence[str] | None,
         request_id: str | None,
+        state: AssetState | None = None,
     ) -> Asset:
-        """Update the asset's name, description or tags; a retry answers with the asset."""
+        """Update the asset's name, description or tags; a retry answers with the asset.
+        ``state`` (ACTIVED or UNACTIVED): moved there first (none if it is there already), in the
+        same transaction: a refused move writes nothing."""
         _require_tenant(actor, "update_asset")
         request_id = check_request_id(request_id)
         values: dict[str, Any] = {}
@@ -258,22 +270,34 @@ class Changes:
             values["tags"] = list(check_tags(tags))
         if not values:
             raise InvalidParameter("asset", "give at least one of name, description and tags to update")
+        if state is not None and state not in STATE_EVENTS:
+            raise InvalidParameter("state", f"must be one of {', '.join(s.value for s in STATE_EVENTS)}")
 
-        def update(connection: Connection) -> TransitionRecord | None:
+        def update(connection: Connection) -> list[TransitionRecord]:
             row = self._ctx.visible_row(connection, actor, asset_id, lock=True)
             if request_id is not None:
                 earlier = self._repo.change_of_request(
                     connection, row.project_id, request_id, Event.UPDATE_METADATA
                 )
                 if earlier is not None and earlier.asset_id == row.asset_id:
-                    return None
+                    return []
+            records = []
+            if state is not None and row.facts.state is not state:
+                moved = self._mover(
+                    connection, row, actor, STATE_EVENTS[state], MoveRequest(request_id=request_id)
+                )
+                records.append(moved.record)
+                row = self._ctx.visible_row(connection, actor, asset_id, lock=True)
             self._check_state(row, Event.UPDATE_METADATA)
             record = self._record(row, actor, Event.UPDATE_METADATA, self._ctx.now(), request_id, values)
             self._write(connection, row, record, values)
-            return record
+            return [*records, record]
 
-        record = self._ctx.run(update, write=True)
-        if record is not None:
+        records = self._ctx.run(update, write=True)
+        if records:
+            *moves, record = records
+            if moves:
+                self._ctx.applied(moves)
             self._applied(record, "asset_updated", fields=sorted(values))
         return self._reader.get_asset(actor, asset_id)
 

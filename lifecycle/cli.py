@@ -55,7 +55,7 @@ from lifecycle.errors import (
     StorageAllowanceExceeded,
     StoreUnavailable,
 )
-from lifecycle.inputs import MAX_PAGE, AutoOperation, NewAsset, NewFile
+from lifecycle.inputs import MAX_PAGE, ORDER_COLUMNS, AutoOperation, NewAsset, NewFile
 from lifecycle.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DATABASE_URL,
@@ -769,7 +769,7 @@ def allowed(asset_id: str, actor: Actor, as_json: bool) -> None:
     "--state", "states", type=_choice(AssetState), multiple=True, help="Only this state. Repeatable."
 )
 @click.option(
-    "--order-by", type=click.Choice(["create_time", "update_time"]), default="create_time", show_default=True
+    "--order-by", type=click.Choice(ORDER_COLUMNS), default="create_time", show_default=True
 )
 @click.option("--ascending", is_flag=True, help="Oldest first (default: newest first).")
 @page_options
@@ -1406,6 +1406,12 @@ UPLOAD_SECRET_ENV = "LIFECYCLE_UPLOAD_SECRET"  # noqa: S105 - the variable's nam
 
 
 @main.command()
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    help=f"The database (SQLAlchemy URL), as the script's own --db (or ${DATABASE_ENV}), which it overrides.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port."
@@ -1439,7 +1445,13 @@ UPLOAD_SECRET_ENV = "LIFECYCLE_UPLOAD_SECRET"  # noqa: S105 - the variable's nam
     " point there.",
 )
 def serve(
-    host: str, port: int, access_keys: Path, uploads: Path, sweep_interval: timedelta, public_url: str | None
+    database_url: str | None,
+    host: str,
+    port: int,
+    access_keys: Path,
+    uploads: Path,
+    sweep_interval: timedelta,
+    public_url: str | None,
 ) -> None:
     """Serve the platform's asset API over HTTP (docs/server.md) until Ctrl-C or SIGTERM.
 
@@ -1457,6 +1469,8 @@ def serve(
         raise MissingDependency(missing.name or "fastapi", "server") from None
 
     session = _session()
+    if database_url is not None:
+        session.database_url = database_url
     secret = os.environ.get(UPLOAD_SECRET_ENV)
     asyncio.run(
         serve_forever(

@@ -94,7 +94,7 @@ class Lifecycle:
             self._reader = Reader(self.context)
             self._storage = Storage(self.context)
             self._manager = AssetManager(self.context, self._storage, self._reader)
-            self._changes = Changes(self.context, self._storage, self._reader)
+            self._changes = Changes(self.context, self._storage, self._reader, self._manager.apply)
             self._applications = UnfreezeApplications(self.context, self._manager)
             self._auditor = Auditor(self.context)
             self._sweeper = Sweeper(self.context)
@@ -215,11 +215,15 @@ class Lifecycle:
         name: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        state: AssetState | None = None,
         request_id: str | None = None,
     ) -> Asset:
         """Change a live asset's name, description or tags (at least one), in one transaction
-        with its audit row; refused while it is frozen or in (or past) the recycle bin."""
-        return self._changes.update_asset(actor, asset_id, name, description, tags, request_id)
+        with its audit row; refused while it is frozen or in (or past) the recycle bin.
+        ``state`` (ACTIVED or UNACTIVED, as the platform's update takes it): the asset is moved
+        there first (activated or deactivated; no move if it is there already), in the same
+        transaction, so a refused move changes nothing."""
+        return self._changes.update_asset(actor, asset_id, name, description, tags, request_id, state)
 
     # Moves ---------------------------------------------------------------------------------------
 

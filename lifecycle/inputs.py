@@ -38,8 +38,9 @@ MAX_PAGE = 1000
 MAX_OFFSET = 2**31 - 1
 MAX_BATCH = 1000
 """Assets a batch action takes at most."""
-ORDER_COLUMNS = ("create_time", "update_time")
-"""What a listing may be sorted by."""
+ORDER_COLUMNS = ("create_time", "update_time", "asset_order")
+"""What a listing may be sorted by (``asset_order``: the order a tenant gave; assets without one
+after those with one, and the newest first among equals, as the platform documents it)."""
 
 T = TypeVar("T")
 

@@ -406,6 +406,38 @@ def test_an_update_is_checked_and_refused_where_the_asset_may_not_change(lifecyc
     assert lifecycle.get_asset(TENANT, asset_id).asset_name == "Male Teacher"
 
 
+def test_an_update_with_a_state_moves_and_changes_in_one_transaction_or_not_at_all(
+    lifecycle: Lifecycle,
+) -> None:
+    creating = lifecycle.create_asset(TENANT, new_asset()).asset_id
+    with pytest.raises(TransitionNotAllowed) as refusal:
+        lifecycle.update_asset(TENANT, creating, name="New", state=AssetState.ACTIVED)
+    assert refusal.value.event is Event.ACTIVATE and refusal.value.state is AssetState.CREATING
+    with pytest.raises(InvalidParameter, match="state"):
+        lifecycle.update_asset(TENANT, creating, name="New", state=AssetState.BLOCK)
+    assert lifecycle.get_asset(TENANT, creating).asset_name == "Male Teacher"
+    assert _events(lifecycle, creating) == [Event.CREATE]
+
+    asset = lifecycle.create_asset(TENANT, new_asset())
+    lifecycle.confirm_upload(TENANT, asset.asset_id, asset.files[0].file_id, UploadResult.CREATED)
+    both = lifecycle.update_asset(
+        TENANT, asset.asset_id, name="Both", state=AssetState.ACTIVED, request_id="b"
+    )
+    assert (both.asset_name, both.asset_state) == ("Both", AssetState.ACTIVED)
+    again = lifecycle.update_asset(
+        TENANT, asset.asset_id, name="Both", state=AssetState.ACTIVED, request_id="b"
+    )
+    assert again == both
+    there = lifecycle.update_asset(TENANT, asset.asset_id, tags=["NEWS"], state=AssetState.ACTIVED)
+    assert (there.tags, there.asset_state) == (("NEWS",), AssetState.ACTIVED)
+    assert _events(lifecycle, asset.asset_id)[-3:] == [
+        Event.ACTIVATE,
+        Event.UPDATE_METADATA,
+        Event.UPDATE_METADATA,
+    ]
+    _clean(lifecycle)
+
+
 def test_fire_refuses_the_changes_that_are_not_moves(lifecycle: Lifecycle) -> None:
     asset_id = lifecycle.create_asset(TENANT, new_asset()).asset_id
     for event in (Event.DECLARE_FILE, Event.DELETE_FILE, Event.UPDATE_METADATA):

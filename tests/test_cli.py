@@ -295,6 +295,19 @@ def test_without_psycopg_a_postgresql_url_names_the_extra_to_install(
     )
 
 
+def test_serve_takes_its_database_as_db_too_overriding_the_scripts(tmp_path: Path) -> None:
+    """Before: "No such option '--db'" (docs spell it ``lifecycle serve --db URL``)."""
+    keys = tmp_path / "keys.json"
+    keys.write_text('[{"ak": "TENANTAK0000000000001", "sk": "secret", "project_id": "tenant-a"}]')
+    path = tmp_path / "missing.db"
+    admin = Admin(f"sqlite:///{tmp_path / 'unused.db'}")
+    error = admin.fails(
+        ExitCode.UNAVAILABLE, "serve", "--db", f"sqlite:///{path}", "--access-keys", str(keys)
+    )
+    assert error.startswith(f"error LIFECYCLE.STORE_UNAVAILABLE: no database at {path} ")
+    assert not (tmp_path / "unused.db").exists()
+
+
 READING_COMMANDS = {
     "show": ("show", "{asset}", "--operator", OPERATOR),
     "history": ("history", "{asset}", "--operator", OPERATOR),

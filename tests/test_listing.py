@@ -102,6 +102,22 @@ def test_by_ids_states_and_update_time(
     assert _ids(lifecycle, listed, states=[AssetState.ACTIVED]) == []
 
 
+def test_by_asset_order_equals_newest_first_and_unordered_last(
+    lifecycle: Lifecycle, clock: ManualClock
+) -> None:
+    made: dict[str, str] = {}
+    for key, order in (("two", 2), ("one", 1), ("none", None), ("one-later", 1)):
+        made[key] = lifecycle.create_asset(TENANT, NewAsset(key, AssetType.IMAGE, asset_order=order)).asset_id
+        clock.advance(timedelta(hours=1))
+    for descending, expected in (
+        (False, ["one-later", "one", "two", "none"]),
+        (True, ["two", "one-later", "one", "none"]),
+    ):
+        page = lifecycle.list_assets(TENANT, order_by="asset_order", descending=descending)
+        names = {asset_id: key for key, asset_id in made.items()}
+        assert [names[asset.asset_id] for asset in page.items] == expected, descending
+
+
 def test_the_platform_lists_a_named_tenant_with_filters(lifecycle: Lifecycle, listed: dict[str, str]) -> None:
     page = lifecycle.list_assets(PLATFORM, project_id=OTHER.project_id, name="teacher", tag="educ")
     assert page.total == 1 and page.items[0].project_id == OTHER.project_id

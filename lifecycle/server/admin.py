@@ -14,9 +14,20 @@ from fastapi.responses import JSONResponse
 
 from lifecycle.definition import ApplicationState, FailType
 from lifecycle.server.models import REFUSALS, Decision, Freeze, ReviewVerdict
-from lifecycle.server.services import Services, asset_details, member, members, platform, request_id, services
+from lifecycle.server.services import (
+    Services,
+    asset_details,
+    member,
+    members,
+    operator_key,
+    platform,
+    request_id,
+    services,
+)
 
-router = APIRouter(prefix="/admin/v1", tags=["platform"], responses=REFUSALS)
+router = APIRouter(
+    prefix="/admin/v1", tags=["platform"], responses=REFUSALS, dependencies=[Depends(operator_key)]
+)
 Served = Annotated[Services, Depends(services)]
 
 

@@ -57,7 +57,7 @@ class Gate:
             await send(message)
 
         try:
-            path: str = scope["path"]
+            path = route_path(scope)
             if path in UNSIGNED_PATHS or path.startswith(UNSIGNED_PREFIXES):
                 await self.app(scope, receive, send_with_id)
                 return
@@ -87,9 +87,19 @@ class Gate:
         return b"".join(chunks)
 
 
+def route_path(scope: Scope) -> str:
+    """The path within this application: without the prefix it is mounted at (``root_path``),
+    which ASGI servers and Starlette's ``Mount`` leave in ``path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _received(scope: Scope, body: bytes) -> ReceivedRequest:
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    headers = [(name.decode("latin-1").lower(), _text(value)) for name, value in scope["headers"]]
+    headers = [(name.decode("latin-1").lower(), header_text(value)) for name, value in scope["headers"]]
     return ReceivedRequest(
         method=scope["method"],
         path=raw_path.decode("latin-1"),
@@ -99,8 +109,8 @@ def _received(scope: Scope, body: bytes) -> ReceivedRequest:
     )
 
 
-def _text(value: bytes) -> str:
-    """A header value as the SDK signed it: UTF-8 sent as Latin-1."""
+def header_text(value: bytes) -> str:
+    """A header value as the SDK signed it: UTF-8 (Latin-1 where it is not)."""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:

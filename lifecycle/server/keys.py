@@ -88,7 +88,14 @@ class AccessKeys:
         """The keys a decoded keys file lists."""
         if not isinstance(entries, list):
             raise InvalidParameter("access keys file", 'must be a JSON list of {"ak", "sk", ...} objects')
-        return cls(_key(entry, index) for index, entry in enumerate(entries))
+        keys = [_key(entry, index) for index, entry in enumerate(entries)]
+        first: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key.ak in first:
+                problem = f"access key {key.ak} is listed already, in entry {first[key.ak]}"
+                raise InvalidParameter(f"access keys file, entry {index}", problem)
+            first[key.ak] = index
+        return cls(keys)
 
 
 def _key(entry: Any, index: int) -> AccessKey:
@@ -107,6 +114,9 @@ def _key(entry: Any, index: int) -> AccessKey:
     project_id, operator = entry.get("project_id"), entry.get("operator")
     if (project_id is None) == (operator is None):
         raise InvalidParameter(where, f"key {ak} needs exactly one of project_id (a tenant) or operator")
-    if project_id is not None:
-        return AccessKey(ak, sk, project_id=check_id(project_id, "project_id"))
-    return AccessKey(ak, sk, operator=check_line(operator, "operator", maximum=128))
+    try:
+        if project_id is not None:
+            return AccessKey(ak, sk, project_id=check_id(project_id, "project_id"))
+        return AccessKey(ak, sk, operator=check_line(operator, "operator", maximum=128))
+    except InvalidParameter as refused:
+        raise InvalidParameter(where, f"{refused.field} {refused.problem}") from None

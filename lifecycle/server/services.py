@@ -12,6 +12,7 @@ from fastapi import Request
 from lifecycle.actors import Platform, Tenant
 from lifecycle.errors import InvalidParameter
 from lifecycle.results import Asset, api_time
+from lifecycle.server.gate import header_text
 from lifecycle.server.keys import AccessKey
 from lifecycle.server.uploads import UploadStore
 
@@ -49,11 +50,25 @@ def request_id(request: Request) -> str:
 def tenant(request: Request, project_id: str) -> Tenant:
     """The tenant the request's key acts as under ``/v1/{project_id}``; ``X-App-UserId`` names
     the end user (recorded on the assets it creates)."""
-    return access_key(request).tenant(project_id, request.headers.get(APP_USER_HEADER))
+    user = request.headers.get(APP_USER_HEADER)  # Starlette's Latin-1: the bytes, read as signed
+    return access_key(request).tenant(
+        project_id, None if user is None else header_text(user.encode("latin-1"))
+    )
 
 
 def platform(request: Request) -> Platform:
     return access_key(request).platform()
+
+
+def tenant_key(request: Request, project_id: str) -> None:
+    """The router's dependency under ``/v1/{project_id}``: the key must be this project's, checked
+    before the request's parameters and body (a wrong key is told 403 whatever it sent)."""
+    access_key(request).tenant(project_id, None)
+
+
+def operator_key(request: Request) -> None:
+    """The router's dependency under ``/admin``: an operator's key, checked before the rest."""
+    access_key(request).platform()
 
 
 def asset_details(asset: Asset) -> dict[str, Any]:

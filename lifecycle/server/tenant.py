@@ -1,7 +1,7 @@
 """The tenant's asset API: the paths, fields and enums of the platform's SDK.
 
 Each route checks who is calling (the key's project must be the path's), turns the SDK's body into
-the engine's inputs, awaits one engine call (two for an update that also moves the state), and
+the engine's inputs, awaits one engine call, and
 answers in the shape the SDK parses. No rule of the lifecycle is here: refusals are the engine's.
 """
 
@@ -22,7 +22,7 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import InvalidParameter, TransitionNotAllowed
-from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.inputs import ORDER_COLUMNS, AutoOperation, NewAsset, NewFile
 from lifecycle.reader import ListingOptions
 from lifecycle.results import Asset, BatchResult
 from lifecycle.server.models import (
@@ -51,9 +51,12 @@ from lifecycle.server.services import (
     request_id,
     services,
     tenant,
+    tenant_key,
 )
 
-router = APIRouter(prefix="/v1/{project_id}", tags=["assets"], responses=REFUSALS)
+router = APIRouter(
+    prefix="/v1/{project_id}", tags=["assets"], responses=REFUSALS, dependencies=[Depends(tenant_key)]
+)
 Served = Annotated[Services, Depends(services)]
 NO_CONTENT = 204
 
@@ -95,6 +98,20 @@ async def create_digital_asset(
     return JSONResponse({"asset_id": asset.asset_id})
 
 
+NO_SUCH_STATES = frozenset({"WAITING_DELETE"})
+"""States the SDK may ask for that no asset here is ever in (being taken offline): they match none."""
+SDK_NAMES = {
+    "order_by": "sort_key",
+    "created_from": "start_time",
+    "created_to": "end_time",
+    "asset_ids": "asset_id",
+    "asset_types": "asset_type",
+    "states": "asset_state",
+}
+"""The engine's names of ``list_assets``' parameters, and the SDK's."""
+Listed = Annotated[list[str] | None, Query()]
+
+
 @router.get("/digital-assets", summary="list_assets", responses=documented(AssetList))
 async def list_assets(
     project_id: str,
@@ -102,8 +119,9 @@ async def list_assets(
     served: Served,
     limit: Annotated[int, Query(ge=0)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    asset_state: str | None = None,
-    asset_type: str | None = None,
+    asset_state: Listed = None,
+    asset_type: Listed = None,
+    asset_id: Listed = None,
     name: str | None = None,
     tag: str | None = None,
     sort_key: str | None = None,
@@ -112,11 +130,22 @@ async def list_assets(
     end_time: str | None = None,
     app_user_id: str | None = None,
 ) -> JSONResponse:
-    """A tenant's assets, filtered and paged: ``count`` (all that match) and ``assets``."""
+    """A tenant's assets, filtered and paged: ``count`` (all that match) and ``assets``.
+    ``asset_state``, ``asset_type`` and ``asset_id`` take several values, comma-separated or
+    repeated."""
     actor = tenant(request, project_id)
     if sort_dir not in (None, "asc", "desc"):
         raise InvalidParameter("sort_dir", "must be asc or desc")
-    filters: ListingOptions = {"asset_types": members(AssetType, asset_type, "asset_type")}
+    if sort_key not in (None, *ORDER_COLUMNS):
+        raise InvalidParameter("sort_key", f"must be one of {', '.join(ORDER_COLUMNS)}")
+    state_names = _values(asset_state)
+    asked_states = [state for state in state_names if state not in NO_SUCH_STATES]
+    if state_names and not asked_states:
+        return JSONResponse({"count": 0, "assets": []})
+    filters: ListingOptions = {
+        "asset_types": members(AssetType, ",".join(_values(asset_type)), "asset_type"),
+        "asset_ids": _values(asset_id),
+    }
     if name is not None:
         filters["name"] = name
     if tag is not None:
@@ -128,16 +157,32 @@ async def list_assets(
         filters["created_from"] = created_from
     if created_to is not None:
         filters["created_to"] = created_to
-    page = await served.engine.list_assets(
-        actor,
-        states=members(AssetState, asset_state, "asset_state"),
-        order_by=sort_key or "create_time",
-        descending=sort_dir == "desc",
-        limit=limit,
-        offset=offset,
-        **filters,
-    )
+    try:
+        page = await served.engine.list_assets(
+            actor,
+            states=members(AssetState, ",".join(asked_states), "asset_state"),
+            order_by=sort_key or "create_time",
+            descending=sort_dir == "desc",
+            limit=limit,
+            offset=offset,
+            **filters,
+        )
+    except InvalidParameter as refused:
+        raise _in_sdk_names(refused) from None
     return JSONResponse({"count": page.total, "assets": [asset_details(asset) for asset in page.items]})
+
+
+def _values(given: list[str] | None) -> list[str]:
+    """Each value of a repeated query parameter, each split on commas."""
+    return [part.strip() for value in given or () for part in value.split(",") if part.strip()]
+
+
+def _in_sdk_names(refused: InvalidParameter) -> InvalidParameter:
+    field, problem = refused.field, refused.problem
+    for engine_name, sdk_name in SDK_NAMES.items():
+        field = field.replace(engine_name, sdk_name)
+        problem = problem.replace(engine_name, sdk_name)
+    return InvalidParameter(field, problem)
 
 
 @router.post(
@@ -193,13 +238,13 @@ async def show_asset(project_id: str, asset_id: str, request: Request, served: S
 async def update_digital_asset(
     project_id: str, asset_id: str, body: UpdateDigitalAsset, request: Request, served: Served
 ) -> JSONResponse:
-    """Name, description and tags (one change), then ``asset_state``: ACTIVED activates, UNACTIVED
-    deactivates (another move; none if the asset is in that state already). Answers the asset."""
+    """Name, description and tags, and ``asset_state``: ACTIVED activates, UNACTIVED deactivates
+    (none if the asset is in that state already); all in one transaction (the engine's
+    ``update_asset(..., state=)``): a refused request changes nothing. Answers the asset."""
     actor = tenant(request, project_id)
     rid = request_id(request)
     metadata = body.asset_name is not None or body.asset_description is not None or body.tags is not None
-    if not metadata and body.asset_state is None:
-        raise InvalidParameter("body", "names nothing to update")
+    wanted = None if body.asset_state is None else AssetState(body.asset_state)
     engine = served.engine
     if metadata:
         asset = await engine.update_asset(
@@ -208,18 +253,18 @@ async def update_digital_asset(
             name=body.asset_name,
             description=body.asset_description,
             tags=body.tags,
-            request_id=f"{rid}:update",
+            state=wanted,
+            request_id=rid,
         )
-        if body.asset_state is None:
-            return _details(asset)
-    if body.asset_state is not None:
-        wanted = AssetState(body.asset_state)
-        move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
-        try:
-            await move(actor, asset_id, request_id=rid)
-        except TransitionNotAllowed as refused:
-            if refused.state is not wanted:  # already there: nothing to do, as the platform answers
-                raise
+        return _details(asset)
+    if wanted is None:
+        raise InvalidParameter("body", "names nothing to update")
+    move = engine.activate if wanted is AssetState.ACTIVED else engine.deactivate
+    try:
+        await move(actor, asset_id, request_id=rid)
+    except TransitionNotAllowed as refused:
+        if refused.state is not wanted:  # already there: nothing to do, as the platform answers
+            raise
     return _details(await engine.get_asset(actor, asset_id))
 
 
@@ -227,11 +272,12 @@ async def update_digital_asset(
 async def delete_asset(
     project_id: str, asset_id: str, request: Request, served: Served, mode: str | None = None
 ) -> Response:
-    """To the recycle bin; ``mode=force``: deleted for good (its files are removed)."""
-    if mode not in (None, "force"):
+    """To the recycle bin; ``mode=force`` (any case): deleted for good (its files are removed)."""
+    force = mode is not None and mode.lower() == "force"
+    if mode is not None and not force:
         raise InvalidParameter("mode", "must be force, or absent")
     await served.engine.delete(
-        tenant(request, project_id), asset_id, force=mode == "force", request_id=request_id(request)
+        tenant(request, project_id), asset_id, force=force, request_id=request_id(request)
     )
     return Response(status_code=NO_CONTENT)
 
@@ -288,9 +334,15 @@ async def create_file(project_id: str, body: CreateFile, request: Request, serve
     return JSONResponse(
         {
             "file_id": declared.file_id,
-            "upload_url": uploads.link(served.public_url or str(request.base_url), ticket),
+            "upload_url": uploads.link(served.public_url or _service_url(request), ticket),
         }
     )
+
+
+def _service_url(request: Request) -> str:
+    """Where the client reached this application: its scheme, host and the prefix it is mounted
+    at, if any (``root_path``; ``base_url`` has only the outermost application's)."""
+    return str(request.url.replace(path=request.scope.get("root_path", ""), query=""))
 
 
 @router.post("/files/{file_id}/complete", summary="confirm_file_upload", status_code=NO_CONTENT)

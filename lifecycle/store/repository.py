@@ -947,7 +947,13 @@ class Repository:
         if filters is not None:
             where.extend(self._filtered(filters))
         column = assets.c[order_column]
-        order = (column.desc(), assets.c.asset_id.desc()) if descending else (column, assets.c.asset_id)
+        order: tuple[ColumnElement[Any], ...]
+        if order_column == "asset_order":  # equals: the newest first; no order: last (both databases)
+            ranked = column.desc() if descending else column.asc()
+            newest = (assets.c.create_time.desc(), assets.c.asset_id.desc())
+            order = (column.is_(None), ranked, *newest)
+        else:
+            order = (column.desc(), assets.c.asset_id.desc()) if descending else (column, assets.c.asset_id)
         rows = list(
             connection.execute(select(assets).where(*where).order_by(*order).limit(limit).offset(offset))
         )

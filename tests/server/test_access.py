@@ -102,6 +102,18 @@ def test_a_tenant_key_works_only_under_its_own_project(server: LiveServer) -> No
     assert call("GET", server.url, "/admin/v1/audit/verify", TENANT_A).status_code == 403
 
 
+def test_a_wrong_key_is_told_so_before_its_request_is_checked(server: LiveServer) -> None:
+    """Before: the key's right was checked after the parameters and body, so 400 came first."""
+    for method, path, key, options in [
+        ("POST", "/v1/tenant-b/digital-assets", TENANT_A, {"body": {"asset_type": "NOPE"}}),
+        ("DELETE", "/v1/tenant-b/digital-assets/x", TENANT_A, {"query": {"mode": "gently"}}),
+        ("POST", "/v1/tenant-a/files", OPERATOR, {"body": {}}),
+        ("POST", "/admin/v1/digital-assets/x/review", TENANT_A, {"body": {"verdict": "MAYBE"}}),
+    ]:
+        answer = call(method, server.url, path, key, **options)
+        assert (answer.status_code, answer.json()["error_code"]) == (403, "APIGW.0302"), (path, answer.text)
+
+
 def test_one_tenant_cannot_see_or_touch_anothers_assets(server: LiveServer) -> None:
     owner, intruder = server.client(TENANT_A), server.client(TENANT_B)
     asset_id = uploaded(owner, "Private")

@@ -105,6 +105,42 @@ def test_listing_sorts_pages_and_filters_by_end_user(server: LiveServer) -> None
     refused(lambda: client.list_assets(ListAssetsRequest(start_time="yesterday")), 400, "MSS.00000003")
 
 
+def test_listing_by_asset_order_ids_and_several_states_in_the_sdks_names(server: LiveServer) -> None:
+    """Before: sort_key=asset_order was refused naming order_by; asset_id was ignored, and of a
+    list of states only the last was kept."""
+    client = server.client(TENANT_A)
+    second, first = create(client, "Ordered", asset_order=2), create(client, "Ordered", asset_order=1)
+    ordered = client.list_assets(ListAssetsRequest(name="ordered", sort_key="asset_order", sort_dir="asc"))
+    assert [a.asset_id for a in ordered.assets] == [first, second]
+    by_id = client.list_assets(ListAssetsRequest(asset_id=[second, "no-such-asset"]))
+    assert [a.asset_id for a in by_id.assets] == [second]
+    usable = uploaded(client, "Ordered")
+    both = client.list_assets(ListAssetsRequest(name="ordered", asset_state=["CREATING", "UNACTIVED"]))
+    assert {a.asset_id for a in both.assets} == {first, second, usable}
+    commas = client.list_assets(ListAssetsRequest(name="ordered", asset_state="UNACTIVED,ACTIVED"))
+    assert [a.asset_id for a in commas.assets] == [usable]
+    assert client.list_assets(ListAssetsRequest(asset_state="WAITING_DELETE")).count == 0
+    for request, name in [
+        (ListAssetsRequest(sort_key="size"), "sort_key"),
+        (ListAssetsRequest(start_time="2026-01-02T00:00:00Z", end_time="2026-01-01T00:00:00Z"), "end_time"),
+        (ListAssetsRequest(asset_id=["../x"]), "asset_id"),
+    ]:
+        error = refused(lambda request=request: client.list_assets(request), 400, "MSS.00000003")
+        assert f"invalid parameter {name}" in error.error_msg, error.error_msg
+        for engine_name in ("order_by", "created_from", "created_to", "asset_ids"):
+            assert engine_name not in error.error_msg, error.error_msg
+
+
+def test_a_non_ascii_end_user_is_read_as_the_sdk_sent_it(server: LiveServer) -> None:
+    """Before: the gate checked the signature over UTF-8, the routes read Latin-1: "zoë" was
+    recorded as "zoÃ«", and a Chinese id passed the engine's rule against Chinese characters."""
+    client = server.client(TENANT_A)
+    asset_id = create(client, "Accented", x_app_user_id="zoë")
+    assert show(client, asset_id).app_user_id == "zoë"
+    error = refused(lambda: create(client, "Chinese", x_app_user_id="张三"), 400, "MSS.00000003")
+    assert "Chinese" in error.error_msg
+
+
 def test_an_upload_for_real_makes_the_asset_usable(server: LiveServer) -> None:
     client = server.client(TENANT_A)
     asset_id = create(client)
@@ -235,6 +271,21 @@ def test_update_changes_the_metadata_and_moves_between_actived_and_unactived(ser
     assert "CREATING" in error.error_msg
 
 
+def test_a_refused_update_changes_nothing(server: LiveServer) -> None:
+    """Before: the name was written in one transaction, the refused move tried in another."""
+    client = server.client(TENANT_A)
+    creating = create(client, "Old")
+
+    def update(**fields: object) -> object:
+        body = UpdateDigitalAssetRequestBody(**fields)
+        return client.update_digital_asset(UpdateDigitalAssetRequest(asset_id=creating, body=body))
+
+    refused(lambda: update(asset_name="New", asset_state="ACTIVED"), 409, "MSS.00000003")
+    refused(lambda: update(asset_description="x" * 100_000, asset_state="UNACTIVED"), 400, "MSS.00000003")
+    asset = show(client, creating)
+    assert (asset.asset_name, asset.asset_description, asset.asset_state) == ("Old", "", "CREATING")
+
+
 def test_delete_restore_and_delete_for_good_which_removes_the_files(server: LiveServer) -> None:
     client = server.client(TENANT_A)
     asset_id = uploaded(client)
@@ -255,6 +306,13 @@ def test_delete_restore_and_delete_for_good_which_removes_the_files(server: Live
     assert show(client, asset_id).asset_state == "DELETED"
     assert server.cleanup.wait_for(lambda: not directory.exists(), timeout=30), "files still there"
     refused(lambda: client.restore_asset(RestoreAssetRequest(asset_id=asset_id)), 409, "MSS.00000003")
+
+
+def test_delete_takes_mode_force_in_any_case(server: LiveServer) -> None:
+    client = server.client(TENANT_A)
+    asset_id = uploaded(client, "Shouted")
+    client.delete_asset(DeleteAssetRequest(asset_id=asset_id, mode="FORCE"))
+    assert show(client, asset_id).asset_state == "DELETED"
 
 
 def test_a_batch_answers_in_the_sdks_shape(server: LiveServer) -> None:

@@ -212,9 +212,16 @@ def test_the_keys_file_is_read(tmp_path: Path) -> None:
         ('[{"ak": "A", "sk": "s", "project_id": "p", "operator": "o"}]', "exactly one of project_id"),
         ('[{"ak": "A", "sk": "", "project_id": "p"}]', "non-empty strings"),
         ('[{"ak": "A B", "sk": "s", "project_id": "p"}]', "without spaces"),
-        ('[{"ak": "A", "sk": "s", "project_id": "../p"}]', "project_id"),
+        ('[{"ak": "A", "sk": "s", "project_id": "../p"}]', "entry 0: project_id"),
+        (
+            '[{"ak": "A", "sk": "s", "operator": "o"}, {"ak": "B", "sk": "s", "operator": "a\\nb"}]',
+            "entry 1: operator",
+        ),
         ('[{"ak": "A", "sk": "s", "project_id": "p", "region": "x"}]', "unknown fields: region"),
-        ('[{"ak": "A", "sk": "s", "project_id": "p"}, {"ak": "A", "sk": "t", "project_id": "q"}]', "twice"),
+        (
+            '[{"ak": "A", "sk": "s", "project_id": "p"}, {"ak": "A", "sk": "t", "project_id": "q"}]',
+            "entry 1: .* entry 0",
+        ),
         ("[1]", "must be an object"),
     ],
 )
@@ -223,4 +230,6 @@ def test_a_bad_keys_file_is_refused_by_name(tmp_path: Path, content: str, proble
     path.write_text(content)
     with pytest.raises(InvalidParameter, match=problem) as refused:
         AccessKeys.load(path)
+    if content.startswith("[{"):
+        assert "entry" in str(refused.value)
     assert "s3cr3t" not in str(refused.value)
