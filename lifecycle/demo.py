@@ -909,8 +909,6 @@ def _days(delta: timedelta) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The demo is an application, so it may configure logging: warnings only, on stderr.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     parser = argparse.ArgumentParser(
         prog="python -m lifecycle.demo",
         description="The main job: an end-to-end run of the engine on an embedded SQLite file.",
@@ -923,6 +921,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the SQLite file to (re)create; an existing file must be a demo's (*{DEMO_SUFFIX})",
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # The demo is an application, so it may configure logging: warnings only, on stderr.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
         run(args.path)
     except LifecycleError as error:

@@ -75,6 +75,15 @@ def _drop_event(_logger: object, _name: str, _event: object) -> object:
 structlog.configure(processors=[_drop_event], cache_logger_on_first_use=False)
 
 
+@pytest.fixture(autouse=True)
+def _structlog_restored() -> Iterator[None]:
+    """What a test configures of structlog (the admin script and the main job are applications,
+    and configure it) ends with the test: no later test on the same worker inherits it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "lifecycle.db"
