@@ -308,6 +308,23 @@ def test_serve_takes_its_database_as_db_too_overriding_the_scripts(tmp_path: Pat
     assert not (tmp_path / "unused.db").exists()
 
 
+def test_serve_without_the_server_extra_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without ``lifecycle[server]``: FastAPI missing (None in sys.modules makes its
+    import fail as an absent package's would), the service's modules not yet imported."""
+    for name in [name for name in sys.modules if name.startswith("lifecycle.server")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    keys = tmp_path / "keys.json"
+    keys.write_text('[{"ak": "TENANTAK0000000000001", "sk": "secret", "project_id": "tenant-a"}]')
+    admin = Admin(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+    error = admin.fails(ExitCode.MISSING_DEPENDENCY, "serve", "--access-keys", str(keys))
+    assert error == (
+        "error LIFECYCLE.MISSING_DEPENDENCY: fastapi is not installed: pip install 'lifecycle[server]'"
+    )
+
+
 READING_COMMANDS = {
     "show": ("show", "{asset}", "--operator", OPERATOR),
     "history": ("history", "{asset}", "--operator", OPERATOR),
