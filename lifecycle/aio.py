@@ -44,8 +44,17 @@ from lifecycle.clock import Clock
 from lifecycle.context import Context
 from lifecycle.definition import DEFINITION, AssetState, Definition, Event
 from lifecycle.engine import Lifecycle
-from lifecycle.errors import InvalidParameter, LifecycleError
-from lifecycle.feed import CHANNEL, DEFAULT_BATCH, DEFAULT_POLL, Consumer, Feed, FeedEvent
+from lifecycle.errors import InvalidParameter
+from lifecycle.feed import (
+    CHANNEL,
+    DEFAULT_BATCH,
+    DEFAULT_POLL,
+    Consumer,
+    Feed,
+    FeedEvent,
+    listening_address,
+    log_batch_failure,
+)
 from lifecycle.listeners import Subscription
 from lifecycle.logs import EventLogger
 from lifecycle.records import TransitionRecord
@@ -297,15 +306,8 @@ class AsyncConsumer:
             while not stop.is_set():
                 try:
                     await self.run_once()
-                except LifecycleError as error:  # the batch rolled back: it comes again
-                    log.error("consumer_failed", consumer=self.name, error_code=error.code, error=str(error))
-                except Exception as error:
-                    log.error(
-                        "consumer_handler_failed",
-                        consumer=self.name,
-                        error=f"{type(error).__name__}: {error}",
-                        exc_info=error,
-                    )
+                except Exception as error:  # noqa: BLE001 - logged (with a handler's traceback); the batch comes again
+                    log_batch_failure(log, self.name, error)
                 await self._wait(stop)
         finally:
             await self.close()
@@ -343,9 +345,8 @@ class AsyncConsumer:
         if self._listening is None:
             import psycopg  # noqa: PLC0415 - PostgreSQL only, whose driver is then installed
 
-            url = self._database.url.set(drivername="postgresql")
             self._listening = await psycopg.AsyncConnection.connect(
-                url.render_as_string(hide_password=False), autocommit=True
+                listening_address(self._database.url), autocommit=True
             )
             await self._listening.execute(f"LISTEN {CHANNEL}")
         return self._listening

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import URL, Connection
 
 from lifecycle import waits
 from lifecycle.actors import Platform, System
@@ -46,6 +46,7 @@ from lifecycle.context import Context
 from lifecycle.definition import Role
 from lifecycle.errors import FeedHeldBack, InvalidParameter, LifecycleError, PermissionDenied
 from lifecycle.inputs import check_actor, check_line
+from lifecycle.logs import EventLogger
 from lifecycle.records import TransitionRecord
 from lifecycle.store import feed as statements
 
@@ -294,15 +295,8 @@ class Consumer:
             while not stop.is_set():
                 try:
                     self.run_once()
-                except LifecycleError as error:  # the batch rolled back: it comes again
-                    log.error("consumer_failed", consumer=self.name, error_code=error.code, error=str(error))
-                except Exception as error:
-                    log.error(
-                        "consumer_handler_failed",
-                        consumer=self.name,
-                        error=f"{type(error).__name__}: {error}",
-                        exc_info=error,
-                    )
+                except Exception as error:  # noqa: BLE001 - logged (with a handler's traceback); the batch comes again
+                    log_batch_failure(log, self.name, error)
                 self._wait(stop)
         finally:
             self.close()
@@ -334,10 +328,29 @@ class Consumer:
         if self._listening is None:
             import psycopg  # noqa: PLC0415 - PostgreSQL only, whose driver is then installed
 
-            url = self._ctx.database.url.set(drivername="postgresql")
-            self._listening = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            self._listening = psycopg.connect(listening_address(self._ctx.database.url), autocommit=True)
             self._listening.execute(f"LISTEN {CHANNEL}")
         return self._listening
+
+
+def log_batch_failure(log: EventLogger, consumer: str, error: Exception) -> None:
+    """A consumer's batch that failed, rolled back (it comes again): the store's typed error, or
+    whatever the handler raised, with its traceback."""
+    if isinstance(error, LifecycleError):
+        log.error("consumer_failed", consumer=consumer, error_code=error.code, error=str(error))
+    else:
+        log.error(
+            "consumer_handler_failed",
+            consumer=consumer,
+            error=f"{type(error).__name__}: {error}",
+            exc_info=error,
+        )
+
+
+def listening_address(url: URL) -> str:
+    """The database's address for psycopg's own connection, which waits for notifications (LISTEN)
+    outside SQLAlchemy's pool: the engine's URL without SQLAlchemy's driver name."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _event(row: Any) -> FeedEvent:
