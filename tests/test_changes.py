@@ -41,6 +41,7 @@ from lifecycle.integrity import ProblemKind
 from lifecycle.settings import Settings
 from lifecycle.store.models import audit, files
 from tests.conftest import MD5, new_asset
+from tests.test_audit_chain import tampering
 from tests.test_racing_requests import THREADS, _race
 
 TENANT = Tenant("tenant-a", app_user_id="user-1")
@@ -513,12 +514,11 @@ def test_a_deleted_file_brought_back_or_a_declared_file_removed_is_reported(
 
 
 def test_a_change_row_that_claims_a_move_breaks_the_replay(lifecycle: Lifecycle, database: Engine) -> None:
-    """A declaration row rewritten (SQLite: the audit table is not append-only there) to claim a
-    state change: its hash breaks, and the move it claims is illegal."""
-    if database.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL refuses UPDATE on the audit table (a trigger): nothing to rewrite")
+    """A declaration row rewritten (on PostgreSQL with the append-only trigger switched off, as
+    someone with the database's keys could) to claim a state change: its hash breaks, and the move
+    it claims is illegal."""
     asset_id, _, _ = _subject(lifecycle)
-    with database.begin() as connection:
+    with tampering(database) as connection:
         connection.execute(
             update(audit)
             .where(audit.c.asset_id == asset_id, audit.c.seq == 2)
