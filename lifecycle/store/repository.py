@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Update,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -350,6 +352,14 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[start : start + IN_LIST_CHUNK]) for start in range(0, len(ids), IN_LIST_CHUNK)]
 
 
+def _among(column: Column[Any], name: str, dialect_name: str) -> ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name``: on PostgreSQL one array parameter
+    (``= ANY``), elsewhere an expanding ``IN`` (one parameter per value, rendered per call)."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def _repeated(records: Iterable[Any]) -> dict[str, int]:
     """Assets read more than once: the decision's join gives one row per MAIN file."""
     counts = Counter(record.asset_id for record in records)
@@ -437,44 +447,89 @@ class _ValuesStatement:
 class _UnnestStatement:
     """PostgreSQL: the claim and the guarded writes of a whole batch as one statement.
 
-    ``WITH v AS (SELECT * FROM unnest(<one array per parameter>)), locked AS (SELECT … WHERE
-    asset_id = ANY(:ids) FOR UPDATE SKIP LOCKED), moved AS (UPDATE lifecycle_assets … FROM v WHERE
-    asset_id is locked AND <guard against v>), audited AS (INSERT INTO lifecycle_audit SELECT … FROM
-    v JOIN moved) SELECT <how many were locked>, <the ids moved>``: rows another transaction holds
-    are passed over (never waited for, so sweepers cannot deadlock), and the rest get the same
-    guard as the single write. The claim is a primary-key lookup by array, so the plan stays index
-    lookups however large the table.
+    ``WITH v AS (SELECT * FROM unnest(<one array per varying parameter>)), locked AS (SELECT …
+    WHERE asset_id = ANY(<the ids>) FOR UPDATE SKIP LOCKED), moved AS (UPDATE lifecycle_assets …
+    FROM v WHERE asset_id is locked AND <guard against v>), audited AS (INSERT INTO lifecycle_audit
+    SELECT … FROM v JOIN moved) SELECT <how many were locked>, <the ids moved>``: rows another
+    transaction holds are passed over (never waited for, so sweepers cannot deadlock), and the
+    rest get the same guard as the single write. The claim is a primary-key lookup by array, so
+    the plan stays index lookups however large the table.
+
+    A value the whole batch shares (a sweep's time, actor, event, reason, …) is sent once, as a
+    scalar, rather than as an array of copies; and every parameter is sent in PostgreSQL's binary
+    format, which psycopg writes and the server reads without parsing text. One statement is
+    built per set of shared columns.
     """
+
+    _ALWAYS_ARRAY = "b_asset_id"
+    """The batch's rows: an array even in a batch of one."""
 
     def __init__(self, moved_columns: Sequence[str], dialect: Dialect) -> None:
         moved = {f"n_{name}": assets.c[name] for name in moved_columns}
         audited = {f"a_{name}": audit.c[name] for name in _AUDIT_COLUMNS}
         sources = {**_GUARD_COLUMNS, **moved, **audited}
         self._processors = _Processors({name: column.type for name, column in sources.items()}, dialect)
-        arrays = ", ".join(
-            f"CAST(:{name} AS {column.type.compile(dialect=dialect)}[])" for name, column in sources.items()
+        self._types = {name: column.type.compile(dialect=dialect) for name, column in sources.items()}
+        self._moved_columns = moved_columns
+        self._statements: dict[frozenset[str], str] = {}
+
+    def execute(self, connection: Connection, params: Sequence[dict[str, Any]]) -> tuple[int, list[str]]:
+        """Claim and write the batch: how many rows were locked, and the ids of those moved."""
+        values = dict(zip(self._processors.names, self._processors.columns(params), strict=True))
+        shared = frozenset(
+            name
+            for name, column in values.items()
+            if name != self._ALWAYS_ARRAY and all(value == column[0] for value in column)
         )
-        sets = ", ".join(f"{name} = v.n_{name}" for name in moved_columns)
+        arguments = self._arguments(values, shared)
+        locked, moved = connection.exec_driver_sql(self._statement(shared), arguments).one()
+        return locked, moved
+
+    def _statement(self, shared: frozenset[str]) -> str:
+        statement = self._statements.get(shared)
+        if statement is None:
+            statement = self._statements[shared] = self._build(shared)
+        return statement
+
+    def _build(self, shared: frozenset[str]) -> str:
+        # Parameters are %(pN)b: psycopg's named parameter in binary format, under a short name, so
+        # that the statement stays within the length psycopg caches its parsing for (4,096 bytes).
+        short = {name: f"p{position}" for position, name in enumerate(self._processors.names)}
+
+        def parameter(name: str, array: bool) -> str:
+            return f"CAST(%({short[name]})b AS {self._types[name]}{'[]' if array else ''})"
+
+        def value(name: str) -> str:
+            return f"{'c' if name in shared else 'v'}.{name}"
+
+        varying = [name for name in self._processors.names if name not in shared]
+        arrays = ", ".join(parameter(name, array=True) for name in varying)
+        scalars = ", ".join(f"{parameter(name, array=False)} AS {name}" for name in sorted(shared))
+        sets = ", ".join(f"{name} = {value(f'n_{name}')}" for name in self._moved_columns)
         sets += f", feed_head = {FEED_PLACE('a')}"
+        ids = parameter(self._ALWAYS_ARRAY, array=True)
         # Only the table's own column and table names are spliced in; every value is a parameter.
-        self.statement = text(
-            f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(sources)})),"  # noqa: S608
-            f" locked AS (SELECT asset_id FROM {assets.name} WHERE asset_id = ANY(:ids)"
-            "  FOR UPDATE SKIP LOCKED),"
+        return (
+            f"WITH c AS (SELECT {scalars or '1 AS one'}),"  # noqa: S608
+            f" v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(varying)})),"
+            f" locked AS (SELECT asset_id FROM {assets.name} WHERE asset_id = ANY({ids})"
+            " FOR UPDATE SKIP LOCKED),"
             f" moved AS (UPDATE {assets.name} AS a SET {sets}"
-            " FROM v WHERE a.asset_id = ANY(ARRAY(SELECT asset_id FROM locked))"
-            f" AND {_guard_sql('a', {name: f'v.{name}' for name in _GUARD_COLUMNS})}"
+            " FROM v, c WHERE a.asset_id = ANY(ARRAY(SELECT asset_id FROM locked))"
+            f" AND {_guard_sql('a', {name: value(name) for name in _GUARD_COLUMNS})}"
             " RETURNING a.asset_id, a.feed_head),"
             f" audited AS (INSERT INTO {audit.name} ({', '.join(_AUDIT_COLUMNS)}, feed_txid)"
-            f" SELECT {', '.join(f'v.a_{name}' for name in _AUDIT_COLUMNS)}, moved.feed_head"
-            " FROM v JOIN moved ON moved.asset_id = v.b_asset_id"
+            f" SELECT {', '.join(value(f'a_{name}') for name in _AUDIT_COLUMNS)}, moved.feed_head"
+            " FROM v JOIN moved ON moved.asset_id = v.b_asset_id, c"
             " RETURNING asset_id)"
             " SELECT (SELECT count(*) FROM locked) AS locked, ARRAY(SELECT asset_id FROM audited) AS moved"
         )
 
-    def parameters(self, params: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-        arrays = dict(zip(self._processors.names, self._processors.columns(params), strict=True))
-        return {**arrays, "ids": arrays["b_asset_id"]}
+    def _arguments(self, values: dict[str, list[Any]], shared: frozenset[str]) -> dict[str, Any]:
+        return {
+            f"p{position}": values[name][0] if name in shared else values[name]
+            for position, name in enumerate(self._processors.names)
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,7 +611,7 @@ class Repository:
         self._main_file_update = (
             update(files)
             .where(
-                files.c.asset_id.in_(bindparam("f_asset_ids", expanding=True)),
+                _among(files.c.asset_id, "f_asset_ids", dialect_name),
                 files.c.asset_file_category == FileCategory.MAIN,
             )
             .values(
@@ -569,7 +624,7 @@ class Repository:
         )
         self._files_deleted = (
             update(files)
-            .where(files.c.asset_id.in_(bindparam("f_asset_ids", expanding=True)))
+            .where(_among(files.c.asset_id, "f_asset_ids", dialect_name))
             .values(state=FileState.DELETED, update_time=bindparam("f_now"))
         )
 
@@ -703,7 +758,7 @@ class Repository:
         statement = self._bulk_update(changed)
         busy = 0
         if isinstance(statement, _UnnestStatement):
-            locked, moved = connection.execute(statement.statement, statement.parameters(params)).one()
+            locked, moved = statement.execute(connection, params)
             written, busy = set(moved), len(moves) - locked
         else:
             written = statement.execute(connection, params)
