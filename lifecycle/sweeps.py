@@ -1,14 +1,26 @@
 """The moves time makes: sweeps over the stored deadlines, driven by ``TIME_RULES``.
 
-A sweep runs the rules in order, each in batches of two steps:
+A sweep runs the rules in order, each in batches of three steps:
 
 1. **find**: up to ``batch_size`` due rows, earliest first: one range scan of the rule's index,
    a plain read in a short transaction of its own.
-2. **write**, in one transaction: decide each move with the same pure ``plan_move`` as every
-   other transition, and apply them all with the same guard (expected state and version in the
-   WHERE clause) plus one audit row each, the system as actor. On PostgreSQL the write first
-   claims the rows with ``FOR UPDATE SKIP LOCKED``, so a row another sweeper (or a user) holds is
-   passed over, never waited for; on SQLite the write transaction holds the database.
+2. **plan**: decide each move with the same pure ``plan_move`` as every other transition, and
+   prepare the write's parameters (``Repository.prepare_moves``), in Python alone.
+3. **write**, in one transaction: apply the moves with the same guard as every transition
+   (expected state and version in the WHERE clause) plus one audit row each, the system as
+   actor. On PostgreSQL the write first claims the rows with ``FOR UPDATE SKIP LOCKED``, so a
+   row another sweeper (or a user) holds is passed over, never waited for; on SQLite the write
+   transaction holds the database. A retry (``RetryPolicy``) plans the batch again, at its own
+   time.
+
+On PostgreSQL, batches overlap: while one batch's write runs in a thread of its own (where it
+mostly waits on the server), the next batch is found, planned and its parameters prepared in the
+sweeping thread, its rows found apart from those of the batch in flight. One write is in flight
+at a time, each in its own transaction; batches are counted, published and reported in the order
+they were found, and a stop ends the sweep after the batch in flight. On SQLite (which works in
+this process, under its GIL), inside an async call (``AsyncLifecycle``: its connections belong to
+the event loop) and where the pool cannot lend a second connection, each batch is written in the
+sweeping thread before the next is found.
 
 A row that changed between being found and being written fails its guard and is left alone; if
 it is still due, the next sweep finds it again. Nothing is kept in memory between sweeps: the
@@ -18,15 +30,18 @@ restart loses nothing.
 
 from __future__ import annotations
 
+import contextvars
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from threading import Event as StopSignal
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_
+from sqlalchemy import Connection, NullPool, QueuePool, and_
 from sqlalchemy.sql.elements import ColumnElement
 
 from lifecycle.actors import System
@@ -36,7 +51,10 @@ from lifecycle.errors import InvalidParameter, TransitionNotAllowed
 from lifecycle.moves import AssetRow, Move, MoveRequest, plan_move
 from lifecycle.results import audit_time
 from lifecycle.settings import MAX_BATCH_SIZE
-from lifecycle.store.repository import BulkWrite, assets
+from lifecycle.store.repository import BulkWrite, PreparedMoves, assets
+from lifecycle.waits import in_async_call
+
+T = TypeVar("T")
 
 WHY_NOT_AHEAD = "a sweep cannot act in the future"
 
@@ -149,11 +167,12 @@ class _Tally:
 
 @dataclass
 class _Batch:
+    found: Sequence[AssetRow]
     moves: list[tuple[AssetRow, Move]] = field(default_factory=list)
     fired: list[TimeRule] = field(default_factory=list)
     changed: int = 0
     busy: int = 0
-    refused: int = 0
+    refusals: list[tuple[TimeRule, AssetRow, TransitionNotAllowed]] = field(default_factory=list)
 
 
 class Sweeper:
@@ -169,6 +188,7 @@ class Sweeper:
             for rule in self._rules
         }
         self._states = {rule.name: context.definition.rule_states(rule) for rule in self._rules}
+        self._requests = {rule.name: MoveRequest(reason=rule.reason) for rule in self._rules}
 
     # The rules, as SQL and in Python ---------------------------------------------------------
 
@@ -252,41 +272,16 @@ class Sweeper:
         batches = 0
         stopped = False
         skipped: dict[str, SkippedRow] = {}
-        for rule in self._rules:
-            rule_started = time.perf_counter()
-            while True:
-                if stop is not None and stop.is_set():
-                    stopped = True
-                    break
-                found, corrupt = self._ctx.run(
-                    partial(
-                        self._repo.find_due,
-                        due=self.due_clause(rule, as_of),
-                        order=assets.c[rule.basis.value],
-                        limit=batch_size,
-                        exclude=list(skipped),
-                    ),
-                    write=False,
+        with _Writer(overlap=self._can_overlap()) as writer:
+            for rule in self._rules:
+                rule_started = time.perf_counter()
+                rule_batches, stopped = self._sweep_rule(
+                    rule, as_of, batch_size, actor, listener, stop, writer, tallies, skipped
                 )
-                for error in corrupt:
-                    skipped[error.asset_id] = SkippedRow(error.asset_id, rule.name, error.problem)
-                    tallies[rule.name].corrupt += 1
-                    self._log.warning(
-                        "sweep_row_skipped", rule=rule.name, asset_id=error.asset_id, problem=error.problem
-                    )
-                if not found:
-                    if corrupt:
-                        continue  # the batch was all corrupt rows: look past them
+                batches += rule_batches
+                tallies[rule.name].seconds += time.perf_counter() - rule_started
+                if stopped:
                     break
-                listener.found(rule, [row.asset_id for row in found])
-                moved = self._claim_and_write(rule, found, as_of, actor, tallies)
-                batches += 1
-                listener.written(rule, moved)
-                if moved == 0:
-                    break  # all left alone or refused: the next sweep looks again
-            tallies[rule.name].seconds += time.perf_counter() - rule_started
-            if stopped:
-                break
         report = SweepReport(
             as_of=as_of,
             rules=tuple(
@@ -339,20 +334,121 @@ class Sweeper:
         listener.finished(report)
         return report
 
-    def _claim_and_write(
+    def _can_overlap(self) -> bool:
+        """Whether a batch's write may run in a thread of its own while the next batch is found
+        and planned: where the database works in a process of its own (not SQLite, whose work
+        shares this process's GIL with the planning: handing it back and forth between the two
+        threads cost more than the overlap saved, measured in bench/sweep.py), not in an async
+        call (its connections belong to the event loop's greenlet), and only where the pool
+        can lend a second connection."""
+        database = self._ctx.database
+        pool = database.pool
+        return (
+            database.dialect.name != "sqlite"
+            and not in_async_call()
+            and (isinstance(pool, NullPool) or (isinstance(pool, QueuePool) and pool.size() >= 2))
+        )
+
+    def _sweep_rule(
         self,
         rule: TimeRule,
-        found: Sequence[AssetRow],
         as_of: datetime,
+        batch_size: int,
         actor: System,
+        listener: SweepListener,
+        stop: StopSignal | None,
+        writer: _Writer,
         tallies: dict[str, _Tally],
-    ) -> int:
+        skipped: dict[str, SkippedRow],
+    ) -> tuple[int, bool]:
+        """One rule's batches until none is due (or none moves, or ``stop``): how many batches
+        were written, and whether the sweep was stopped.
+
+        Batches overlap when ``writer`` can: while one batch's write runs in the writer's thread
+        (mostly waiting on the database), the next is found and planned here, its rows found
+        apart from those in flight. Each batch is still written whole in its own transaction,
+        and counted, told to the listeners and to ``listener`` in the order found."""
+        batches = 0
+        in_flight: Future[tuple[_Batch, BulkWrite]] | None = None
+        in_flight_ids: list[str] = []
+
+        def counted() -> int:
+            """The batch in flight, once written: counted, and how many assets it moved."""
+            nonlocal in_flight, batches
+            assert in_flight is not None
+            written, in_flight = in_flight, None
+            batches += 1
+            return self._count(rule, *written.result(), listener, tallies)
+
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    if in_flight is not None:
+                        counted()
+                    return batches, True
+                found, corrupt = self._ctx.run(
+                    partial(
+                        self._repo.find_due,
+                        due=self.due_clause(rule, as_of),
+                        order=assets.c[rule.basis.value],
+                        limit=batch_size,
+                        exclude=[*skipped, *in_flight_ids],
+                    ),
+                    write=False,
+                )
+                for error in corrupt:
+                    skipped[error.asset_id] = SkippedRow(error.asset_id, rule.name, error.problem)
+                    tallies[rule.name].corrupt += 1
+                    self._log.warning(
+                        "sweep_row_skipped", rule=rule.name, asset_id=error.asset_id, problem=error.problem
+                    )
+                if not found and corrupt:
+                    continue  # the batch was all corrupt rows: look past them
+                # Planned and prepared here, while the batch before is being written.
+                planned = self._plan_batch(found, as_of, actor, self._ctx.now())
+                prepared = self._repo.prepare_moves(planned.moves)
+                if in_flight is not None:
+                    if counted() == 0:
+                        return batches, False  # all left alone or refused: the next sweep looks again
+                    if stop is not None and stop.is_set():
+                        return batches, True
+                if not found:
+                    return batches, False
+                listener.found(rule, [row.asset_id for row in found])
+                in_flight = writer.submit(partial(self._write, planned, prepared, as_of, actor))
+                in_flight_ids = [row.asset_id for row in found]
+        except BaseException:
+            if in_flight is not None:  # committed or not, it ends before the sweep does
+                with suppress(Exception):
+                    counted()
+            raise
+
+    def _write(
+        self, planned: _Batch, prepared: PreparedMoves, as_of: datetime, actor: System
+    ) -> tuple[_Batch, BulkWrite]:
+        attempts = 0
+
         def write(connection: Connection) -> tuple[_Batch, BulkWrite]:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                return planned, prepared.write(connection)
             # A retry plans the batch again, from the rows found, at its own now.
-            batch = self._plan_batch(found, as_of, actor, self._ctx.now())
+            batch = self._plan_batch(planned.found, as_of, actor, self._ctx.now())
             return batch, self._repo.write_moves(connection, batch.moves)
 
-        batch, result = self._ctx.run(write, write=True)
+        return self._ctx.run(write, write=True)
+
+    def _count(
+        self,
+        rule: TimeRule,
+        batch: _Batch,
+        result: BulkWrite,
+        listener: SweepListener,
+        tallies: dict[str, _Tally],
+    ) -> int:
+        """A written batch, counted: its tallies, its refusals logged, its moves told to the
+        listeners, ``listener.written``; how many assets it moved."""
         written = result.written
         # The guarded write left alone every row held elsewhere or changed since it was found.
         batch.busy += result.busy
@@ -360,7 +456,11 @@ class Sweeper:
         tally = tallies[rule.name]
         tally.changed += batch.changed
         tally.busy += batch.busy
-        tally.refused += batch.refused
+        tally.refused += len(batch.refusals)
+        for fired, row, refusal in batch.refusals:
+            self._log.warning(
+                "sweep_move_refused", rule=fired.name, asset_id=row.asset_id, reason=refusal.message
+            )
         applied = []
         for (_, move), fired in zip(batch.moves, batch.fired, strict=True):
             if move.asset_id in written:
@@ -371,12 +471,13 @@ class Sweeper:
         self._log.debug(
             "sweep_batch_written",
             rule=rule.name,
-            found=len(found),
+            found=len(batch.found),
             moved=len(written),
             changed=batch.changed,
             busy=batch.busy,
-            refused=batch.refused,
+            refused=len(batch.refusals),
         )
+        listener.written(rule, len(written))
         return len(written)
 
     def _plan_batch(
@@ -386,7 +487,7 @@ class Sweeper:
         actor: System,
         now: datetime,
     ) -> _Batch:
-        batch = _Batch()
+        batch = _Batch(found)
         for row in found:
             fired = self.first_due(row, as_of)
             if fired is None:  # pragma: no cover - a row found due at as_of stays due at as_of
@@ -397,17 +498,43 @@ class Sweeper:
                     row,
                     fired.event,
                     actor,
-                    MoveRequest(reason=fired.reason),
+                    self._requests[fired.name],
                     now,
                     upload_window=self._ctx.settings.upload_window,
                     definition=self._ctx.definition,
                 )
             except TransitionNotAllowed as refusal:
-                batch.refused += 1
-                self._log.warning(
-                    "sweep_move_refused", rule=fired.name, asset_id=row.asset_id, reason=refusal.message
-                )
+                batch.refusals.append((fired, row, refusal))
                 continue
             batch.moves.append((row, move))
             batch.fired.append(fired)
         return batch
+
+
+class _Writer:
+    """Runs a sweep's batch writes: in a thread of its own with ``overlap`` (one write at a
+    time, in the caller's context variables, so its log events carry what the caller bound),
+    or at once, in the caller's thread."""
+
+    def __init__(self, *, overlap: bool) -> None:
+        self._overlap = overlap
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, write: Callable[[], T]) -> Future[T]:
+        if not self._overlap:
+            done: Future[T] = Future()
+            try:
+                done.set_result(write())
+            except BaseException as error:  # noqa: BLE001 - handed to whoever takes the result
+                done.set_exception(error)
+            return done
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lifecycle-sweep-write")
+        return self._pool.submit(contextvars.copy_context().run, write)
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

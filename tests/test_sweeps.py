@@ -3,13 +3,15 @@ the found-then-changed regression, and exactly-once sweeping from many sweepers 
 
 from __future__ import annotations
 
+import contextvars
 import itertools
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from structlog.testing import capture_logs
 
 from lifecycle.actors import Platform, System, Tenant
@@ -479,3 +481,75 @@ def test_the_sweeper_is_named_in_the_audit_trail(
     clock.advance(2 * DAY)
     lifecycle.sweep(actor=System("sweeper-eu-1"))
     assert lifecycle.history(tenant, asset_id)[-1].actor_id == "sweeper-eu-1"
+
+
+# Batches in flight: the next one found and planned while one is written --------------------------
+
+
+class _Batches(SweepListener):
+    def __init__(self) -> None:
+        self.found_ids: list[list[str]] = []
+        self.calls: list[str] = []
+
+    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
+        self.found_ids.append(list(asset_ids))
+        self.calls.append(f"found {len(asset_ids)}")
+
+    def written(self, rule: TimeRule, moved: int) -> None:
+        self.calls.append(f"written {moved}")
+
+
+def _is_find(statement: str) -> bool:
+    return statement.startswith("SELECT lifecycle_assets.asset_id") and "LIMIT" in statement
+
+
+def _is_bulk_write(statement: str) -> bool:
+    return statement.startswith("WITH c AS") or (
+        statement.startswith("UPDATE lifecycle_assets") and "FROM (VALUES" in statement
+    )
+
+
+BOUND: contextvars.ContextVar[str] = contextvars.ContextVar("bound", default="unbound")
+
+
+def test_on_postgresql_the_next_batch_is_found_while_one_is_written_and_never_takes_its_rows(
+    database: Engine, clock: ManualClock, tenant: Tenant
+) -> None:
+    """PostgreSQL: a batch's write runs in a thread of its own, in the caller's context, while the
+    next batch is found without its rows. SQLite: each batch is written in the caller's thread
+    before the next is found (docs/performance.md says why)."""
+    overlapping = database.dialect.name == "postgresql"
+    lifecycle = Lifecycle(database, clock=clock)
+    ids = [_created(lifecycle, tenant) for _ in range(6)]
+    clock.advance(2 * DAY)
+    batches = _Batches()
+    next_found = threading.Event()
+    writes: list[tuple[threading.Thread, str, int]] = []
+
+    def hold_the_first_write(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if _is_find(statement) and batches.found_ids:
+            next_found.set()  # a batch was handed to the writer: this find looks for the next
+        elif _is_bulk_write(statement):
+            writes.append((threading.current_thread(), BOUND.get(), len(batches.found_ids)))
+            if overlapping and len(writes) == 1:
+                assert next_found.wait(30), "the next batch was not looked for while the first was written"
+
+    token = BOUND.set("request-7")
+    event.listen(database, "before_cursor_execute", hold_the_first_write)
+    try:
+        report = lifecycle.sweep(batch_size=2, listener=batches)
+    finally:
+        event.remove(database, "before_cursor_execute", hold_the_first_write)
+        BOUND.reset(token)
+    assert (report.moved, report.rule("upload_timeout").changed, report.batches) == (6, 0, 3)
+    assert sorted(itertools.chain.from_iterable(batches.found_ids)) == sorted(ids), "each asset found once"
+    assert batches.calls == ["found 2", "written 2"] * 3
+    writers = {thread for thread, _, _ in writes}
+    if overlapping:
+        assert threading.current_thread() not in writers
+        assert {bound for _, bound, _ in writes} == {"request-7"}, "the writer runs in the caller's context"
+    else:
+        assert writers == {threading.current_thread()}
+        assert [found for _, _, found in writes] == [1, 2, 3], "each batch written before the next is found"
+    for asset_id in ids:
+        assert _events(lifecycle, tenant, asset_id) == [Event.CREATE, Event.TIME_OUT_UPLOAD]

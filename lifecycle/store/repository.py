@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, namedtuple
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from operator import attrgetter
 from typing import Any, cast
 
@@ -403,8 +404,15 @@ class _Processors:
 
 class _ValuesStatement:
     """SQLite: the guarded writes of a batch as ``UPDATE … FROM (VALUES (...), ...) AS v WHERE
-    <guard> RETURNING asset_id``, or its audit rows as one multi-row ``INSERT``, in chunks that
-    stay within SQLite's limit on parameters per statement."""
+    <guard>``, or its audit rows as one multi-row ``INSERT``, in chunks that stay within SQLite's
+    limit on parameters per statement.
+
+    Which assets an update wrote is read from its count of changed rows: all of the chunk, as a
+    rule; where some were left alone (changed since they were read), from their ``audit_head``,
+    which is now the move's new head exactly where the move was written (the write transaction
+    holds the database meanwhile). ``RETURNING`` would hand each row back through a step of its
+    own, each taking the GIL again: a sweep writing in one thread while planning in another would
+    wait on the planning thread once per row."""
 
     MAX_PARAMETERS = 32_766
 
@@ -416,6 +424,8 @@ class _ValuesStatement:
         self._names = list(columns)
         self._update = update
         self.chunk = self.MAX_PARAMETERS // len(self._names)
+        self._asset_id = self._names.index("b_asset_id") if update else -1
+        self._new_head = self._names.index("n_audit_head") if update else -1
 
     def sql(self, rows: int) -> str:
         placeholders = ", ".join(["(" + ", ".join("?" * len(self._names)) + ")"] * rows)
@@ -429,19 +439,30 @@ class _ValuesStatement:
         table = self._table.name
         return (
             f"UPDATE {table} SET {sets} FROM (VALUES {placeholders}) AS v"  # noqa: S608
-            f" WHERE {_guard_sql(table, column)} RETURNING {table}.asset_id"
+            f" WHERE {_guard_sql(table, column)}"
         )
 
-    def execute(self, connection: Connection, params: Sequence[dict[str, Any]]) -> set[str]:
-        """Run over every row of ``params``; the ids of the assets written."""
+    def rows(self, params: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Each move's values, converted for the driver, in the statement's order."""
+        return list(zip(*self._processors.columns(params), strict=True))
+
+    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+        """Run over every one of ``rows``; the ids of the assets written (by an update)."""
         written: set[str] = set()
-        for start in range(0, len(params), self.chunk):
-            chunk = params[start : start + self.chunk]
-            flat = tuple(value for row in zip(*self._processors.columns(chunk), strict=True) for value in row)
-            result = connection.exec_driver_sql(self.sql(len(chunk)), flat)
+        for start in range(0, len(rows), self.chunk):
+            chunk = rows[start : start + self.chunk]
+            result = connection.exec_driver_sql(self.sql(len(chunk)), tuple(chain.from_iterable(chunk)))
             if self._update:
-                written.update(result.scalars())
+                written.update(self._written(connection, chunk, result.rowcount))
         return written
+
+    def _written(self, connection: Connection, chunk: Sequence[tuple[Any, ...]], changed: int) -> list[str]:
+        asset_ids = [row[self._asset_id] for row in chunk]
+        if changed == len(chunk):
+            return asset_ids
+        stored = select(assets.c.asset_id, assets.c.audit_head).where(assets.c.asset_id.in_(asset_ids))
+        heads = dict(connection.execute(stored).tuples().all())
+        return [row[self._asset_id] for row in chunk if heads.get(row[self._asset_id]) == row[self._new_head]]
 
 
 class _UnnestStatement:
@@ -473,17 +494,22 @@ class _UnnestStatement:
         self._moved_columns = moved_columns
         self._statements: dict[frozenset[str], str] = {}
 
-    def execute(self, connection: Connection, params: Sequence[dict[str, Any]]) -> tuple[int, list[str]]:
-        """Claim and write the batch: how many rows were locked, and the ids of those moved."""
+    def prepare(self, params: Sequence[dict[str, Any]]) -> Callable[[Connection], tuple[set[str], int]]:
+        """The batch's statement and arguments; sent, it claims and writes the batch and answers
+        the ids moved and how many rows were busy (held by another transaction)."""
         values = dict(zip(self._processors.names, self._processors.columns(params), strict=True))
         shared = frozenset(
             name
             for name, column in values.items()
             if name != self._ALWAYS_ARRAY and all(value == column[0] for value in column)
         )
-        arguments = self._arguments(values, shared)
-        locked, moved = connection.exec_driver_sql(self._statement(shared), arguments).one()
-        return locked, moved
+        statement, arguments = self._statement(shared), self._arguments(values, shared)
+
+        def send(connection: Connection) -> tuple[set[str], int]:
+            locked, moved = connection.exec_driver_sql(statement, arguments).one()
+            return set(moved), len(params) - locked
+
+        return send
 
     def _statement(self, shared: frozenset[str]) -> str:
         statement = self._statements.get(shared)
@@ -530,6 +556,21 @@ class _UnnestStatement:
             f"p{position}": values[name][0] if name in shared else values[name]
             for position, name in enumerate(self._processors.names)
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMoves:
+    """A batch of guarded writes, prepared (``Repository.prepare_moves``); ``write`` sends them in
+    the caller's transaction."""
+
+    moves: Sequence[tuple[AssetRow, Move]]
+    _send: Callable[[Connection], tuple[set[str], int]]
+    _follow: Callable[[Connection, Sequence[Move]], None]
+
+    def write(self, connection: Connection) -> BulkWrite:
+        written, busy = self._send(connection)
+        self._follow(connection, [move for _, move in self.moves if move.asset_id in written])
+        return BulkWrite(written, busy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -732,7 +773,14 @@ class Repository:
         return True
 
     def write_moves(self, connection: Connection, moves: Sequence[tuple[AssetRow, Move]]) -> BulkWrite:
-        """Apply many moves, each planned from the row given with it.
+        """Apply many moves, each planned from the row given with it: ``prepare_moves`` then its
+        ``write``."""
+        return self.prepare_moves(moves).write(connection)
+
+    def prepare_moves(self, moves: Sequence[tuple[AssetRow, Move]]) -> PreparedMoves:
+        """Many moves' guarded writes, ready to send: their statements chosen and their
+        parameters converted, in Python alone (no database), so that a sweep can prepare one
+        batch while another is being written.
 
         Each move is guarded exactly as in ``write_move`` (asset, tenant, expected state and
         version): a row that changed since it was read is left alone, without an audit row. The
@@ -745,7 +793,7 @@ class Repository:
         as a hand-written sweep would leave them.
         """
         if not moves:
-            return BulkWrite(set(), 0)
+            return PreparedMoves(moves, lambda _: (set(), 0), self._follow_moves)
         params = [_move_params(move) for _, move in moves]
         changed = tuple(
             name
@@ -756,15 +804,20 @@ class Repository:
             )
         )
         statement = self._bulk_update(changed)
-        busy = 0
         if isinstance(statement, _UnnestStatement):
-            locked, moved = statement.execute(connection, params)
-            written, busy = set(moved), len(moves) - locked
-        else:
-            written = statement.execute(connection, params)
-            self._bulk_audit.execute(connection, [p for p in params if p["a_asset_id"] in written])
-        self._follow_moves(connection, [move for _, move in moves if move.asset_id in written])
-        return BulkWrite(written, busy)
+            return PreparedMoves(moves, statement.prepare(params), self._follow_moves)
+        updates, audit_rows = statement.rows(params), self._bulk_audit.rows(params)
+        asset_ids = [move.asset_id for _, move in moves]
+
+        def send(connection: Connection) -> tuple[set[str], int]:
+            written = statement.execute(connection, updates)
+            audited = [
+                row for row, asset_id in zip(audit_rows, asset_ids, strict=True) if asset_id in written
+            ]
+            self._bulk_audit.execute(connection, audited)
+            return written, 0
+
+        return PreparedMoves(moves, send, self._follow_moves)
 
     def _bulk_update(self, columns: tuple[str, ...]) -> _UnnestStatement | _ValuesStatement:
         statement = self._bulk_updates.get(columns)
