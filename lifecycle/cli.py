@@ -1166,7 +1166,7 @@ def _sweep_progress(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lifecycle import render
+    from lifecycle.progress import SweepProgress
     from lifecycle.sweeps import SweepListener
 
     stderr = Console(stderr=True, force_terminal=True if wanted else None)
@@ -1179,7 +1179,7 @@ def _sweep_progress(
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr) as progress:
-        yield render.SweepProgress(progress, progress.add_task("sweep", total=total))
+        yield SweepProgress(progress, progress.add_task("sweep", total=total))
 
 
 @main.command()
