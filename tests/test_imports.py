@@ -6,8 +6,9 @@ database, rich and structlog to the commands that use them; ``lifecycle show`` a
 imports the module of each collaborator but the reader when a call first needs it, so ``show``
 imports none of the modules that write, sweep, verify or follow the feed; nor SQLAlchemy's ORM,
 tenacity (a refused transaction's retries), rich's progress bars, or structlog, which the admin
-script imports when it writes a log line (docs/performance.md, "The admin script's start"). Each
-probe runs in a new interpreter: this one has imported everything already.
+script imports when it writes a log line. The installed script pauses the garbage collector while
+it starts (docs/performance.md, "The admin script's start"). Each probe runs in a new interpreter:
+this one has imported everything already.
 """
 
 from __future__ import annotations
@@ -162,3 +163,55 @@ def test_a_service_checks_its_schema_without_alembic(tmp_path: Path, database_ur
     modules, _ = imported_by(code, tmp_path)
     assert among(modules, MIGRATIONS_AND_SCHEDULER) == []
     assert "lifecycle.store.schema" in modules
+
+
+COLLECTOR_SEEN = """
+import gc
+import sys
+
+from lifecycle.cli import main
+from lifecycle.engine import Lifecycle
+from lifecycle.reader import Reader
+
+seen = {{}}
+check_schema, get_asset = Lifecycle.check_schema, Reader.get_asset
+
+
+def checking(self, *args):
+    seen["opening the engine"] = gc.isenabled()
+    return check_schema(self, *args)
+
+
+def reading(self, *args):
+    seen["reading"] = gc.isenabled()
+    return get_asset(self, *args)
+
+
+Lifecycle.check_schema, Reader.get_asset = checking, reading
+probe, sys.argv = sys.argv, ["lifecycle", *{arguments!r}]
+try:
+    main({call})
+except SystemExit as stopped:
+    assert stopped.code == 0, stopped.code
+sys.argv = probe
+seen["after"] = gc.isenabled()
+seen["frozen"] = gc.get_freeze_count() > 0
+print(seen, file=sys.stderr)
+"""
+
+
+def test_the_installed_script_pauses_the_collector_until_its_engine_is_open(
+    tmp_path: Path, database_url: str
+) -> None:
+    with Lifecycle(database_url) as engine:
+        asset = engine.create_asset(TENANT, new_asset())
+    arguments = ["--db", database_url, "show", asset.asset_id, "--tenant", TENANT.project_id]
+    _, printed, seen = imported_and_logged_by(COLLECTOR_SEEN.format(arguments=arguments, call=""), tmp_path)
+    assert asset.asset_id in printed
+    assert seen.strip() == str({"opening the engine": False, "reading": True, "after": True, "frozen": True})
+    # A program that calls the script with arguments keeps its collector as it is.
+    _, printed, seen = imported_and_logged_by(
+        COLLECTOR_SEEN.format(arguments=arguments, call=repr(arguments)), tmp_path
+    )
+    assert asset.asset_id in printed
+    assert seen.strip() == str({"opening the engine": True, "reading": True, "after": True, "frozen": False})
