@@ -19,11 +19,13 @@ from __future__ import annotations
 import enum
 import fractions
 import functools
+import gc
 import json
 import logging
 import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -143,6 +145,38 @@ def _fail(code: ExitCode, error_code: str, message: str) -> NoReturn:
     sys.exit(code)
 
 
+class StartingUp:
+    """The cyclic garbage collector, paused while the admin script starts (docs/performance.md,
+    "The admin script's start").
+
+    Starting makes some 100,000 objects that live as long as the process (modules, classes,
+    SQLAlchemy's constructs, the transition table) and a few hundred garbage cycles: collecting
+    while they are made, the collector scans the survivors again and again (about a quarter of
+    ``show``'s time). So it is paused from the command line's parsing until the command has opened its
+    engine (``over``); then what was made is frozen (``gc.freeze``: never scanned again, the few
+    hundred cycles kept) and the collector resumes for what the command does next (a sweep, the
+    scheduler, the server). Only where the script is the process's entry point (``main()`` reading
+    the command line from ``sys.argv``), never when a program calls it with arguments.
+    """
+
+    def __init__(self) -> None:
+        self._paused = False
+
+    def pause(self) -> None:
+        if gc.isenabled():
+            gc.disable()
+            self._paused = True
+
+    def over(self) -> None:
+        if self._paused:
+            self._paused = False
+            gc.freeze()
+            gc.enable()
+
+
+STARTING_UP = StartingUp()
+
+
 class AdminScript(click.Group):
     """The root command: turns every failure into one line on stderr and an ``ExitCode``."""
 
@@ -154,6 +188,8 @@ class AdminScript(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> NoReturn:
+        if args is None:  # the command line is the process's: the installed script
+            STARTING_UP.pause()
         try:
             result = super().main(
                 args, prog_name or "lifecycle", complete_var, standalone_mode=False, **extra
@@ -185,6 +221,8 @@ class AdminScript(click.Group):
             if isinstance(error, sqlalchemy_errors.SQLAlchemyError):
                 _fail(ExitCode.UNAVAILABLE, StoreUnavailable.code, f"the database failed: {error}")
             _fail(ExitCode.INTERNAL_ERROR, "LIFECYCLE.INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+        finally:
+            STARTING_UP.over()
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
 
 
@@ -193,21 +231,27 @@ class AdminScript(click.Group):
 
 @dataclass
 class Session:
-    """What every command shares: the database URL, the service's storage settings and, once
-    opened, the engine."""
+    """What every command shares: the database URL, the service's storage settings, the logging
+    and, once opened, the engine."""
 
     database_url: str
     log_json: bool = False
     storage: StoragePolicy = field(default_factory=StoragePolicy)
+    logs: AdminLogging | None = field(default=None, repr=False)
     _lifecycle: Lifecycle | None = field(default=None, repr=False)
 
     def lifecycle(self, *, check_schema: bool = True) -> Lifecycle:
         if self._lifecycle is None:
             from lifecycle.engine import Lifecycle
 
-            self._lifecycle = Lifecycle(self.database_url, settings=Settings(storage=self.storage))
+            self._lifecycle = Lifecycle(
+                self.database_url,
+                settings=Settings(storage=self.storage),
+                logger=None if self.logs is None else self.logs.engine_events(),
+            )
             if check_schema:
                 self._lifecycle.check_schema()
+            STARTING_UP.over()
         return self._lifecycle
 
     def close(self) -> None:
@@ -252,46 +296,138 @@ def _answer_move(transition: Transitioned, as_json: bool) -> None:
     _answer(as_json, transition.to_json, lambda: render.transition_line(transition))
 
 
-def configure_logging(*, json_lines: bool, level: str, stream: TextIO) -> None:
-    """The admin script's logging, on ``stream``: structlog's events and the standard ``logging``
-    module's records (APScheduler's, Alembic's) alike, human-readable or as JSON lines.
+def configure_logging(*, json_lines: bool, level: str, stream: TextIO) -> AdminLogging:
+    """The admin script's logging, on ``stream`` (``AdminLogging``), installed: the root logger's one
+    handler and its level."""
+    logs = AdminLogging(json_lines=json_lines, level=level, stream=stream)
+    root = logging.getLogger()
+    root.handlers = [logs.handler()]
+    root.setLevel(logs.threshold)
+    return logs
+
+
+class AdminLogging:
+    """The admin script's logging: structlog's events and the standard ``logging`` module's records
+    (APScheduler's, Alembic's) alike, human-readable or as JSON lines, on one stream.
 
     Both go through one ``logging`` handler, so lines written from different threads (the
-    scheduler's and the main one) never interleave.
+    scheduler's and the main one) never interleave. structlog is imported when a line is about to
+    be written, not before: the engine's events come through ``engine_events()``, which configures
+    structlog at the first event at or above the level; the handler's formatter is built at the
+    first record. A command that writes no log line (``show``, at the default level) never imports
+    structlog (docs/performance.md, "The admin script's start").
     """
+
+    def __init__(self, *, json_lines: bool, level: str, stream: TextIO) -> None:
+        self.json_lines = json_lines
+        self.threshold = logging.getLevelNamesMapping()[level.upper()]
+        self._stream = stream
+        self._configuring = threading.Lock()
+        self._configured = False
+
+    def handler(self) -> logging.Handler:
+        handler = logging.StreamHandler(self._stream)
+        handler.setFormatter(_FormatterOnFirstRecord(self._formatter))
+        return handler
+
+    def engine_events(self) -> EngineEvents:
+        """The logger of the engines the admin script opens (``Lifecycle(logger=...)``)."""
+        return EngineEvents(self)
+
+    def configure_structlog(self) -> None:
+        """structlog configured for this script, once: its events rendered by the handler's
+        formatter. For code that logs through structlog on its own: the server's engine and
+        requests (``lifecycle serve``), and ``EngineEvents``."""
+        with self._configuring:
+            if self._configured:
+                return
+            import structlog
+
+            structlog.configure(
+                processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+                wrapper_class=structlog.make_filtering_bound_logger(self.threshold),
+                logger_factory=structlog.stdlib.LoggerFactory(),
+                cache_logger_on_first_use=False,
+            )
+            self._configured = True
+
+    def _formatter(self) -> logging.Formatter:
+        import structlog
+
+        renderer: Any = (
+            structlog.processors.JSONRenderer()
+            if self.json_lines
+            else structlog.dev.ConsoleRenderer(colors=self._stream.isatty())
+        )
+        return structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.dict_tracebacks] if self.json_lines else []),
+                renderer,
+            ],
+        )
+
+
+def _shared_processors() -> list[Any]:
     import structlog
 
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
-    shared: list[Any] = [
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    threshold = logging.getLevelNamesMapping()[level.upper()]
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=False,
-    )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                *([structlog.processors.dict_tracebacks] if json_lines else []),
-                renderer,
-            ],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(threshold)
+
+
+class _FormatterOnFirstRecord(logging.Formatter):
+    """Builds its formatter (which imports structlog) at the first record it formats. The handler
+    formats under its own lock, so it is built once."""
+
+    def __init__(self, build: Callable[[], logging.Formatter]) -> None:
+        super().__init__()
+        self._build = build
+        self._built: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._built is None:
+            self._built = self._build()
+        return self._built.format(record)
+
+
+class EngineEvents:
+    """The engine's events in the admin script, as ``lifecycle`` events: below the level, dropped
+    before they are built (``enabled``); at or above it, written through structlog, configured
+    first (``AdminLogging.configure_structlog``) as the script always has it.
+
+    Written as ``EventLog`` writes them under structlog: ``structlog.get_logger(name).<level>(event,
+    **fields)``, the logger named ``lifecycle`` for every concern (the lines name no logger).
+    """
+
+    def __init__(self, logs: AdminLogging) -> None:
+        from lifecycle.logs import EventLog
+
+        self._logs = logs
+        self._log = EventLog("lifecycle")
+
+    def enabled(self, level: int) -> bool:
+        return level >= self._logs.threshold
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, "debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._emit(logging.INFO, "info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, "warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._emit(logging.ERROR, "error", event, fields)
+
+    def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
+        if self.enabled(level):
+            self._logs.configure_structlog()
+            getattr(self._log, method)(event, **fields)
 
 
 # Options ----------------------------------------------------------------------------------------
@@ -563,11 +699,11 @@ def main(
     refuse_uploads_over_allowance: bool,
 ) -> None:
     """Operate the asset lifecycle: assets, freezes, the recycle bin, sweeps and the audit trail."""
-    configure_logging(json_lines=log_json, level=log_level, stream=sys.stderr)
+    logs = configure_logging(json_lines=log_json, level=log_level, stream=sys.stderr)
     policy: dict[str, Any] = {"refuse_uploads_over_allowance": refuse_uploads_over_allowance}
     if free_storage is not None:
         policy["free_bytes"] = free_storage
-    session = Session(database_url, log_json=log_json, storage=StoragePolicy(**policy))
+    session = Session(database_url, log_json=log_json, storage=StoragePolicy(**policy), logs=logs)
     ctx.obj = session
     ctx.call_on_close(session.close)
 
@@ -768,9 +904,7 @@ def allowed(asset_id: str, actor: Actor, as_json: bool) -> None:
 @click.option(
     "--state", "states", type=_choice(AssetState), multiple=True, help="Only this state. Repeatable."
 )
-@click.option(
-    "--order-by", type=click.Choice(ORDER_COLUMNS), default="create_time", show_default=True
-)
+@click.option("--order-by", type=click.Choice(ORDER_COLUMNS), default="create_time", show_default=True)
 @click.option("--ascending", is_flag=True, help="Oldest first (default: newest first).")
 @page_options
 @json_option
@@ -1166,7 +1300,7 @@ def _sweep_progress(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lifecycle import render
+    from lifecycle.progress import SweepProgress
     from lifecycle.sweeps import SweepListener
 
     stderr = Console(stderr=True, force_terminal=True if wanted else None)
@@ -1179,7 +1313,7 @@ def _sweep_progress(
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr) as progress:
-        yield render.SweepProgress(progress, progress.add_task("sweep", total=total))
+        yield SweepProgress(progress, progress.add_task("sweep", total=total))
 
 
 @main.command()
@@ -1471,6 +1605,8 @@ def serve(
     session = _session()
     if database_url is not None:
         session.database_url = database_url
+    if session.logs is not None:  # the server's engine and requests log through structlog themselves
+        session.logs.configure_structlog()
     secret = os.environ.get(UPLOAD_SECRET_ENV)
     asyncio.run(
         serve_forever(

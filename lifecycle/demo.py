@@ -81,8 +81,8 @@ from lifecycle.definition import (
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import InvalidParameter, LifecycleError
 from lifecycle.inputs import AutoOperation, NewAsset, NewFile
+from lifecycle.progress import SweepProgress
 from lifecycle.render import (
-    SweepProgress,
     asset_storage_view,
     console,
     history_table,

@@ -3,8 +3,13 @@
 It builds its collaborators once, over one shared ``Context``, and hands each call to one of
 them: ``AssetManager`` (creations, moves, uploads, tenant-wide freezes, batches),
 ``Changes`` (what moves no state: files declared and deleted later, metadata updated),
-``UnfreezeApplications``, ``Reader``, ``Storage``, ``Auditor`` and ``Sweeper``. How a move flows
-from here to its audit row and its log event: docs/architecture.md.
+``UnfreezeApplications``, ``Reader``, ``Storage``, ``Auditor``, ``Sweeper`` and ``Feed``. How a
+move flows from here to its audit row and its log event: docs/architecture.md.
+
+Each collaborator but the ``Reader`` is built, and its module imported, when a call first needs
+it (``_OnFirstUse``): a process that only reads, such as the admin script's ``show``, imports
+none of the modules that write, sweep, verify or follow the feed (docs/performance.md, "The admin
+script's start").
 """
 
 from __future__ import annotations
@@ -13,15 +18,12 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack, overload
 
 from sqlalchemy import Engine
 
 from lifecycle.actors import Actor, Platform, System, Tenant
-from lifecycle.applications import UnfreezeApplications
-from lifecycle.auditor import Auditor
 from lifecycle.billing import AssetStorage, StorageReport
-from lifecycle.changes import Changes
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.context import Context, Logs
 from lifecycle.definition import (
@@ -35,12 +37,9 @@ from lifecycle.definition import (
     UploadResult,
 )
 from lifecycle.errors import LifecycleError, SchemaOutOfDate
-from lifecycle.feed import Consumer, Feed, Handler
 from lifecycle.inputs import NewAsset, NewFile, check_flag
-from lifecycle.integrity import AuditReport
 from lifecycle.listeners import Listener, Subscription
 from lifecycle.logs import EventLogger
-from lifecycle.manager import AssetManager
 from lifecycle.moves import MoveOptions, MoveRequest
 from lifecycle.reader import ListingFilters, ListingOptions, Reader
 from lifecycle.results import (
@@ -57,10 +56,56 @@ from lifecycle.results import (
 )
 from lifecycle.retry import RetryPolicy
 from lifecycle.settings import DEFAULT_BATCH_SIZE, DEFAULT_DATABASE_URL, DEFAULT_STORAGE_PAGE, Settings
-from lifecycle.storage import Storage
 from lifecycle.store import schema
 from lifecycle.store.database import open_database
-from lifecycle.sweeps import Sweeper, SweepListener, SweepReport
+
+if TYPE_CHECKING:
+    # The collaborators built on first use, and what only their calls name: imported by them.
+    from lifecycle.applications import UnfreezeApplications
+    from lifecycle.auditor import Auditor
+    from lifecycle.changes import Changes
+    from lifecycle.feed import Consumer, Feed, Handler
+    from lifecycle.integrity import AuditReport
+    from lifecycle.manager import AssetManager
+    from lifecycle.storage import Storage
+    from lifecycle.sweeps import Sweeper, SweepListener, SweepReport
+
+T = TypeVar("T")
+
+
+class _OnFirstUse(Generic[T]):
+    """A collaborator of the engine, built by the decorated method when a call first needs it,
+    then kept as an attribute of the engine (found there before this descriptor, as
+    ``functools.cached_property`` does).
+
+    The first build holds the engine's lock, so that two threads never build two of one
+    collaborator: each would then serve some of the calls, and the ``feed`` the engine hands out
+    is one object. Reentrant: building the manager builds the storage it is given. Once built, a
+    collaborator is read without the lock.
+    """
+
+    def __init__(self, build: Callable[[Lifecycle], T]) -> None:
+        self._build = build
+        self._name = build.__name__
+
+    def __set_name__(self, owner: type[Lifecycle], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, engine: None, owner: type[Lifecycle]) -> _OnFirstUse[T]: ...
+
+    @overload
+    def __get__(self, engine: Lifecycle, owner: type[Lifecycle]) -> T: ...
+
+    def __get__(self, engine: Lifecycle | None, owner: type[Lifecycle]) -> T | _OnFirstUse[T]:
+        if engine is None:
+            return self
+        with engine._building:
+            built: T | None = engine.__dict__.get(self._name)
+            if built is None:
+                built = self._build(engine)
+                engine.__dict__[self._name] = built
+            return built
 
 
 class Lifecycle:
@@ -80,6 +125,7 @@ class Lifecycle:
         (yours to dispose of). ``logger``: one logger for every event, instead of the
         ``lifecycle.*`` loggers (docs/logging.md). ``definition``: the transition table, honoured
         by every collaborator. ``retry``: how transactions refused for contention are run again."""
+        self._building = threading.RLock()
         self._owns_database = isinstance(database, str)
         self.database: Engine = open_database(database) if isinstance(database, str) else database
         try:
@@ -91,17 +137,55 @@ class Lifecycle:
                 logs=Logs.named() if logger is None else Logs.all_to(logger),
                 retry=RetryPolicy() if retry is None else retry,
             )
-            self._reader = Reader(self.context)
-            self._storage = Storage(self.context)
-            self._manager = AssetManager(self.context, self._storage, self._reader)
-            self._changes = Changes(self.context, self._storage, self._reader, self._manager.apply)
-            self._applications = UnfreezeApplications(self.context, self._manager)
-            self._auditor = Auditor(self.context)
-            self._sweeper = Sweeper(self.context)
-            self._feed = Feed(self.context)
         except LifecycleError:
             self.close()
             raise
+        self._reader = Reader(self.context)
+
+    # The other collaborators, each built when a call first needs it (none of them checks
+    # anything when built: the settings and the definition were checked before).
+
+    @_OnFirstUse
+    def _storage(self) -> Storage:
+        from lifecycle.storage import Storage
+
+        return Storage(self.context)
+
+    @_OnFirstUse
+    def _manager(self) -> AssetManager:
+        from lifecycle.manager import AssetManager
+
+        return AssetManager(self.context, self._storage, self._reader)
+
+    @_OnFirstUse
+    def _changes(self) -> Changes:
+        from lifecycle.changes import Changes
+
+        return Changes(self.context, self._storage, self._reader, self._manager.apply)
+
+    @_OnFirstUse
+    def _applications(self) -> UnfreezeApplications:
+        from lifecycle.applications import UnfreezeApplications
+
+        return UnfreezeApplications(self.context, self._manager)
+
+    @_OnFirstUse
+    def _auditor(self) -> Auditor:
+        from lifecycle.auditor import Auditor
+
+        return Auditor(self.context)
+
+    @_OnFirstUse
+    def _sweeper(self) -> Sweeper:
+        from lifecycle.sweeps import Sweeper
+
+        return Sweeper(self.context)
+
+    @_OnFirstUse
+    def _feed(self) -> Feed:
+        from lifecycle.feed import Feed
+
+        return Feed(self.context)
 
     @property
     def clock(self) -> Clock:
@@ -408,6 +492,8 @@ class Lifecycle:
         """A named consumer of the durable change feed (``lifecycle.feed``): every move of every
         process, handed to ``handler(events, connection)`` in feed order; options: ``batch_size``,
         ``start`` ('beginning' or 'end'), ``poll_interval``."""
+        from lifecycle.feed import Consumer
+
         return Consumer(self.context, name, handler, **options)
 
     @property

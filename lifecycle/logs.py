@@ -14,15 +14,18 @@ before or after it builds a ``Lifecycle``:
 Nothing is ever written by the library itself: an application that configured neither gets
 Python's default (warnings and errors on stderr). ``structlog.testing.capture_logs`` configures
 structlog while it is active, so tests that capture events see every one.
+
+The library never imports structlog itself: an application that configured it has imported it,
+and one that did not need not pay for its import (the admin script's ``show`` does not).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Protocol
-
-import structlog
 
 RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 """Attributes every ``LogRecord`` has: a field of that name is passed as ``lifecycle_<name>``."""
@@ -48,8 +51,10 @@ class EventLog:
     def __init__(self, name: str) -> None:
         self.name = name
         self._stdlib = logging.getLogger(name)
-        # A lazy proxy: it reads structlog's configuration when used, so it follows a change.
-        self._structlog = structlog.get_logger(name)
+        # structlog's lazy proxy for this name, made on the first event that goes to structlog (it
+        # reads structlog's configuration when used, so it follows a change). Two threads may both
+        # make one: they are alike, and either is kept.
+        self._structlog: Any = None
 
     def debug(self, event: str, **fields: Any) -> None:
         self._emit(logging.DEBUG, "debug", event, fields)
@@ -66,10 +71,13 @@ class EventLog:
     def enabled(self, level: int) -> bool:
         """Whether an event at ``level`` would be written somewhere (always, under structlog,
         whose filtering happens in its own chain)."""
-        return structlog.is_configured() or self._stdlib.isEnabledFor(level)
+        return _configured_structlog() is not None or self._stdlib.isEnabledFor(level)
 
     def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
-        if structlog.is_configured():
+        structlog = _configured_structlog()
+        if structlog is not None:
+            if self._structlog is None:
+                self._structlog = structlog.get_logger(self.name)
             getattr(self._structlog, method)(event, **fields)
         elif self._stdlib.isEnabledFor(level):
             exc_info = fields.pop("exc_info", None)  # a traceback, as logging and structlog take it
@@ -79,6 +87,14 @@ class EventLog:
 
     def __repr__(self) -> str:
         return f"EventLog({self.name!r})"
+
+
+def _configured_structlog() -> ModuleType | None:
+    """structlog, where the application has configured it; None otherwise (never importing it:
+    configuring structlog imports it first)."""
+    structlog = sys.modules.get("structlog")
+    is_configured = getattr(structlog, "is_configured", None)  # None while it is being imported
+    return structlog if is_configured is not None and is_configured() else None
 
 
 def _rendered(event: str, fields: Mapping[str, Any]) -> str:

@@ -18,20 +18,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
 from lifecycle.billing import AssetStorage, StorageReport, TenantStorage, Usage, size
-from lifecycle.definition import AssetState, AssetType, Event, TimeRule
+from lifecycle.definition import AssetState, AssetType, Event
 from lifecycle.errors import InvalidParameter
-from lifecycle.feed import ConsumerState, FeedEvent
-from lifecycle.integrity import AuditReport
 from lifecycle.results import (
     Asset,
     AuditEntry,
@@ -42,7 +39,12 @@ from lifecycle.results import (
     UnfreezeApplication,
     UploadConfirmed,
 )
-from lifecycle.sweeps import SweepListener, SweepReport
+
+if TYPE_CHECKING:
+    # Only the commands that print them import these (show does not need the feed or the sweeps).
+    from lifecycle.feed import ConsumerState, FeedEvent
+    from lifecycle.integrity import AuditReport
+    from lifecycle.sweeps import SweepReport
 
 WIDTH = 100
 """The console width when the output is not a terminal (a file, a pipe) and ``COLUMNS`` is not
@@ -790,27 +792,6 @@ def asset_storage_view(found: AssetStorage) -> Group:
             size(f.chargeable_bytes),
         )
     return Group(fields, reasons, files)
-
-
-class SweepProgress(SweepListener):
-    """Drives a progress bar's task from a sweep's batches.
-
-    The task's total is an estimate made before the sweep (``due_counts``: an asset due under two
-    rules counts twice); when the sweep finishes the bar shows what it actually moved.
-    """
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self._progress = progress
-        self._task = task
-
-    def found(self, rule: TimeRule, asset_ids: Sequence[str]) -> None:
-        self._progress.update(self._task, description=f"sweep: {rule.name} ({len(asset_ids)} due)")
-
-    def written(self, rule: TimeRule, moved: int) -> None:
-        self._progress.advance(self._task, moved)
-
-    def finished(self, report: SweepReport) -> None:
-        self._progress.update(self._task, description="sweep", total=report.moved, completed=report.moved)
 
 
 def feed_line(event: FeedEvent) -> str:

@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from lifecycle.errors import InvalidParameter, StoreBusy
 from lifecycle.waits import pause
+
+if TYPE_CHECKING:
+    import tenacity
 
 MAX_ATTEMPTS = 100
 
@@ -84,7 +85,8 @@ class Retries:
 
     ``run(attempt)`` calls ``attempt`` (a whole transaction) and returns what it returns. Only
     ``StoreBusy`` is retried; any other error leaves at once, as it was raised. A first attempt
-    that succeeds costs one call: the retrying machinery (tenacity) is built only after a refusal.
+    that succeeds costs one call: the retrying machinery (tenacity) is imported and built only
+    after a refusal.
     """
 
     def __init__(self, policy: RetryPolicy, logger: Any) -> None:
@@ -113,6 +115,8 @@ class Retries:
         return self._again(attempt, first)
 
     def _again(self, attempt: Callable[[], T], first: StoreBusy) -> T:
+        import tenacity  # noqa: PLC0415 - only a refused transaction needs it (see the class)
+
         policy = self.policy
         sleep = pause if policy.sleep is time.sleep else policy.sleep
         wait = policy.wait(1)

@@ -160,13 +160,13 @@ class _Databases:
         from sqlalchemy import text
 
         from lifecycle.store.database import copy_sqlite, open_database, transaction
-        from lifecycle.store.models import Base
+        from lifecycle.store.models import metadata
 
         if self.url is None:
             database = open_database("sqlite://")
             copy_sqlite(self.shared, database)
             return database
-        tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        tables = [table.name for table in reversed(metadata.sorted_tables)]
         with transaction(self.shared, write=True) as connection:
             if self.shared.dialect.name == "postgresql":
                 connection.execute(text(f"TRUNCATE {', '.join(tables)}"))

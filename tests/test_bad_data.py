@@ -50,7 +50,7 @@ from lifecycle.explore import reachable
 from lifecycle.inputs import AutoOperation
 from lifecycle.integrity import ProblemKind
 from lifecycle.store import schema
-from lifecycle.store.models import Base, StoredEnum
+from lifecycle.store.models import StoredEnum, metadata
 from lifecycle.sweeps import SweepReport
 from tests.conftest import POSTGRES_URL, START, TABLES, new_asset
 
@@ -956,7 +956,7 @@ def test_the_database_refuses_a_state_the_definition_does_not_know(
         {"value": value, "asset_id": asset_id},
         constraint,
     )
-    names = [c.name for c in Base.metadata.tables[table].columns if c.name != "id"]
+    names = [c.name for c in metadata.tables[table].columns if c.name != "id"]
     key = {ASSETS: {"asset_id": ":new_id"}, AUDIT: {"seq": "seq + 100"}}[table]
     selected = ", ".join(":value" if name == column else key.get(name, name) for name in names)
     _refused(
@@ -971,7 +971,7 @@ def test_the_database_refuses_a_state_the_definition_does_not_know(
 def _enum_columns() -> list[tuple[str, str, type[Any]]]:
     return [
         (table.name, column.name, column.type.enum_class)
-        for table in Base.metadata.sorted_tables
+        for table in metadata.sorted_tables
         for column in table.columns
         if isinstance(column.type, StoredEnum)
     ]

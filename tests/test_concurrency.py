@@ -8,17 +8,21 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import Engine
 
 from lifecycle.actors import Platform, Tenant
+from lifecycle.context import Context
 from lifecycle.definition import Event, UploadResult
 from lifecycle.engine import Lifecycle
 from lifecycle.errors import Conflict, LifecycleError, TransitionNotAllowed
+from lifecycle.feed import Feed
 from tests.conftest import new_asset
 
 pytestmark = pytest.mark.facades
 
 THREADS = 16
 ROUNDS = 100
+WAIT = 30  # seconds; a bound on waiting for another thread, never a delay
 
 TENANT = Tenant("racer")
 PLATFORM = Platform("race-operator")
@@ -109,3 +113,45 @@ def test_sixteen_threads_firing_the_same_event_move_the_asset_once(lifecycle: Li
             assert len(lifecycle.history(TENANT, asset_id)) == 3  # create, accept_upload, activate
     assert not unexpected, unexpected[:3]
     assert len(errors) == 20 * (THREADS - 1)
+
+
+def test_two_threads_first_using_a_collaborator_at_once_get_the_one_built(
+    database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine builds a collaborator (here the feed) when a call first needs it, under its lock:
+    a thread that asks while another builds waits for that one. The first build is held until the
+    second thread has asked, then until a second build starts, or 0.2 s: the window in which an
+    engine without the lock would build a second feed."""
+    built: list[Feed] = []
+    first_building, second_asked, second_built = threading.Event(), threading.Event(), threading.Event()
+    build = Feed.__init__
+
+    def held(feed: Feed, context: Context) -> None:
+        built.append(feed)
+        if len(built) == 1:
+            first_building.set()
+            assert second_asked.wait(WAIT)
+            second_built.wait(0.2)
+        else:
+            second_built.set()
+        build(feed, context)
+
+    monkeypatch.setattr(Feed, "__init__", held)
+    engine = Lifecycle(database)
+    feeds: dict[str, Feed] = {}
+
+    def first() -> None:
+        feeds["first"] = engine.feed
+
+    def second() -> None:
+        second_asked.set()
+        feeds["second"] = engine.feed
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_building.wait(WAIT)
+    threads[1].start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert len(built) == 1
+    assert feeds["first"] is feeds["second"] is engine.feed

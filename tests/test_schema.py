@@ -18,7 +18,7 @@ from lifecycle.engine import Lifecycle
 from lifecycle.errors import SchemaOutOfDate, StoreUnavailable
 from lifecycle.store import schema
 from lifecycle.store.database import open_database
-from lifecycle.store.models import PREFIX, Base
+from lifecycle.store.models import PREFIX, metadata
 from tests.conftest import new_asset
 
 
@@ -33,14 +33,14 @@ def test_a_migrated_database_matches_the_models(database: Engine) -> None:
                 "include_name": lambda name, kind, _parent: kind != "table" or name.startswith(PREFIX),
             },
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
     assert schema.current_revision(database) == schema.head_revision()
 
 
 def test_every_table_shares_the_prefix(database: Engine) -> None:
     tables = [name for name in inspect(database).get_table_names() if name.startswith(PREFIX)]
-    assert sorted(tables) == sorted([*Base.metadata.tables, schema.VERSION_TABLE])
-    assert all(name.startswith(PREFIX) for name in Base.metadata.tables)
+    assert sorted(tables) == sorted([*metadata.tables, schema.VERSION_TABLE])
+    assert all(name.startswith(PREFIX) for name in metadata.tables)
     assert schema.VERSION_TABLE.startswith(PREFIX), "a host service's own alembic_version is left alone"
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, String, column, inspect, select, table, text
 
 from lifecycle.errors import SchemaOutOfDate
 from lifecycle.store.database import WRITE, create_missing_database, translated_errors
-from lifecycle.store.models import Base
+from lifecycle.store.models import metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -130,7 +130,7 @@ def drop(database: Engine) -> None:
     For disposable databases (tests, benchmarks): it destroys the data.
     """
     cascade = " CASCADE" if database.dialect.name == "postgresql" else ""
-    names = [table.name for table in reversed(Base.metadata.sorted_tables)] + [VERSION_TABLE]
+    names = [table.name for table in reversed(metadata.sorted_tables)] + [VERSION_TABLE]
     with translated_errors(database), database.begin() as connection:
         for name in names:
             connection.execute(text(f"DROP TABLE IF EXISTS {name}{cascade}"))

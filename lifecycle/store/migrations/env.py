@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from lifecycle.store.models import Base
+from lifecycle.store.models import metadata
 from lifecycle.store.schema import VERSION_TABLE
 
 config = context.config
@@ -14,7 +14,7 @@ if connection is None:  # pragma: no cover - only the engine runs migrations
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
