@@ -416,7 +416,8 @@ class Sweeper:
                     return batches, False
                 listener.found(rule, [row.asset_id for row in found])
                 in_flight = writer.submit(partial(self._write, planned, prepared, as_of, actor))
-                in_flight_ids = [row.asset_id for row in found]
+                if writer.overlaps:  # written meanwhile: its rows are not to be found again
+                    in_flight_ids = [row.asset_id for row in found]
         except BaseException:
             if in_flight is not None:  # committed or not, it ends before the sweep does
                 with suppress(Exception):
@@ -517,11 +518,11 @@ class _Writer:
     or at once, in the caller's thread."""
 
     def __init__(self, *, overlap: bool) -> None:
-        self._overlap = overlap
+        self.overlaps = overlap
         self._pool: ThreadPoolExecutor | None = None
 
     def submit(self, write: Callable[[], T]) -> Future[T]:
-        if not self._overlap:
+        if not self.overlaps:
             done: Future[T] = Future()
             try:
                 done.set_result(write())
