@@ -58,6 +58,7 @@ from lifecycle.errors import (
     StoreUnavailable,
 )
 from lifecycle.inputs import MAX_PAGE, ORDER_COLUMNS, AutoOperation, NewAsset, NewFile
+from lifecycle.logs import LevelMethods
 from lifecycle.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DATABASE_URL,
@@ -394,7 +395,7 @@ class _FormatterOnFirstRecord(logging.Formatter):
         return self._built.format(record)
 
 
-class EngineEvents:
+class EngineEvents(LevelMethods):
     """The engine's events in the admin script, as ``lifecycle`` events: below the level, dropped
     before they are built (``enabled``); at or above it, written through structlog, configured
     first (``AdminLogging.configure_structlog``) as the script always has it.
@@ -411,18 +412,6 @@ class EngineEvents:
 
     def enabled(self, level: int) -> bool:
         return level >= self._logs.threshold
-
-    def debug(self, event: str, **fields: Any) -> None:
-        self._emit(logging.DEBUG, "debug", event, fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self._emit(logging.INFO, "info", event, fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self._emit(logging.WARNING, "warning", event, fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._emit(logging.ERROR, "error", event, fields)
 
     def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
         if self.enabled(level):

@@ -43,18 +43,13 @@ class EventLogger(Protocol):
     def error(self, event: str, **fields: Any) -> Any: ...
 
 
-class EventLog:
-    """The library's events under one logger name, routed to structlog or ``logging``."""
+class LevelMethods:
+    """An ``EventLogger``'s four levels, each one ``_emit`` (level, method name, event, fields)."""
 
-    __slots__ = ("_stdlib", "_structlog", "name")
+    __slots__ = ()
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._stdlib = logging.getLogger(name)
-        # structlog's lazy proxy for this name, made on the first event that goes to structlog (it
-        # reads structlog's configuration when used, so it follows a change). Two threads may both
-        # make one: they are alike, and either is kept.
-        self._structlog: Any = None
+    def _emit(self, level: int, method: str, event: str, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def debug(self, event: str, **fields: Any) -> None:
         self._emit(logging.DEBUG, "debug", event, fields)
@@ -67,6 +62,20 @@ class EventLog:
 
     def error(self, event: str, **fields: Any) -> None:
         self._emit(logging.ERROR, "error", event, fields)
+
+
+class EventLog(LevelMethods):
+    """The library's events under one logger name, routed to structlog or ``logging``."""
+
+    __slots__ = ("_stdlib", "_structlog", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._stdlib = logging.getLogger(name)
+        # structlog's lazy proxy for this name, made on the first event that goes to structlog (it
+        # reads structlog's configuration when used, so it follows a change). Two threads may both
+        # make one: they are alike, and either is kept.
+        self._structlog: Any = None
 
     def enabled(self, level: int) -> bool:
         """Whether an event at ``level`` would be written somewhere (always, under structlog,
