@@ -526,8 +526,8 @@ class _Writer:
             done: Future[T] = Future()
             try:
                 done.set_result(write())
-            except BaseException as error:  # noqa: BLE001 - handed to whoever takes the result
-                done.set_exception(error)
+            except Exception as error:  # noqa: BLE001 - handed to whoever takes the result
+                done.set_exception(error)  # (an interrupt is not held back: it goes up at once)
             return done
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lifecycle-sweep-write")

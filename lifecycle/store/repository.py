@@ -492,7 +492,9 @@ class _UnnestStatement:
         self._processors = _Processors({name: column.type for name, column in sources.items()}, dialect)
         self._types = {name: column.type.compile(dialect=dialect) for name, column in sources.items()}
         self._moved_columns = moved_columns
-        self._statements: dict[frozenset[str], str] = {}
+        # One statement per set of shared columns; batches of varied moves make varied sets, so
+        # the cache is bounded (as psycopg's own of prepared statements is).
+        self._statement = functools.lru_cache(maxsize=128)(self._build)
 
     def prepare(self, params: Sequence[dict[str, Any]]) -> Callable[[Connection], tuple[set[str], int]]:
         """The batch's statement and arguments; sent, it claims and writes the batch and answers
@@ -510,12 +512,6 @@ class _UnnestStatement:
             return set(moved), len(params) - locked
 
         return send
-
-    def _statement(self, shared: frozenset[str]) -> str:
-        statement = self._statements.get(shared)
-        if statement is None:
-            statement = self._statements[shared] = self._build(shared)
-        return statement
 
     def _build(self, shared: frozenset[str]) -> str:
         # Parameters are %(pN)b: psycopg's named parameter in binary format, under a short name, so
