@@ -13,13 +13,13 @@ A sweep runs the rules in order, each in batches of three steps:
    transaction holds the database. A retry (``RetryPolicy``) plans the batch again, at its own
    time.
 
-On PostgreSQL, batches overlap: while one batch's write runs in a thread of its own (where it
-mostly waits on the server), the next batch is found, planned and its parameters prepared in the
-sweeping thread, its rows found apart from those of the batch in flight. One write is in flight
-at a time, each in its own transaction; batches are counted, published and reported in the order
-they were found, and a stop ends the sweep after the batch in flight. On SQLite (which works in
-this process, under its GIL), inside an async call (``AsyncLifecycle``: its connections belong to
-the event loop) and where the pool cannot lend a second connection, each batch is written in the
+Batches overlap: while one batch's write runs in a thread of its own (where it mostly waits on
+the database, which gives the GIL up), the next batch is found, planned and its parameters
+prepared in the sweeping thread, its rows found apart from those of the batch in flight. One
+write is in flight at a time, each in its own transaction; batches are counted, published and
+reported in the order they were found, and a stop ends the sweep after the batch in flight.
+Inside an async call (``AsyncLifecycle``: its connections belong to the event loop) and where the
+pool cannot lend a second connection (an in-memory SQLite database), each batch is written in the
 sweeping thread before the next is found.
 
 A row that changed between being found and being written fails its guard and is left alone; if
@@ -188,6 +188,11 @@ class Sweeper:
             for rule in self._rules
         }
         self._states = {rule.name: context.definition.rule_states(rule) for rule in self._rules}
+        self._rules_in: dict[AssetState, list[tuple[int, TimeRule]]] = {}
+        """The rules that look at each state, with their place in the order."""
+        for index, rule in enumerate(self._rules):
+            for state in self._states[rule.name]:
+                self._rules_in.setdefault(state, []).append((index, rule))
         self._requests = {rule.name: MoveRequest(reason=rule.reason) for rule in self._rules}
 
     # The rules, as SQL and in Python ---------------------------------------------------------
@@ -223,7 +228,7 @@ class Sweeper:
         after downtime makes the moves in the order time made them due."""
         due = [
             (moment, index, rule)
-            for index, rule in enumerate(self._rules)
+            for index, rule in self._rules_in.get(row.state, ())
             if (moment := self.due_at(rule, row)) is not None and moment <= as_of
         ]
         return min(due)[2] if due else None
@@ -336,16 +341,11 @@ class Sweeper:
 
     def _can_overlap(self) -> bool:
         """Whether a batch's write may run in a thread of its own while the next batch is found
-        and planned: where the database works in a process of its own (not SQLite, whose work
-        shares this process's GIL with the planning: handing it back and forth between the two
-        threads cost more than the overlap saved, measured in bench/sweep.py), not in an async
-        call (its connections belong to the event loop's greenlet), and only where the pool
-        can lend a second connection."""
-        database = self._ctx.database
-        pool = database.pool
+        and planned: not in an async call (its connections belong to the event loop's greenlet),
+        and only where the pool can lend a second connection."""
+        pool = self._ctx.database.pool
         return (
-            database.dialect.name != "sqlite"
-            and not in_async_call()
+            not in_async_call()
             and (isinstance(pool, NullPool) or (isinstance(pool, QueuePool) and pool.size() >= 2))
         )
 
@@ -369,6 +369,7 @@ class Sweeper:
         apart from those in flight. Each batch is still written whole in its own transaction,
         and counted, told to the listeners and to ``listener`` in the order found."""
         batches = 0
+        due, order = self.due_clause(rule, as_of), assets.c[rule.basis.value]
         in_flight: Future[tuple[_Batch, BulkWrite]] | None = None
         in_flight_ids: list[str] = []
 
@@ -389,8 +390,8 @@ class Sweeper:
                 found, corrupt = self._ctx.run(
                     partial(
                         self._repo.find_due,
-                        due=self.due_clause(rule, as_of),
-                        order=assets.c[rule.basis.value],
+                        due=due,
+                        order=order,
                         limit=batch_size,
                         exclude=[*skipped, *in_flight_ids],
                     ),

@@ -512,14 +512,13 @@ def _is_bulk_write(statement: str) -> bool:
 BOUND: contextvars.ContextVar[str] = contextvars.ContextVar("bound", default="unbound")
 
 
-def test_on_postgresql_the_next_batch_is_found_while_one_is_written_and_never_takes_its_rows(
-    database: Engine, clock: ManualClock, tenant: Tenant
-) -> None:
-    """PostgreSQL: a batch's write runs in a thread of its own, in the caller's context, while the
-    next batch is found without its rows. SQLite: each batch is written in the caller's thread
-    before the next is found (docs/performance.md says why)."""
-    overlapping = database.dialect.name == "postgresql"
-    lifecycle = Lifecycle(database, clock=clock)
+def _sweep_in_batches_of_two(
+    lifecycle: Lifecycle, clock: ManualClock, tenant: Tenant, *, overlapping: bool
+) -> list[tuple[threading.Thread, str, int]]:
+    """Six due assets swept in three batches, the first write held (``overlapping``) until the
+    next batch has been looked for: each write's thread, the context variable it saw, and how
+    many batches had been found when it began."""
+    database = lifecycle.database
     ids = [_created(lifecycle, tenant) for _ in range(6)]
     clock.advance(2 * DAY)
     batches = _Batches()
@@ -544,12 +543,29 @@ def test_on_postgresql_the_next_batch_is_found_while_one_is_written_and_never_ta
     assert (report.moved, report.rule("upload_timeout").changed, report.batches) == (6, 0, 3)
     assert sorted(itertools.chain.from_iterable(batches.found_ids)) == sorted(ids), "each asset found once"
     assert batches.calls == ["found 2", "written 2"] * 3
-    writers = {thread for thread, _, _ in writes}
-    if overlapping:
-        assert threading.current_thread() not in writers
-        assert {bound for _, bound, _ in writes} == {"request-7"}, "the writer runs in the caller's context"
-    else:
-        assert writers == {threading.current_thread()}
-        assert [found for _, _, found in writes] == [1, 2, 3], "each batch written before the next is found"
     for asset_id in ids:
         assert _events(lifecycle, tenant, asset_id) == [Event.CREATE, Event.TIME_OUT_UPLOAD]
+    return writes
+
+
+def test_the_next_batch_is_found_while_one_is_written_and_never_takes_its_rows(
+    database: Engine, clock: ManualClock, tenant: Tenant
+) -> None:
+    """A database the pool can lend a second connection of (a SQLite file, PostgreSQL): a batch's
+    write runs in a thread of its own, in the caller's context, while the next batch is found
+    without its rows."""
+    writes = _sweep_in_batches_of_two(Lifecycle(database, clock=clock), clock, tenant, overlapping=True)
+    assert threading.current_thread() not in {thread for thread, _, _ in writes}
+    assert {bound for _, bound, _ in writes} == {"request-7"}, "the writer runs in the caller's context"
+
+
+def test_with_one_connection_each_batch_is_written_before_the_next_is_found(
+    clock: ManualClock, tenant: Tenant
+) -> None:
+    """An in-memory SQLite database has one connection: each batch is written in the caller's
+    thread before the next is found."""
+    with Lifecycle("sqlite://", clock=clock) as lifecycle:
+        lifecycle.upgrade()
+        writes = _sweep_in_batches_of_two(lifecycle, clock, tenant, overlapping=False)
+    assert {thread for thread, _, _ in writes} == {threading.current_thread()}
+    assert [found for _, _, found in writes] == [1, 2, 3], "each batch written before the next is found"

@@ -61,6 +61,7 @@ from lifecycle.definition import (
     Event,
     FileCategory,
     FileState,
+    UnknownValue,
 )
 from lifecycle.errors import CorruptRecord
 from lifecycle.integrity import check_known, check_stored_state
@@ -296,7 +297,8 @@ def _check_file_record(row: Any) -> None:
 def row_from(record: Any, definition: Definition) -> AssetRow:
     """The decision's view of a row; ``CorruptRecord`` if it holds what no legal history can."""
     check_asset_record(record, definition)
-    check_known(record.asset_id, {"main_file_state": record.main_file_state})
+    if isinstance(record.main_file_state, UnknownValue):
+        check_known(record.asset_id, {"main_file_state": record.main_file_state})
     return AssetRow(
         asset_id=record.asset_id,
         project_id=record.project_id,
@@ -791,13 +793,12 @@ class Repository:
         if not moves:
             return PreparedMoves(moves, lambda _: (set(), 0), self._follow_moves)
         params = [_move_params(move) for _, move in moves]
+        rows = [row for row, _ in moves]
         changed = tuple(
             name
             for name in _MOVED_COLUMNS
             if name in _ALWAYS_SET
-            or any(
-                new[f"n_{name}"] != _ROW_VALUE[name](row) for new, (row, _) in zip(params, moves, strict=True)
-            )
+            or [new[f"n_{name}"] for new in params] != list(map(_ROW_VALUE[name], rows))
         )
         statement = self._bulk_update(changed)
         if isinstance(statement, _UnnestStatement):
