@@ -410,7 +410,8 @@ class WriteLock:
     """Another connection holding SQLite's write lock (``BEGIN IMMEDIATE``) until released."""
 
     def __init__(self, path: Path) -> None:
-        self._connection = sqlite3.connect(path, isolation_level=None)
+        # Released from whichever thread retries (a sweep writes its batches in a thread of its own).
+        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.held = False
 
     def take(self) -> None:
