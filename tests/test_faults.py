@@ -944,7 +944,8 @@ def test_pooled_connections_whose_backends_died_while_idle_are_replaced_unseen(
     postgres_engine: Engine, platform: Platform
 ) -> None:
     """A server restart or an idle timeout kills connections as they sit in the pool: the pool's
-    pre-ping notices at checkout and connects afresh, so no call sees a dead one."""
+    check at checkout (lifecycle/store/checkout.py) notices and connects afresh, so no call sees a
+    dead one."""
     import psycopg
 
     url = postgres_engine.url.render_as_string(hide_password=False)

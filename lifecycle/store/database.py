@@ -38,6 +38,7 @@ from lifecycle.errors import (
     StoreBusy,
     StoreUnavailable,
 )
+from lifecycle.store.checkout import check_at_checkout
 from lifecycle.waits import in_async_call, pause
 
 WRITE = "lifecycle_write"
@@ -87,11 +88,13 @@ def open_database(url: str, **engine_options: Any) -> Engine:
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         # SQLAlchemy's default for a bare postgresql:// is psycopg2, which the package does not
         # ship: psycopg 3 is named explicitly.
-        engine_options.setdefault("pool_pre_ping", True)
         try:
-            return create_engine(parsed.set(drivername="postgresql+psycopg"), **engine_options)
+            database = create_engine(parsed.set(drivername="postgresql+psycopg"), **engine_options)
         except ImportError as error:
             raise MissingDependency("psycopg", "postgres") from error
+        if "pool_pre_ping" not in engine_options:  # else SQLAlchemy pings every checkout, or none
+            check_at_checkout(database)
+        return database
     raise InvalidParameter(
         "database", f"{parsed.drivername}:// is not supported; lifecycle runs on {SUPPORTED_DATABASES}"
     )
@@ -113,8 +116,11 @@ def open_async_database(url: str, **engine_options: Any) -> AsyncEngine:
         if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
             return _async_sqlite_engine(parsed, engine_options, create_async_engine)
         if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg_async"):
-            engine_options.setdefault("pool_pre_ping", True)
-            return create_async_engine(parsed.set(drivername="postgresql+psycopg_async"), **engine_options)
+            async_url = parsed.set(drivername="postgresql+psycopg_async")
+            database = create_async_engine(async_url, **engine_options)
+            if "pool_pre_ping" not in engine_options:  # as open_database's
+                check_at_checkout(database.sync_engine)
+            return database
     except ImportError as error:
         missing = getattr(error, "name", None) or "greenlet"
         raise MissingDependency(missing, "postgres" if missing == "psycopg" else "async") from error
