@@ -7,8 +7,9 @@ committed, never before and never for a rolled-back one. A replayed request appl
 tells nothing. A listener that raises is logged (``listener_failed`` on ``lifecycle.events``) and
 neither undoes the committed move nor keeps the other listeners from hearing it.
 
-Listeners run in the thread that made the move, in the order they were registered; keep them
-quick (hand slow work to a queue). Moves made by other processes (another instance, the admin
+Listeners run in the thread that called the engine (for a sweep, the sweeping thread, once the
+batch's write has committed, whichever thread wrote it), in the order they were registered; keep
+them quick (hand slow work to a queue). Moves made by other processes (another instance, the admin
 script, a sweeper elsewhere) are not heard here: read them from the durable change feed
 (``lifecycle.feed``), which has them all.
 """

@@ -51,7 +51,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     """Called with the seconds to wait; tests pass one that does not sleep. The default,
     ``time.sleep``, becomes ``lifecycle.waits.pause`` in an async call, so that a back-off never
-    blocks the event loop."""
+    blocks the event loop. It is called in the thread that runs the transaction: for a sweep's
+    batch, the sweep's writer thread (``lifecycle.sweeps``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):

@@ -17,7 +17,8 @@ Batches overlap: while one batch's write runs in a thread of its own (where it m
 the database, which gives the GIL up), the next batch is found, planned and its parameters
 prepared in the sweeping thread, its rows found apart from those of the batch in flight. One
 write is in flight at a time, each in its own transaction; batches are counted, published and
-reported in the order they were found, and a stop ends the sweep after the batch in flight.
+reported in the order they were found, and a stop ends the sweep after the batch in flight (an
+interrupt, such as Ctrl-C, waits for that batch too, counts it, and then goes up).
 Inside an async call (``AsyncLifecycle``: its connections belong to the event loop) and where the
 pool cannot lend a second connection (an in-memory SQLite database), each batch is written in the
 sweeping thread before the next is found.
@@ -377,9 +378,10 @@ class Sweeper:
             """The batch in flight, once written: counted, and how many assets it moved."""
             nonlocal in_flight, batches
             assert in_flight is not None
-            written, in_flight = in_flight, None
+            written = in_flight.result()  # an interrupt meanwhile leaves it in flight, to be counted
+            in_flight = None
             batches += 1
-            return self._count(rule, *written.result(), listener, tallies)
+            return self._count(rule, *written, listener, tallies)
 
         try:
             while True:

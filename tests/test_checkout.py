@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, exc
 
+from lifecycle.errors import InvalidParameter
+from lifecycle.store import checkout
 from lifecycle.store.checkout import ROUND_TRIP_AFTER_IDLE_S, check_at_checkout
 from lifecycle.store.database import open_database
 
@@ -57,6 +59,13 @@ def _backend(database: Engine) -> int:
         return int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
+def _terminate(url: str, pid: int) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as killer:
+        assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone() == (True,)
+
+
 def test_a_connection_back_moments_ago_is_handed_out_without_a_round_trip(
     checked: tuple[Engine, Clock, Pings],
 ) -> None:
@@ -81,27 +90,12 @@ def test_a_connection_idle_longer_is_pinged_once_at_checkout(checked: tuple[Engi
 def test_a_connection_whose_backend_ended_moments_ago_is_replaced_before_use(
     checked: tuple[Engine, Clock, Pings], url: str
 ) -> None:
-    import psycopg
-
     database, _, pings = checked
     first = _backend(database)
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as killer:
-        assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", (first,)).fetchone() == (True,)
+    _terminate(url, first)
     second = _backend(database)  # the server's goodbye is on the socket: pinged, found dead, replaced
     assert second != first
     assert pings.count == 1
-
-
-def test_pre_ping_asked_for_is_sqlalchemys_and_none_is_none(url: str) -> None:
-    for pre_ping, pings_expected in ((True, 2), (False, 0)):
-        database = open_database(url, pool_size=1, max_overflow=0, pool_pre_ping=pre_ping)
-        try:
-            pings = Pings(database)
-            for _ in range(3):
-                _backend(database)  # the first connects afresh: not pinged
-            assert pings.count == pings_expected
-        finally:
-            database.dispose()
 
 
 def test_open_database_checks_its_postgresql_connections_at_checkout(url: str) -> None:
@@ -111,13 +105,55 @@ def test_open_database_checks_its_postgresql_connections_at_checkout(url: str) -
         first = _backend(database)
         assert [_backend(database) for _ in range(3)] == [first] * 3
         assert pings.count == 0, "no pool_pre_ping round trip for a connection used moments ago"
+        _terminate(url, first)
+        assert _backend(database) != first, "the dead connection was replaced before use"
+        assert pings.count == 1
     finally:
         database.dispose()
 
 
+def test_pre_ping_asked_for_is_sqlalchemys(url: str) -> None:
+    database = open_database(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+    try:
+        pings = Pings(database)
+        for _ in range(3):
+            _backend(database)  # the first connects afresh: not pinged
+        assert pings.count == 2, "pinged at every checkout of a pooled connection"
+    finally:
+        database.dispose()
+
+
+def test_no_pre_ping_asked_for_is_no_check(url: str) -> None:
+    database = open_database(url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    try:
+        _terminate(url, _backend(database))
+        with pytest.raises(exc.OperationalError):
+            _backend(database)  # handed out unchecked, as asked
+    finally:
+        database.dispose()
+
+
+def test_a_connection_idle_longer_that_died_without_a_word_is_pinged_and_replaced(
+    checked: tuple[Engine, Clock, Pings], url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NAT or firewall that forgets a connection leaves nothing on its socket to read."""
+    database, clock, pings = checked
+    first = _backend(database)
+    _terminate(url, first)
+    monkeypatch.setattr(checkout, "_quiet", lambda *_: True)  # the goodbye never arrived
+    clock.now += ROUND_TRIP_AFTER_IDLE_S + 0.5
+    assert _backend(database) != first
+    assert pings.count == 1
+
+
+def test_only_a_psycopg_engine_is_checked(tmp_path: Any) -> None:
+    database = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with pytest.raises(InvalidParameter, match="psycopg"):
+        check_at_checkout(database)
+
+
 @pytest.mark.asyncio
 async def test_the_async_engines_connections_are_checked_too(url: str) -> None:
-    import psycopg
     from sqlalchemy import text
 
     from lifecycle.store.database import open_async_database
@@ -133,8 +169,7 @@ async def test_the_async_engines_connections_are_checked_too(url: str) -> None:
         first = await backend()
         assert await backend() == first
         assert pings.count == 0, "no round trip for a connection used moments ago"
-        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as killer:
-            assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", (first,)).fetchone() == (True,)
+        _terminate(url, first)
         assert await backend() != first, "replaced before use"
         assert pings.count == 1
     finally:

@@ -473,6 +473,26 @@ def test_sqlite_busy_is_retried_until_the_lock_is_released(
     assert audit_delta(before, row_counts(busy_engine)) == run.audit_rows
 
 
+def test_a_sweep_retries_the_batch_in_flight_while_it_finds_the_next(
+    busy_engine: Engine, write_lock: WriteLock, clock: ManualClock
+) -> None:
+    """The first batch's write is refused once, in the sweep's writer thread, while the sweeping
+    thread finds the next batch: retried, and every batch written once, in order."""
+    sleeper = Sleeper()
+    service = Lifecycle(busy_engine, clock=clock, retry=policy(sleeper))
+    for name in ("first", "second", "third"):
+        service.create_asset(TENANT, new_asset(name))
+    clock.advance(timedelta(days=2))
+    before = row_counts(busy_engine)
+    write_lock.take()
+    sleeper.actions.append(write_lock.release)
+    report = service.sweep(batch_size=1)
+    assert (report.moved, report.batches, report.rule("upload_timeout").changed) == (3, 3, 0)
+    assert len(sleeper.waits) == 1
+    assert service.transaction_retries == 1
+    assert audit_delta(before, row_counts(busy_engine)) == 3
+
+
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 def test_sqlite_busy_past_the_bound_is_store_busy_and_nothing_is_written(
     operation: str, busy_engine: Engine, write_lock: WriteLock, clock: ManualClock

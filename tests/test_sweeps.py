@@ -569,3 +569,26 @@ def test_with_one_connection_each_batch_is_written_before_the_next_is_found(
         writes = _sweep_in_batches_of_two(lifecycle, clock, tenant, overlapping=False)
     assert {thread for thread, _, _ in writes} == {threading.current_thread()}
     assert [found for _, _, found in writes] == [1, 2, 3], "each batch written before the next is found"
+
+
+def test_an_interrupt_while_a_batch_is_in_flight_waits_for_it_counts_it_and_goes_up(
+    database: Engine, clock: ManualClock, tenant: Tenant
+) -> None:
+    lifecycle = Lifecycle(database, clock=clock)
+    ids = [_created(lifecycle, tenant) for _ in range(4)]
+    clock.advance(2 * DAY)
+    batches = _Batches()
+
+    def interrupt_the_next_find(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if _is_find(statement) and batches.found_ids:  # the first batch is in flight meanwhile
+            raise KeyboardInterrupt
+
+    event.listen(database, "before_cursor_execute", interrupt_the_next_find)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lifecycle.sweep(batch_size=2, listener=batches)
+    finally:
+        event.remove(database, "before_cursor_execute", interrupt_the_next_find)
+    assert batches.calls == ["found 2", "written 2"], "the batch in flight counted, then the interrupt"
+    moved = [asset_id for asset_id in ids if Event.TIME_OUT_UPLOAD in _events(lifecycle, tenant, asset_id)]
+    assert sorted(moved) == sorted(batches.found_ids[0])

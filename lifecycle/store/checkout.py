@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event, exc
 
+from lifecycle.errors import InvalidParameter
+
 ROUND_TRIP_AFTER_IDLE_S = 5.0
 """A connection idle in the pool for longer than this is pinged (a round trip) at checkout."""
 
@@ -34,9 +36,12 @@ def check_at_checkout(
     round_trip_after_idle_s: float = ROUND_TRIP_AFTER_IDLE_S,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Check each PostgreSQL connection ``database``'s pool hands out (see the module's doc), in
-    place of ``pool_pre_ping``."""
+    """Check each connection ``database``'s pool hands out (see the module's doc), in place of
+    ``pool_pre_ping``: a PostgreSQL engine on psycopg 3 (``InvalidParameter`` for any other)."""
     dialect = database.dialect
+    if dialect.name != "postgresql" or dialect.driver not in ("psycopg", "psycopg_async"):
+        raise InvalidParameter("database", "must be a PostgreSQL engine on psycopg 3 (postgresql+psycopg://)")
+    driver_error: Any = dialect.loaded_dbapi.Error  # the driver's DB-API error class
 
     @event.listens_for(database, "checkin")
     def _checked_in(_dbapi_connection: Any, record: Any) -> None:
@@ -47,15 +52,17 @@ def check_at_checkout(
     def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         checked_in = record.info.pop(_CHECKED_IN, None)
         if checked_in is None:
-            return  # just connected
-        quiet = _quiet(dbapi_connection)
+            return  # just connected (a reconnection clears ``info`` too)
+        quiet = _quiet(dbapi_connection, driver_error)
         if quiet is None:
-            raise exc.InvalidatePoolError("the connection is closed")
+            raise exc.DisconnectionError("the connection is closed")  # this one: replaced alone
         if quiet and monotonic() - checked_in <= round_trip_after_idle_s:
             return
+        # The dialect's ping itself, as pool_pre_ping's: a disconnect is told by the dialect's
+        # is_disconnect (users' handle_error hooks are not consulted here).
         try:
             alive = dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
+        except driver_error as error:
             if not dialect.is_disconnect(error, dbapi_connection, None):
                 raise
             alive = False
@@ -63,17 +70,17 @@ def check_at_checkout(
             raise exc.InvalidatePoolError("the connection did not answer a ping")
 
 
-def _quiet(dbapi_connection: Any) -> bool | None:
-    """True if the idle connection's socket has nothing to read, False if something arrived while
-    it was idle (the server's goodbye, or a notice), None if it is closed already."""
+def _quiet(dbapi_connection: Any, driver_error: type[Exception]) -> bool | None:
+    """True if the idle connection's socket has nothing to read; False if something arrived while
+    it was idle (the server's goodbye, or a notice), or if its socket cannot be looked at; None if
+    psycopg holds it closed already."""
     connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)  # asyncio's adapter
-    pgconn = getattr(connection, "pgconn", None)
-    if pgconn is None or connection.closed:
+    if getattr(connection, "closed", False):
         return None
     try:
-        socket = pgconn.socket
-    except Exception:  # noqa: BLE001 - psycopg raises OperationalError for a connection gone bad
-        return None
+        socket = connection.pgconn.socket
+    except (AttributeError, driver_error):  # no libpq connection to look at: ping it
+        return False
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(socket, select.POLLIN | select.POLLPRI)
