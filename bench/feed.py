@@ -77,9 +77,8 @@ def cost(lifecycle: Lifecycle, transitions: int, rounds: int) -> dict[str, Any]:
     timings: dict[str, list[float]] = {"without": [], "with": []}
     sides = [("without", plain, plain_pool), ("with", fed, fed_pool)]
     for round_number in range(rounds + 1):  # the first round warms up
-        # Each side goes first every other round: the second of a round finds the tables and the
-        # WAL grown by the first (on SQLite, where the two run the same statements, that order
-        # alone had made "with" up to 11% slower).
+        # Each side goes first every other round, so that neither always finds the tables and the
+        # WAL grown by the other.
         for side, moves, pool in sides if round_number % 2 else sides[::-1]:
             _trigger(database, enabled=side == "with")
             gc.collect()

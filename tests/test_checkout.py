@@ -14,8 +14,6 @@ from lifecycle.store import checkout
 from lifecycle.store.checkout import ROUND_TRIP_AFTER_IDLE_S, check_at_checkout
 from lifecycle.store.database import open_database
 
-pytestmark = pytest.mark.postgresql
-
 
 class Pings:
     """The dialect's pings on ``database``, counted (each one is a round trip)."""
@@ -66,6 +64,7 @@ def _terminate(url: str, pid: int) -> None:
         assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone() == (True,)
 
 
+@pytest.mark.postgresql
 def test_a_connection_back_moments_ago_is_handed_out_without_a_round_trip(
     checked: tuple[Engine, Clock, Pings],
 ) -> None:
@@ -77,6 +76,7 @@ def test_a_connection_back_moments_ago_is_handed_out_without_a_round_trip(
     assert pings.count == 0
 
 
+@pytest.mark.postgresql
 def test_a_connection_idle_longer_is_pinged_once_at_checkout(checked: tuple[Engine, Clock, Pings]) -> None:
     database, clock, pings = checked
     first = _backend(database)
@@ -87,6 +87,7 @@ def test_a_connection_idle_longer_is_pinged_once_at_checkout(checked: tuple[Engi
     assert pings.count == 1, "used again at once: no round trip"
 
 
+@pytest.mark.postgresql
 def test_a_connection_whose_backend_ended_moments_ago_is_replaced_before_use(
     checked: tuple[Engine, Clock, Pings], url: str
 ) -> None:
@@ -98,6 +99,7 @@ def test_a_connection_whose_backend_ended_moments_ago_is_replaced_before_use(
     assert pings.count == 1
 
 
+@pytest.mark.postgresql
 def test_open_database_checks_its_postgresql_connections_at_checkout(url: str) -> None:
     database = open_database(url, pool_size=1, max_overflow=0)
     try:
@@ -112,6 +114,7 @@ def test_open_database_checks_its_postgresql_connections_at_checkout(url: str) -
         database.dispose()
 
 
+@pytest.mark.postgresql
 def test_pre_ping_asked_for_is_sqlalchemys(url: str) -> None:
     database = open_database(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
     try:
@@ -123,6 +126,7 @@ def test_pre_ping_asked_for_is_sqlalchemys(url: str) -> None:
         database.dispose()
 
 
+@pytest.mark.postgresql
 def test_no_pre_ping_asked_for_is_no_check(url: str) -> None:
     database = open_database(url, pool_size=1, max_overflow=0, pool_pre_ping=False)
     try:
@@ -133,6 +137,7 @@ def test_no_pre_ping_asked_for_is_no_check(url: str) -> None:
         database.dispose()
 
 
+@pytest.mark.postgresql
 def test_a_connection_idle_longer_that_died_without_a_word_is_pinged_and_replaced(
     checked: tuple[Engine, Clock, Pings], url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,6 +158,7 @@ def test_only_a_psycopg_engine_is_checked(tmp_path: Any) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.postgresql
 async def test_the_async_engines_connections_are_checked_too(url: str) -> None:
     from sqlalchemy import text
 
